@@ -1,0 +1,1 @@
+"""Decidero: a group decision support system for facilitated meetings."""

@@ -1,0 +1,134 @@
+"""The application factory: configuration, logging, database, routes, error pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from .config import DEV_SECRET_WARNING, Config, ConfigError, load_config
+from .db import Busy, Database
+from .errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
+from .logs import configure_logging
+from .middleware import BUSY_MESSAGE, DecideroMiddleware
+from .migrations import migrate
+from .routes import admin_users, auth, health, pages, profile
+from .runtime_settings import RuntimeSettings
+from .sessions import Signing
+from .web import Services, context, error_response, is_htmx, login_url, make_templates, see_other
+
+log = logging.getLogger("decidero")
+
+HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
+
+
+def open_database(config: Config) -> Database:
+    """Open SQLite and apply pending migrations, or fail with the operator-facing message."""
+    try:
+        config.database_path.parent.mkdir(parents=True, exist_ok=True)
+        database = Database(config.database_path)
+        database.ping()
+        migrate(database)
+    except Exception as exc:
+        raise ConfigError(f"Cannot open database {config.database_url}: {exc}") from exc
+    return database
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = login_url(path, "session_expired" if exc.expired else "login_required")
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return see_other(target)
+
+
+async def _password_change_required(request: Request, exc: Exception) -> Response:
+    target = "/profile/password?next=" + request.url.path
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return see_other(target)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return error_response(request, exc.status, exc.message, exc.headers)
+
+
+async def _form_errors(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FormErrors)
+    return error_response(request, 422, " ".join(exc.errors.values()))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(request, exc.status_code, HTTP_MESSAGES.get(exc.status_code, exc.detail))
+
+
+async def _busy(request: Request, exc: Exception) -> Response:
+    return error_response(request, 503, BUSY_MESSAGE, {"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = context(request).request_id if "decidero" in request.scope else "-"
+    log.error("Unhandled error (error id %s) on %s %s", request_id, request.method, request.url.path, exc_info=exc)
+    message = f"Something went wrong. The error has been logged. Error id: {request_id}"
+    return error_response(request, 500, message)
+
+
+def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Starlette:
+    """Build an app from ``env`` (default: the process environment); raises ConfigError."""
+    config = load_config(env, cwd)
+    configure_logging(config)
+    if config.secret_generated:
+        log.warning(DEV_SECRET_WARNING)
+    database = open_database(config)
+    runtime = RuntimeSettings(database)
+    runtime.load()
+    services = Services(
+        config=config,
+        db=database,
+        settings=runtime,
+        signing=Signing(config.secret_key, config.issuer),
+        templates=make_templates(config),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info("Decidero started (database %s)", config.database_path)
+        yield
+        database.close()
+        log.info("Decidero stopped; database closed")
+
+    app = Starlette(
+        routes=[
+            *pages.routes,
+            *health.routes,
+            *auth.routes,
+            *profile.routes,
+            *admin_users.routes,
+            Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
+        ],
+        middleware=[Middleware(DecideroMiddleware)],
+        exception_handlers={
+            SignInRequired: _sign_in_required,
+            PasswordChangeRequired: _password_change_required,
+            Refused: _refused,
+            FormErrors: _form_errors,
+            HTTPException: _http_error,
+            Busy: _busy,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,66 @@
+"""Schema versions. Each step is idempotent and only ever adds; a new feature appends a step.
+
+``migrate`` runs at startup and brings any older ``decidero.db`` up to date without losing data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from peewee import Field, SqliteDatabase
+from playhouse.migrate import SqliteMigrator
+from playhouse.migrate import migrate as apply_operations
+
+from .db import Database
+from .models import RuntimeSetting, SchemaVersion, User, UserSession
+
+log = logging.getLogger("decidero.migrations")
+
+
+def add_column_if_missing(db: SqliteDatabase, table: str, column: str, field: Field) -> None:
+    """For later steps that grow an existing table."""
+    if column not in {c.name for c in db.get_columns(table)}:
+        apply_operations(SqliteMigrator(db).add_column(table, column, field))
+
+
+def _accounts(db: SqliteDatabase) -> None:
+    db.create_tables([User, UserSession], safe=True)
+
+
+def _runtime_settings(db: SqliteDatabase) -> None:
+    db.create_tables([RuntimeSetting], safe=True)
+
+
+STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
+    (1, _accounts),
+    (2, _runtime_settings),
+]
+
+LATEST = STEPS[-1][0]
+
+
+def current_version(db: SqliteDatabase) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def migrate(database: Database, target: int = LATEST) -> int:
+    """Apply pending steps up to ``target`` on the writer thread; returns the resulting version."""
+
+    def run() -> int:
+        db = database.peewee
+        db.create_tables([SchemaVersion], safe=True)
+        version = current_version(db)
+        for number, step in STEPS:
+            if version < number <= target:
+                log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
+                step(db)
+                SchemaVersion.delete().execute()
+                SchemaVersion.create(version=number)
+                version = number
+        return version
+
+    return database.write_sync(run)

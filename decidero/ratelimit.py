@@ -1,0 +1,70 @@
+"""Login failure counting per username and per client address (in memory, SPEC §4.1)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+TOO_MANY = "Too many login attempts. Please wait before trying again."
+
+
+@dataclass(frozen=True)
+class LimitPolicy:
+    enabled: bool
+    window_seconds: int
+    max_per_username: int
+    max_per_ip: int
+    lockout_seconds: int
+
+
+class LoginLimiter:
+    """Sliding-window failure counts; reaching a maximum locks that key for the lockout period."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def retry_after(self, username: str, ip: str, policy: LimitPolicy) -> int:
+        """Seconds until a locked key frees up (≥ 1), or 0 when the attempt may proceed."""
+        if not policy.enabled:
+            return 0
+        now = self._clock()
+        remaining = max(self._locked_until.get(key, 0.0) - now for key in self._keys(username, ip))
+        return max(1, math.ceil(remaining)) if remaining > 0 else 0
+
+    def record_failure(self, username: str, ip: str, policy: LimitPolicy) -> None:
+        if not policy.enabled:
+            return
+        now = self._clock()
+        user_key, ip_key = self._keys(username, ip)
+        for key, limit in ((user_key, policy.max_per_username), (ip_key, policy.max_per_ip)):
+            window = self._failures.setdefault(key, deque())
+            window.append(now)
+            while window and window[0] <= now - policy.window_seconds:
+                window.popleft()
+            if len(window) >= limit:
+                self._locked_until[key] = now + policy.lockout_seconds
+                window.clear()
+        self._forget_stale(now, policy)
+
+    def record_success(self, username: str) -> None:
+        key = self._keys(username, "")[0]
+        self._failures.pop(key, None)
+        self._locked_until.pop(key, None)
+
+    @staticmethod
+    def _keys(username: str, ip: str) -> tuple[str, str]:
+        return f"user:{username.strip().lower()}", f"ip:{ip}"
+
+    def _forget_stale(self, now: float, policy: LimitPolicy) -> None:
+        # Bounded memory under a spray of usernames: drop keys with nothing recent.
+        if len(self._failures) < 10_000:
+            return
+        for key in [k for k, w in self._failures.items() if not w or w[-1] <= now - policy.window_seconds]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]

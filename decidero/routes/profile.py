@@ -1,0 +1,70 @@
+"""/profile and /profile/password."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import profile
+from ..errors import FormErrors
+from ..passwords import hash_password, verify_password
+from ..web import context, current_user, form_data, local_path, redirect, render, services
+
+
+async def profile_get(request: Request) -> Response:
+    user = current_user(request)
+    form = {"display_name": user.display_name, "organisation": user.organisation, "about": user.about}
+    notice = request.query_params.get("message", "")
+    return render(request, "profile.html", {"form": form, "errors": {}, "notice": notice})
+
+
+async def profile_post(request: Request) -> Response:
+    user = current_user(request)
+    form = await form_data(request)
+    try:
+        values = profile.validate_profile(form)
+    except FormErrors as exc:
+        return render(request, "profile.html", {"form": form, "errors": exc.errors}, status=422)
+    await services(request).db.write(lambda: profile.save_profile(user.id, values))
+    return redirect(request, "/profile?message=saved")
+
+
+async def password_get(request: Request) -> Response:
+    user = current_user(request, allow_password_change_pending=True)
+    next_path = local_path(request.query_params.get("next")) or ""
+    return render(
+        request, "profile_password.html", {"errors": {}, "next": next_path, "must_change": user.must_change_password}
+    )
+
+
+async def password_post(request: Request) -> Response:
+    user = current_user(request, allow_password_change_pending=True)
+    form = await form_data(request)
+    next_path = local_path(form.get("next"))
+    current = form.get("current_password", "")
+    new = form.get("new_password", "")
+    current_ok, same = await asyncio.gather(
+        asyncio.to_thread(verify_password, current, user.password_hash),
+        asyncio.to_thread(verify_password, new, user.password_hash),
+    )
+    try:
+        password = profile.validate_new_password(form, current_ok, same)
+    except FormErrors as exc:
+        values = {"errors": exc.errors, "next": next_path or "", "must_change": user.must_change_password}
+        return render(request, "profile_password.html", values, status=422)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    session = context(request).session
+    keep = session.id if session is not None else ""
+    await services(request).db.write(lambda: profile.change_password(user.id, password_hash, keep))
+    return redirect(request, next_path or "/profile?message=password_changed")
+
+
+routes = [
+    Route("/profile", profile_get, methods=["GET"]),
+    Route("/profile", profile_post, methods=["POST"]),
+    Route("/profile/password", password_get, methods=["GET"]),
+    Route("/profile/password", password_post, methods=["POST"]),
+]

@@ -1,0 +1,107 @@
+"""Server-side sessions behind signed cookies, and CSRF tokens bound to them.
+
+The cookie carries a random 256-bit id signed with the secret; the database keeps only its sha256,
+so sessions survive restarts and are revoked by flipping a flag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, Signer
+
+from .models import User, UserSession, utcnow
+
+SESSION_COOKIE = "decidero_session"
+PRESESSION_COOKIE = "decidero_presession"
+LAST_SEEN_INTERVAL = timedelta(minutes=1)
+
+
+def _digest(raw_id: str) -> str:
+    return hashlib.sha256(raw_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Everything signed with DECIDERO_JWT_SECRET_KEY under the DECIDERO_JWT_ISSUER salt."""
+
+    secret: str
+    issuer: str
+
+    def _signer(self, purpose: str) -> Signer:
+        return Signer(self.secret, salt=f"{self.issuer}.{purpose}")
+
+    def sign_session(self, raw_id: str) -> str:
+        return self._signer("session").sign(raw_id).decode()
+
+    def unsign_session(self, cookie: str) -> str | None:
+        """The session's database key, or None for a forged or foreign cookie."""
+        try:
+            return _digest(self._signer("session").unsign(cookie).decode())
+        except BadSignature:
+            return None
+
+    def sign_presession(self, raw_id: str) -> str:
+        return self._signer("presession").sign(raw_id).decode()
+
+    def unsign_presession(self, cookie: str) -> str | None:
+        try:
+            return self._signer("presession").unsign(cookie).decode()
+        except BadSignature:
+            return None
+
+    def csrf_token(self, binding: str) -> str:
+        key = f"{self.issuer}.csrf:{self.secret}".encode()
+        return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_valid(self, binding: str | None, token: str | None) -> bool:
+        return bool(binding and token) and hmac.compare_digest(self.csrf_token(binding or ""), token or "")
+
+
+def new_raw_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def create_session(user: User, ip: str, user_agent: str) -> str:
+    """Insert a session row (call on the write path); returns the raw id for the cookie."""
+    raw_id = new_raw_id()
+    UserSession.create(id=_digest(raw_id), user=user, ip=ip[:64], user_agent=user_agent[:300])
+    return raw_id
+
+
+def find_session(key: str, lifetime_minutes: int) -> tuple[UserSession, User] | None:
+    """A live session and its active user (read path); None when revoked, expired or unknown."""
+    row = (
+        UserSession.select(UserSession, User)
+        .join(User)
+        .where(UserSession.id == key, UserSession.revoked == False)  # noqa: E712
+        .first()
+    )
+    if row is None or not row.user.is_active or row.user.is_deleted:
+        return None
+    if row.created_at + timedelta(minutes=lifetime_minutes) <= utcnow():
+        return None
+    return row, row.user
+
+
+def needs_touch(session: UserSession, now: datetime) -> bool:
+    return now - session.last_seen_at >= LAST_SEEN_INTERVAL
+
+
+def touch(key: str) -> None:
+    UserSession.update(last_seen_at=utcnow()).where(UserSession.id == key).execute()
+
+
+def revoke(key: str) -> None:
+    UserSession.update(revoked=True).where(UserSession.id == key).execute()
+
+
+def revoke_all(user_id: str, except_key: str | None = None) -> int:
+    query = UserSession.update(revoked=True).where(UserSession.user == user_id, UserSession.revoked == False)  # noqa: E712
+    if except_key:
+        query = query.where(UserSession.id != except_key)
+    return query.execute()

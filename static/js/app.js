@@ -1,0 +1,13 @@
+// Small enhancements only; every page works without this file.
+(function () {
+  "use strict";
+  // Show <time datetime> values in the reader's local time.
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime][data-local]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) el.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
+})();

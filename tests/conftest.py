@@ -1,0 +1,186 @@
+"""Shared fixtures: apps on temp databases, a real uvicorn server, Debian Chromium for Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from decidero.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "Passw0rd!"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+CSRF_PATTERN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def base_env(directory: Path, **extra: str) -> dict[str, str]:
+    return {
+        "DECIDERO_DATABASE_URL": f"sqlite:///{directory / 'decidero.db'}",
+        "DECIDERO_JWT_SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+# -- in-process apps ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_env(tmp_path: Path) -> dict[str, str]:
+    return base_env(tmp_path)
+
+
+@pytest.fixture
+def client(app_env: dict[str, str], tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(app_env, cwd=tmp_path), follow_redirects=False) as test_client:
+        yield test_client
+
+
+def csrf_token(client: TestClient | httpx.Client, path: str = "/login") -> str:
+    """The token a page embeds for its forms (and htmx's header)."""
+    match = CSRF_PATTERN.search(client.get(path).text)
+    assert match, f"no csrf_token on {path}"
+    return match.group(1)
+
+
+def register(client: TestClient | httpx.Client, login: str, password: str = PASSWORD, **fields: str) -> httpx.Response:
+    token = csrf_token(client, "/register")
+    data = {"login": login, "password": password, "confirm_password": password, "csrf_token": token, **fields}
+    return client.post("/register", data=data)
+
+
+def sign_in(client: TestClient | httpx.Client, login: str, password: str = PASSWORD) -> httpx.Response:
+    client.cookies.delete("decidero_session")
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"login": login, "password": password, "csrf_token": token})
+
+
+def sign_up_and_in(client: TestClient | httpx.Client, login: str, password: str = PASSWORD) -> None:
+    register(client, login, password)
+    response = sign_in(client, login, password)
+    assert response.status_code == 303, response.text
+
+
+def post_form(client: TestClient | httpx.Client, path: str, data: dict[str, str] | None = None, page: str = "/dashboard", **kwargs: object) -> httpx.Response:
+    """POST with the CSRF token of ``page`` (the page the user would submit from)."""
+    payload = {"csrf_token": csrf_token(client, page), **(data or {})}
+    return client.post(path, data=payload, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def admin_client(client: TestClient) -> TestClient:
+    """Signed in as the first account, which is the super admin."""
+    sign_up_and_in(client, "boss")
+    return client
+
+
+# -- a real server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05, message: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+@dataclass
+class LiveServer:
+    """uvicorn running ``decidero.main:app`` as operators start it, in a temp working directory."""
+
+    cwd: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "decidero.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.cwd,
+            env=env,
+            stdout=open(self.cwd / "server.out", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._healthy, 20, message=f"server on port {self.port}")
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError("server exited: " + (self.cwd / "server.out").read_text()[-2000:])
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, follow_redirects=False, timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(cwd=tmp_path, env=base_env(tmp_path))
+    server.start()
+    yield server
+    server.stop()
+
+
+# -- Playwright on Debian's Chromium ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # type: ignore[type-arg]
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
