@@ -13,6 +13,7 @@ from playhouse.migrate import SqliteMigrator
 from playhouse.migrate import migrate as apply_operations
 
 from .db import Database
+from .meeting_models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .models import RuntimeSetting, SchemaVersion, User, UserSession
 
 log = logging.getLogger("decidero.migrations")
@@ -32,9 +33,14 @@ def _runtime_settings(db: SqliteDatabase) -> None:
     db.create_tables([RuntimeSetting], safe=True)
 
 
+def _meetings(db: SqliteDatabase) -> None:
+    db.create_tables([Meeting, MeetingMember, Activity, ActivityRosterEntry, IdCounter, MeetingEvent], safe=True)
+
+
 STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (1, _accounts),
     (2, _runtime_settings),
+    (3, _meetings),
 ]
 
 LATEST = STEPS[-1][0]

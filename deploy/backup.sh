@@ -27,13 +27,14 @@ fail() {
 [[ -f $db ]] || fail "database $db does not exist"
 [[ $backup_dir != *"'"* ]] || fail "DECIDERO_BACKUP_DIR must not contain a single quote"
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed (apt install sqlite3)"
+umask 077 # copies hold password hashes and session ids
 mkdir -p "$backup_dir"
 
 stamp=$(date -u +%Y%m%dT%H%M%S.%3NZ)
 final="$backup_dir/decidero-$stamp.db"
 partial="$backup_dir/.decidero-$stamp.db.partial"
 [[ ! -e $final ]] || fail "$final already exists"
-trap 'rm -f "$partial"' EXIT
+trap 'rm -f "$partial" "$partial-wal" "$partial-shm"' EXIT
 
 # The read transaction pins one snapshot for the whole copy. Without it the backup
 # restarts whenever Decidero commits, and a plain .backup of a database of a few MB never
@@ -44,6 +45,7 @@ sqlite3 -bail "$db" ".timeout 30000" "BEGIN" "PRAGMA schema_version" \
     fail "sqlite3 could not back up $db"
 
 check=$(sqlite3 "$partial" "PRAGMA integrity_check" 2>&1 || true)
+rm -f "$partial-wal" "$partial-shm" # left behind when the check hits a damaged file
 if [[ $check != "ok" ]]; then
     mv -f "$partial" "$final.corrupt"
     fail "integrity check of the new copy failed; kept it as $final.corrupt: $check"

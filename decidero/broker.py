@@ -1,0 +1,107 @@
+"""In-process pub/sub behind a small interface, so a Redis-backed broker can replace it (SPEC §3.9).
+
+Publishing never waits on a subscriber: each subscription has a bounded queue, and one that is full
+(a slow or dead client) is closed and dropped instead of slowing everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+QUEUE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a stream belongs to; events choose their fragment from this."""
+
+    user_id: str
+    session_key: str
+    facilitator: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """One published event with its data pre-rendered per audience.
+
+    ``audience`` maps a viewer to a key of ``variants`` (or None to skip that viewer), so the same
+    rendered string is shared by every connection of an audience.
+    """
+
+    type: str
+    id: int | None
+    variants: dict[Hashable, str]
+    audience: Callable[[Viewer], Hashable | None]
+
+    def data_for(self, viewer: Viewer) -> str | None:
+        key = self.audience(viewer)
+        return None if key is None else self.variants.get(key)
+
+
+@dataclass(eq=False)
+class Subscription:
+    topic: str
+    viewer: Viewer
+    queue: asyncio.Queue[Event | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    dropped: bool = False
+
+    def close(self) -> None:
+        """Wake the stream so it ends; used on drop, revocation and shutdown."""
+        self.dropped = True
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+
+class Broker(Protocol):
+    def publish(self, topic: str, event: Event) -> None: ...
+
+    def subscribe(self, topic: str, viewer: Viewer) -> Subscription: ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def viewers(self, topic: str) -> list[Viewer]: ...
+
+
+class InProcessBroker:
+    def __init__(self) -> None:
+        self._topics: dict[str, set[Subscription]] = {}
+
+    def publish(self, topic: str, event: Event) -> None:
+        for subscription in list(self._topics.get(topic, ())):
+            try:
+                subscription.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                # It cannot keep up: end its stream; the browser reconnects and resyncs.
+                self.unsubscribe(subscription)
+                subscription.dropped = True
+
+    def subscribe(self, topic: str, viewer: Viewer) -> Subscription:
+        subscription = Subscription(topic, viewer)
+        self._topics.setdefault(topic, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subs = self._topics.get(subscription.topic)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._topics[subscription.topic]
+
+    def viewers(self, topic: str) -> list[Viewer]:
+        return [s.viewer for s in self._topics.get(topic, ())]
+
+    def subscriptions(self, topic: str) -> list[Subscription]:
+        return list(self._topics.get(topic, ()))
+
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def close_all(self) -> None:
+        for topic in list(self._topics):
+            for subscription in list(self._topics.get(topic, ())):
+                subscription.close()
