@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -15,13 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from .broker import InProcessBroker
 from .config import DEV_SECRET_WARNING, Config, ConfigError, load_config
 from .db import Busy, Database
 from .errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
+from .live import LiveEngine, Presence
 from .logs import configure_logging
 from .middleware import BUSY_MESSAGE, DecideroMiddleware
 from .migrations import migrate
-from .routes import admin_users, auth, health, pages, profile
+from .routes import admin_users, auth, health, meeting_room, pages, profile
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
 from .web import Services, context, error_response, is_htmx, login_url, make_templates, see_other
@@ -102,10 +105,17 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         templates=make_templates(config),
     )
 
+    broker = InProcessBroker()
+    live_engine = LiveEngine(services, broker, Presence())
+    services.extras["live"] = live_engine
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("Decidero started (database %s)", config.database_path)
+        ticker = asyncio.create_task(live_engine.tick_forever())
         yield
+        ticker.cancel()
+        broker.close_all()
         database.close()
         log.info("Decidero stopped; database closed")
 
@@ -116,6 +126,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *auth.routes,
             *profile.routes,
             *admin_users.routes,
+            *meeting_room.routes,
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],
         middleware=[Middleware(DecideroMiddleware)],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +61,7 @@ class Database:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._writer.start()
+        log.debug("Opened SQLite database %s", path)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -88,6 +90,19 @@ class Database:
 
     def ping(self) -> None:
         self.read_sync(lambda: self.peewee.execute_sql("SELECT 1").fetchone())
+
+    def probe(self, timeout: float) -> None:
+        """Read the schema on a fresh connection, as a restart would; raises when the file is unusable.
+
+        The pooled connections keep working on a deleted or replaced file, so they cannot tell. The
+        file is opened read-write without being created, and waits at most ``timeout`` for locks.
+        """
+        uri = f"file:{self.path}?mode=rw"
+        connection = sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+        try:
+            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        finally:
+            connection.close()
 
     def close(self) -> None:
         """Stop the threads and close every connection so SQLite checkpoints and drops the WAL."""
@@ -143,6 +158,7 @@ class Database:
                 for _, future in batch:
                     future.set_exception(exc)
                 return
+            log.debug("Committed a write transaction of %d job(s)", len(batch))
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if ok:
                     future.set_result(value)

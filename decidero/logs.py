@@ -14,9 +14,22 @@ SECRET_FIELD_MARKERS = ("password", "secret", "token", "api_key", "csrf")
 # Free text could tie an anonymous contribution to its author in a log line: log its size only.
 CONTENT_FIELDS = ("content", "text")
 # Loggers that carry Decidero's own records; uvicorn's go through the same handlers.
-APP_LOGGERS = ("decidero", "audit", "uvicorn", "uvicorn.error", "uvicorn.access")
+APP_LOGGERS = ("decidero", "audit", "uvicorn", "uvicorn.error")
+# Decidero writes its own access log (decidero.access: user, timing, request id, no query strings).
+SILENCED_LOGGERS = ("uvicorn.access",)
+# Polled by monitors and browsers all day: never written at INFO (SPEC §3.5).
+QUIET_PATHS = ("/health", "/static/")
 
 _handlers: list[logging.Handler] = []
+
+
+class QuietPaths(logging.Filter):
+    """Drops uvicorn's access lines for QUIET_PATHS (args: client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        path = args[2] if isinstance(args, tuple) and len(args) > 2 else ""
+        return not str(path).startswith(QUIET_PATHS)
 
 
 def _prune_rotated(path: Path, keep: int) -> None:
@@ -55,6 +68,10 @@ def configure_logging(config: Config) -> None:
         logger.handlers = list(_handlers)
         logger.setLevel(config.log_level)
         logger.propagate = False
+    for name in SILENCED_LOGGERS:
+        logging.getLogger(name).disabled = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters = [f for f in access.filters if not isinstance(f, QuietPaths)] + [QuietPaths()]
 
 
 def report_startup_failure(message: str, log_dir: Path) -> None:

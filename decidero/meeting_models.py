@@ -27,6 +27,7 @@ class Meeting(BaseModel):
     scheduled_start = DateTimeField(null=True)
     duration_minutes = IntegerField(default=60)
     owner = ForeignKeyField(User, backref="owned_meetings")
+    owner_id: str
     open_join = BooleanField(default=True)
     archived = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
@@ -39,6 +40,8 @@ class MeetingMember(BaseModel):
     meeting = ForeignKeyField(Meeting, backref="members", on_delete="CASCADE")
     user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
     role = CharField(default="participant")  # participant | cofacilitator
+    meeting_id: str
+    user_id: str
     added_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -63,10 +66,11 @@ class Activity(BaseModel):
     roster_mode = CharField(default="all")  # all | custom
     results_published = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    meeting_id: str
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self.config_json or "{}")  # type: ignore[no-any-return]
+        return json.loads(self.config_json or "{}")
 
     @config.setter
     def config(self, value: dict[str, Any]) -> None:
@@ -76,6 +80,8 @@ class Activity(BaseModel):
 class ActivityRosterEntry(BaseModel):
     activity = ForeignKeyField(Activity, backref="roster_entries", on_delete="CASCADE")
     user = ForeignKeyField(User, on_delete="CASCADE")
+    activity_id: str
+    user_id: str
 
     class Meta:
         indexes = ((("activity", "user"), True),)
@@ -102,4 +108,4 @@ class MeetingEvent(BaseModel):
 
     @property
     def payload(self) -> dict[str, Any]:
-        return json.loads(self.payload_json or "{}")  # type: ignore[no-any-return]
+        return json.loads(self.payload_json or "{}")

@@ -16,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 
 from .db import Busy
-from .logs import redact
+from .logs import QUIET_PATHS, redact
 from .models import utcnow
 from .sessions import PRESESSION_COOKIE, SESSION_COOKIE, find_session, needs_touch, new_raw_id, touch
 from .web import RequestContext, error_response, services
@@ -42,7 +42,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
 }
-QUIET_PATHS = ("/health", "/static/")
 
 
 class TooLarge(Exception):

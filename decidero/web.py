@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from .activity_types import TYPES
 from .config import Config
 from .db import Database
 from .errors import PasswordChangeRequired, SignInRequired
@@ -115,6 +116,7 @@ def make_templates(config: Config) -> Environment:
         lstrip_blocks=True,
     )
     env.globals["notices"] = NOTICES
+    env.globals["types"] = TYPES
     return env
 
 

@@ -7,16 +7,18 @@
 #   DECIDERO_SERVICE   systemd unit to stop and start (default decidero)
 #   DECIDERO_DB_PATH   database to replace            (default /opt/decidero/app/decidero.db)
 #   DECIDERO_DB_OWNER  owner:group for the restored file (default decidero:decidero)
+#   DECIDERO_BACKUP_DIR where the replaced database is kept (default /opt/decidero/app/backups)
 #
 # The backup is copied next to the database and checked before the service stops, so a
 # bad file never causes downtime. The replaced database (and any -wal/-shm left by an
-# unclean stop) is kept as decidero.db.before-restore-<UTC timestamp>, so the restore
-# itself can be undone.
+# unclean stop) is kept as backups/before-restore-<UTC timestamp>.db, out of git's way
+# and out of backup.sh's pruning, so the restore itself can be undone.
 set -euo pipefail
 
 service=${DECIDERO_SERVICE:-decidero}
 db=${DECIDERO_DB_PATH:-/opt/decidero/app/decidero.db}
 owner=${DECIDERO_DB_OWNER:-decidero:decidero}
+backup_dir=${DECIDERO_BACKUP_DIR:-/opt/decidero/app/backups}
 
 fail() {
     echo "restore.sh: $*" >&2
@@ -30,15 +32,21 @@ backup=$1
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed (apt install sqlite3)"
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-staged="$db.restoring"
-aside="$db.before-restore-$stamp"
-trap 'rm -f "$staged"' EXIT
+staged="$db-restoring"
+aside="$backup_dir/before-restore-$stamp.db"
+trap 'rm -f "$staged" "$staged-wal" "$staged-shm"' EXIT
 
 cp -- "$backup" "$staged"
 check=$(sqlite3 "$staged" "PRAGMA integrity_check" 2>&1 || true)
+rm -f "$staged-wal" "$staged-shm"
 [[ $check == "ok" ]] || fail "integrity check of $backup failed, nothing changed: $check"
 chown "$owner" "$staged"
 chmod 0640 "$staged"
+if [[ ! -d $backup_dir ]]; then
+    mkdir -p "$backup_dir"
+    chown "$owner" "$backup_dir" # backup.sh runs as the owner and writes here
+    chmod 0700 "$backup_dir"
+fi
 
 echo "restore.sh: stopping $service"
 systemctl stop "$service"

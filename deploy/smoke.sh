@@ -107,18 +107,19 @@ check_login_page() {
     fi
 }
 
+# Sets login and password, or explains in $reason why it could not.
 register_throwaway() {
     local code token
     if grep -q 'FIRST-TIME SETUP REQUIRED' "$work/login_page.body"; then
-        echo "no admin exists yet and the first account registered becomes super_admin;" \
-            "register the first admin at $base/register, or pass LOGIN PASSWORD"
+        reason="no admin exists yet and the first account registered becomes super_admin;
+register the first admin at $base/register, or pass LOGIN PASSWORD"
         return 1
     fi
     code=$(http register_page "$base/register")
     token=$(csrf_of register_page)
     if [[ $code != 200 || -z $token ]]; then
-        echo "cannot register a throwaway account: GET /register gave $(why "$code" register_page);" \
-            "if registration is closed, pass LOGIN PASSWORD"
+        reason="cannot register a throwaway account: GET /register gave $(why "$code" register_page);
+if registration is closed, pass LOGIN PASSWORD"
         return 1
     fi
     login="smoke-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
@@ -127,15 +128,15 @@ register_throwaway() {
         --data-urlencode "password=$password" --data-urlencode "confirm_password=$password" \
         --data-urlencode "csrf_token=$token")
     if [[ $code != 303 ]]; then
-        echo "registering throwaway account $login gave $(why "$code" register), expected 303"
+        reason="registering throwaway account $login gave $(why "$code" register), expected 303"
         return 1
     fi
 }
 
 check_session() {
-    local code token reason
-    if [[ -z $login ]] && ! reason=$(register_throwaway); then
-        bad "sign in" "$reason"
+    local code token reason=""
+    if [[ -z $login ]] && ! register_throwaway; then
+        bad "sign in" "${reason//$'\n'/ }"
         return
     fi
     code=$(http login_form "$base/login")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -68,8 +69,8 @@ class Writer(threading.Thread):
             while not self.stop.is_set():
                 cursor = db.execute("INSERT INTO idea (body) VALUES (?)", ("y" * 200,))
                 self.acknowledged = int(cursor.lastrowid or 0)
-                # A steady trickle of commits, about the rate of a busy meeting.
-                self.stop.wait(0.005)
+                # A commit every millisecond or so: a busy meeting, with margin.
+                self.stop.wait(0.001)
         except BaseException as exc:  # reported by the test, not lost in the thread
             self.error = exc
         finally:
@@ -86,9 +87,9 @@ class Writer(threading.Thread):
 @pytest.fixture
 def busy_db(tmp_path: Path) -> Iterator[tuple[Path, Writer]]:
     db = tmp_path / "decidero.db"
-    # About 8 MB: big enough that an online backup which restarts on every commit would
+    # About 16 MB: big enough that an online backup which restarts on every commit would
     # not finish within the timeout under the writer below.
-    make_db(db, rows=8000, row_size=1000)
+    make_db(db, rows=16000, row_size=1000)
     writer = Writer(db)
     writer.start()
     yield db, writer
@@ -99,7 +100,7 @@ def busy_db(tmp_path: Path) -> Iterator[tuple[Path, Writer]]:
 
 def test_backup_under_load_holds_every_acknowledged_write(busy_db: tuple[Path, Writer], tmp_path: Path) -> None:
     db, writer = busy_db
-    writer.wait_for_rows(8000 + 20)
+    writer.wait_for_rows(16000 + 20)
     acknowledged_before = writer.acknowledged
 
     result = run_backup(db, tmp_path / "backups")
@@ -200,10 +201,15 @@ def test_backup_rejects_a_bad_keep_value(tmp_path: Path, keep: str) -> None:
 
 
 FAKE_SYSTEMCTL = """#!/bin/sh
-# Records each call together with the marker the database holds at that moment.
-marker=$(sqlite3 "$DECIDERO_DB_PATH" "SELECT value FROM marker" 2>/dev/null || echo none)
-echo "$* $marker" >> "$SYSTEMCTL_LOG"
+# Records each call with the digest of the database file at that moment (without opening
+# it through SQLite, which would tidy up -wal and -shm files).
+digest=$(sha256sum < "$DECIDERO_DB_PATH" 2>/dev/null | cut -d' ' -f1)
+echo "$* ${digest:-none}" >> "$SYSTEMCTL_LOG"
 """
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def marked_db(path: Path, marker: str) -> None:
@@ -230,6 +236,7 @@ def restore_env(tmp_path: Path) -> dict[str, str]:
         "DECIDERO_SERVICE": "decidero-test",
         "DECIDERO_DB_PATH": str(app / "decidero.db"),
         "DECIDERO_DB_OWNER": f"{os.getuid()}:{os.getgid()}",
+        "DECIDERO_BACKUP_DIR": str(app / "backups"),
     }
 
 
@@ -241,19 +248,22 @@ def test_restore_stops_replaces_the_database_and_starts(tmp_path: Path, restore_
     Path(f"{db}-shm").write_bytes(b"stale shm")
     backup = tmp_path / "decidero-20240101T023000.000Z.db"
     marked_db(backup, "restored")
+    live, restored = digest(db), digest(backup)
 
     result = subprocess.run([str(RESTORE), str(backup)], env=restore_env, capture_output=True, text=True, timeout=10)
 
     assert result.returncode == 0, result.stderr
     calls = Path(restore_env["SYSTEMCTL_LOG"]).read_text().splitlines()
-    assert calls == ["stop decidero-test live", "start decidero-test restored"]
+    assert calls == [f"stop decidero-test {live}", f"start decidero-test {restored}"]
     assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    assert digest(db) == restored
     assert integrity(db) == "ok"
-    [aside] = db.parent.glob("decidero.db.before-restore-*Z")
+    [aside] = (db.parent / "backups").glob("before-restore-*Z.db")
+    assert digest(aside) == live
     assert Path(f"{aside}-wal").read_bytes() == b"stale wal"
     assert (db.stat().st_uid, db.stat().st_gid) == (os.getuid(), os.getgid())
     assert db.stat().st_mode & 0o777 == 0o640
-    assert not list(db.parent.glob("*.restoring"))
+    assert sorted(p.name for p in db.parent.iterdir()) == ["backups", "decidero.db"]
 
 
 def test_restore_of_a_bad_file_changes_nothing(tmp_path: Path, restore_env: dict[str, str]) -> None:

@@ -1,0 +1,337 @@
+"""The live engine: render each event once per audience, publish it, stream it, replay what was missed.
+
+Flow: a route commits a change together with its event-log record, then calls ``announce``. The
+event's fragments are rendered on a reader thread once per audience among the connected viewers
+(facilitators, or participants sharing the same activity scope) and published on the meeting's topic.
+Streams hold no database connection or thread while they wait: only an asyncio queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from jinja2 import Environment
+from sse_starlette import ServerSentEvent
+
+from . import event_log, run_control
+from .broker import Event, InProcessBroker, Subscription, Viewer
+from .meeting_models import MeetingEvent
+from .models import utcnow
+from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
+from .web import Services
+
+log = logging.getLogger("decidero.live")
+
+REPLAY_LIMIT = 500
+PRESENCE_GRACE_SECONDS = 10.0
+PRESENCE_WINDOW_SECONDS = 0.5
+TICK_SECONDS = 1.0
+PING_SECONDS = 15
+RETRY_MS = 3000
+
+REGION_TEMPLATES = {
+    "header": "_partials/meeting_header.html",
+    "presence": "_partials/presence.html",
+    "agenda": "_partials/agenda.html",
+    "switcher": "_partials/switcher.html",
+    "panels": "_partials/panels.html",
+}
+# Which regions each event re-renders; "panel"/"panel_head" mean the event's own activity.
+REGIONS_FOR: dict[str, tuple[str, ...]] = {
+    "activity_state": ("agenda", "switcher", "panel"),
+    "activity_roster": ("agenda", "switcher", "panel"),
+    "agenda_changed": ("agenda", "switcher", "panels"),
+    "results_published": ("agenda", "switcher", "panel"),
+    "presence": ("presence", "agenda"),
+    "meeting_updated": ("header",),
+    "roster_changed": ("header", "presence", "agenda", "switcher", "panels"),
+}
+# Pause, resume, extend and time-up leave the panel's body (and anything typed in it) alone.
+HEAD_ONLY_ACTIONS = {"pause", "resume", "extend", "time_up"}
+
+# Type-specific events (ideas, votes, …) register a builder: (state, event, audiences) → {audience: html}.
+Builder = Callable[[RoomState, MeetingEvent, set[Hashable], Environment], dict[Hashable, str]]
+BUILDERS: dict[str, Builder] = {}
+
+
+def render_regions(
+    env: Environment, state: RoomState, audience: Hashable, regions: tuple[str, ...], activity_id: str | None
+) -> str:
+    """OOB fragments for ``regions`` as one audience sees them (the page renders the same partials)."""
+    values = {**region_values(state, audience), "oob": True}
+    parts = []
+    for region in regions:
+        if region in ("panel", "panel_head"):
+            activity = state.activity(activity_id) if activity_id else None
+            if activity is None:
+                continue
+            template = "_partials/panel.html" if region == "panel" else "_partials/panel_head.html"
+            panel = panel_values(state, activity, audience, None)
+            parts.append(env.get_template(template).render({**values, "p": panel}))
+        else:
+            parts.append(env.get_template(REGION_TEMPLATES[region]).render(values))
+    return "".join(parts)
+
+
+def regions_of(event: MeetingEvent) -> tuple[str, ...]:
+    regions = REGIONS_FOR.get(event.type, ())
+    if event.type == "activity_state" and event.payload.get("action") in HEAD_ONLY_ACTIONS:
+        return tuple("panel_head" if r == "panel" else r for r in regions)
+    return regions
+
+
+def build_variants(
+    env: Environment, state: RoomState, events: list[MeetingEvent], audiences: set[Hashable]
+) -> dict[Hashable, str]:
+    """Fragments per audience for a run of events: region refreshes are merged, builders appended."""
+    regions: list[str] = []
+    activity_regions: list[tuple[str, str]] = []
+    out: dict[Hashable, list[str]] = {a: [] for a in audiences}
+    for event in events:
+        builder = BUILDERS.get(event.type)
+        if builder is not None:
+            for audience, html in builder(state, event, audiences, env).items():
+                out.setdefault(audience, []).append(html)
+            continue
+        for region in regions_of(event):
+            if region in ("panel", "panel_head"):
+                if event.activity_id and (region, event.activity_id) not in activity_regions:
+                    activity_regions.append((region, event.activity_id))
+            elif region not in regions:
+                regions.append(region)
+    for audience in audiences:
+        html = render_regions(env, state, audience, tuple(regions), None)
+        for region, activity_id in activity_regions:
+            html += render_regions(env, state, audience, (region,), activity_id)
+        if html:
+            out[audience].append(html)
+    return {audience: "".join(parts) for audience, parts in out.items() if parts}
+
+
+# -- presence -----------------------------------------------------------------------------------
+
+
+class Presence:
+    """Who has an open stream, per meeting. Joins/leaves are coalesced into one event per window."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self._leave_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._pending: dict[str, dict[str, str]] = {}  # meeting → user → "joined"/"left"
+        self._flush_tasks: dict[str, asyncio.Task[None]] = {}
+
+    def present(self, meeting_id: str) -> set[str]:
+        return set(self.counts.get(meeting_id, {}))
+
+    def join(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        users = self.counts.setdefault(meeting_id, {})
+        timer = self._leave_timers.pop((meeting_id, user_id), None)
+        if timer is not None:
+            timer.cancel()  # back within the grace period: no leave, no join
+        elif user_id not in users:
+            self._queue(svc, meeting_id, user_id, "joined")
+        users[user_id] = users.get(user_id, 0) + 1
+
+    def leave(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        users = self.counts.get(meeting_id, {})
+        users[user_id] = users.get(user_id, 1) - 1
+        if users[user_id] > 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._leave_timers[(meeting_id, user_id)] = loop.call_later(
+            PRESENCE_GRACE_SECONDS, self._gone, svc, meeting_id, user_id
+        )
+
+    def _gone(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        self._leave_timers.pop((meeting_id, user_id), None)
+        users = self.counts.get(meeting_id, {})
+        if users.get(user_id, 0) <= 0:
+            users.pop(user_id, None)
+            if not users:
+                self.counts.pop(meeting_id, None)
+            self._queue(svc, meeting_id, user_id, "left")
+
+    def _queue(self, svc: Services, meeting_id: str, user_id: str, change: str) -> None:
+        self._pending.setdefault(meeting_id, {})[user_id] = change
+        if meeting_id not in self._flush_tasks:
+            self._flush_tasks[meeting_id] = asyncio.create_task(self._flush(svc, meeting_id))
+
+    async def _flush(self, svc: Services, meeting_id: str) -> None:
+        await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
+        self._flush_tasks.pop(meeting_id, None)
+        changes = self._pending.pop(meeting_id, {})
+        if not changes:
+            return
+        try:
+            event = await svc.db.write(lambda: _record_presence(meeting_id, changes))
+        except Exception:
+            log.exception("Could not record presence for %s", meeting_id)
+            return
+        if event is not None:
+            await announce(svc, event)
+
+
+def _record_presence(meeting_id: str, changes: dict[str, str]) -> MeetingEvent | None:
+    from .meeting_models import Meeting
+    from .models import User
+
+    if Meeting.get_or_none(Meeting.id == meeting_id) is None:
+        return None
+    last = None
+    names = {u.id: u.display_name for u in User.select(User.id, User.display_name).where(User.id.in_(list(changes)))}
+    for user_id, change in changes.items():
+        last = event_log.record(
+            meeting_id, "presence", f"{names.get(user_id, 'Someone')} {change} the meeting.", actor_id=user_id
+        )
+    return last
+
+
+# -- the engine -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveEngine:
+    svc: Services
+    broker: InProcessBroker
+    presence: Presence
+
+    async def announce(self, event: MeetingEvent) -> None:
+        viewers = self.broker.viewers(event.meeting_id)
+        if not viewers:
+            return
+        env = self.svc.templates
+        present = self.presence.present(event.meeting_id)
+
+        def build() -> Event | None:
+            from .meeting_models import Meeting
+
+            if Meeting.get_or_none(Meeting.id == event.meeting_id) is None:
+                return None
+            state = load_room(event.meeting_id, present)
+            keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
+            audiences = set(keys.values())
+            variants = build_variants(env, state, [event], audiences)
+
+            def audience(viewer: Viewer) -> Hashable | None:
+                return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
+
+            return Event(event.type, event.id, variants, audience)
+
+        published = await self.svc.db.read(build)
+        if published is not None:
+            self.broker.publish(event.meeting_id, published)
+
+    async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> list[ServerSentEvent]:
+        """What a reconnecting viewer missed, merged into at most one event, or a resync."""
+        env = self.svc.templates
+        present = self.presence.present(meeting_id)
+
+        def build() -> list[ServerSentEvent]:
+            missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
+            if missed is None:
+                return [ServerSentEvent(data=json.dumps({"since": event_log.latest_id(meeting_id)}), event="resync")]
+            if not missed:
+                return []
+            state = load_room(meeting_id, present)
+            key = state.audience_key(viewer.user_id, viewer.facilitator)
+            html = build_variants(env, state, missed, {key}).get(key, "")
+            return [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
+
+        return await self.svc.db.read(build)
+
+    async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent]:
+        # Subscribe before reading the log, so nothing falls between replay and live events.
+        subscription = self.broker.subscribe(meeting_id, viewer)
+        self.presence.join(self.svc, meeting_id, viewer.user_id)
+        try:
+            yield ServerSentEvent(data=json.dumps({"since": last_id}), event="hello", retry=RETRY_MS)
+            delivered = last_id
+            for item in await self.replay(meeting_id, viewer, last_id):
+                delivered = max(delivered, int(item.id or 0))
+                yield item
+            async for item in self._live(subscription, delivered):
+                yield item
+        finally:
+            self.broker.unsubscribe(subscription)
+            self.presence.leave(self.svc, meeting_id, viewer.user_id)
+
+    async def _live(self, subscription: Subscription, delivered: int) -> AsyncIterator[ServerSentEvent]:
+        while not subscription.dropped:
+            event = await subscription.queue.get()
+            if event is None or subscription.dropped:
+                return
+            if event.id is not None and event.id <= delivered:
+                continue  # already part of the replay
+            data = event.data_for(subscription.viewer)
+            if data is None:
+                continue
+            if event.id is not None:
+                delivered = event.id
+            yield ServerSentEvent(data=data, event=event.type, id=None if event.id is None else str(event.id))
+
+    def send_to(self, meeting_id: str | None, match: Callable[[Viewer], bool], type: str, data: dict[str, Any]) -> None:
+        """A message for some viewers only (revocation, expiry), then their streams end."""
+        payload = json.dumps(data)
+        topics = [meeting_id] if meeting_id else self.broker.topics()
+        for topic in topics:
+            for subscription in self.broker.subscriptions(topic):
+                if match(subscription.viewer):
+                    event = Event(type, None, {"x": payload}, lambda _v: "x")
+                    try:
+                        subscription.queue.put_nowait(event)
+                    except asyncio.QueueFull:
+                        pass
+                    subscription.close()
+
+    async def revoke_access(self, meeting_id: str, user_id: str, message: str) -> None:
+        self.send_to(meeting_id, lambda v: v.user_id == user_id, "access_revoked", {"message": message, "to": "/dashboard"})
+
+    def expire_sessions(self, user_id: str, keep_session: str | None = None) -> None:
+        self.send_to(
+            None,
+            lambda v: v.user_id == user_id and v.session_key != keep_session,
+            "session_expired",
+            {"message": "Your session expired. Please sign in again."},
+        )
+
+    async def tick_forever(self) -> None:
+        """Time-up and auto-stop on the server clock, even with no browser open."""
+        announced: set[tuple[str, int | None]] = set()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._tick(announced)
+            except Exception:
+                log.exception("Timer tick failed")
+
+    async def _tick(self, announced: set[tuple[str, int | None]]) -> None:
+        due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
+        for activity in due:
+            marker = (activity.id, activity.time_limit_minutes)
+            if marker in announced and not activity.auto_stop:
+                continue
+            announced.add(marker)
+            event = await self.svc.db.write(partial(run_control.expire, activity.id))
+            if event is not None:
+                await self.announce(event)
+
+
+def engine(svc: Services) -> LiveEngine:
+    live_engine: LiveEngine = svc.extras["live"]
+    return live_engine
+
+
+async def announce(svc: Services, event: MeetingEvent | None) -> None:
+    """Publish a committed event-log record to everyone it concerns."""
+    if event is not None:
+        await engine(svc).announce(event)
+
+
+async def revoke_access(svc: Services, meeting_id: str, user_id: str, message: str) -> None:
+    await engine(svc).revoke_access(meeting_id, user_id, message)

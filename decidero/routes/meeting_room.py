@@ -1,0 +1,365 @@
+"""The meeting room: page, event stream, activity log, agenda operations, run control, sub-rosters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from .. import agenda, event_log, live, run_control
+from ..activity_types import TYPES, get_type
+from ..broker import Viewer
+from ..errors import FormErrors, SignInRequired
+from ..meeting_access import Access, require_facilitator, require_member, require_writable
+from ..meeting_models import Activity, MeetingEvent
+from ..models import User
+from ..room import FACILITATOR_AUDIENCE, load_room, panel_values, region_values
+from ..web import context, current_user, form_data, is_htmx, redirect, render, services
+
+LIVE_REGIONS = ("header", "presence", "agenda", "switcher", "panels")
+
+
+async def _member(request: Request) -> Access:
+    user = current_user(request)
+    meeting_id = request.path_params["mid"]
+    return await services(request).db.read(lambda: require_member(meeting_id, user))
+
+
+async def _facilitator(request: Request, writable: bool = True) -> Access:
+    user = current_user(request)
+    meeting_id = request.path_params["mid"]
+    access = await services(request).db.read(lambda: require_facilitator(meeting_id, user))
+    if writable:
+        require_writable(access)
+    return access
+
+
+def _audience(access: Access, state_scope: Callable[[str], frozenset[str]]) -> Hashable:
+    return FACILITATOR_AUDIENCE if access.is_facilitator else state_scope(access.user.id)
+
+
+async def _room_values(request: Request, access: Access) -> dict[str, Any]:
+    svc = services(request)
+    present = live.engine(svc).presence.present(access.meeting.id)
+    meeting_id = access.meeting.id
+
+    def load() -> dict[str, Any]:
+        state = load_room(meeting_id, present)
+        audience = state.audience_key(access.user.id, access.is_facilitator)
+        values = region_values(state, audience)
+        values["panels"] = [panel_values(state, a, audience, access.user.id) for a in state.activities]
+        values["since"] = event_log.latest_id(meeting_id)
+        return values
+
+    values = await svc.db.read(load)
+    values.update(access=access, types=TYPES)
+    return values
+
+
+async def _after_change(request: Request, access: Access, events: list[MeetingEvent | None], url: str = "") -> Response:
+    """Announce committed events; answer htmx with the actor's refreshed regions, forms with a 303."""
+    svc = services(request)
+    for event in events:
+        await live.announce(svc, event)
+    if not is_htmx(request) or url:
+        return redirect(request, url or f"/meeting/{access.meeting.id}")
+    values = await _room_values(request, access)
+    return render(request, "_partials/room_regions.html", {**values, "oob": True})
+
+
+# -- page, stream, log --------------------------------------------------------------------------
+
+
+async def meeting_get(request: Request) -> Response:
+    access = await _member(request)
+    values = await _room_values(request, access)
+    values["selected"] = request.query_params.get("activity", "")
+    return render(request, "meeting.html", values)
+
+
+async def events_get(request: Request) -> Response:
+    ctx = context(request)
+    if ctx.user is None or ctx.session is None:
+        return Response("Sign in required", status_code=401, media_type="text/plain")
+    access = await _member(request)
+    last = request.headers.get("last-event-id") or request.query_params.get("since") or "0"
+    last_id = int(last) if last.isdigit() else 0
+    viewer = Viewer(ctx.user.id, ctx.session.id, access.is_facilitator)
+    stream = live.engine(services(request)).stream(access.meeting.id, viewer, last_id)
+    headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+    return EventSourceResponse(stream, headers=headers, ping=live.PING_SECONDS)
+
+
+async def log_get(request: Request) -> Response:
+    access = await _facilitator(request, writable=False)
+    before = request.query_params.get("before", "")
+    rows = await services(request).db.read(
+        lambda: event_log.page(access.meeting.id, int(before) if before.isdigit() else None)
+    )
+    since = rows[0].id if rows else 0
+    return render(request, "meeting_log.html", {"meeting": access.meeting, "rows": rows, "since": since})
+
+
+# -- agenda -------------------------------------------------------------------------------------
+
+
+def _activity_form_values(form: dict[str, str], type_name: str, activity: Activity | None) -> tuple[dict, dict]:
+    errors: dict[str, str] = {}
+    common: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    try:
+        common = agenda.validate_common(form)
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    try:
+        config = get_type(type_name).validate_config(form, activity)
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise FormErrors(errors)
+    return common, config
+
+
+async def activity_add_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    type_name = form.get("type", "")
+    get_type(type_name)
+    try:
+        common, config = _activity_form_values(form, type_name, None)
+    except FormErrors as exc:
+        return await _activity_form(request, access, None, form, exc.errors, 422)
+    if not config:
+        config = get_type(type_name).default_config(services(request).settings)
+    position = int(form["position"]) if form.get("position", "").isdigit() else None
+    user_id = access.user.id
+    _, event = await services(request).db.write(
+        lambda: agenda.add_activity(access.meeting, type_name, common, config, user_id, position)
+    )
+    return await _after_change(request, access, [event], form.get("return_to", "") if form.get("return_to", "").startswith("/meeting/") else "")
+
+
+async def _activity_form(
+    request: Request, access: Access, activity: Activity | None, form: dict[str, str], errors: dict[str, str], status: int = 200
+) -> Response:
+    type_name = activity.type if activity else form.get("type", "discussion")
+    values = {
+        "meeting": access.meeting,
+        "activity": activity,
+        "activity_type": get_type(type_name),
+        "types": TYPES,
+        "form": form,
+        "errors": errors,
+    }
+    return render(request, "activity_form.html", values, status=status)
+
+
+async def activity_edit_get(request: Request) -> Response:
+    access = await _facilitator(request, writable=False)
+    activity = await services(request).db.read(lambda: agenda.get_activity(access.meeting.id, request.path_params["aid"]))
+    form = {
+        "type": activity.type,
+        "title": activity.title,
+        "instructions": activity.instructions,
+        "time_limit_minutes": str(activity.time_limit_minutes or ""),
+        "auto_stop": "on" if activity.auto_stop else "",
+        **{k: v for k, v in activity.config.items()},
+    }
+    return await _activity_form(request, access, activity, form, {})
+
+
+async def activity_edit_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id = request.path_params["aid"]
+    activity = await services(request).db.read(lambda: agenda.get_activity(access.meeting.id, activity_id))
+    type_name = form.get("type") or activity.type
+    try:
+        common, config = _activity_form_values(form, activity.type, activity)
+    except FormErrors as exc:
+        return await _activity_form(request, access, activity, form, exc.errors, 422)
+    user_id = access.user.id
+
+    def write() -> MeetingEvent:
+        current = agenda.get_activity(access.meeting.id, activity_id)
+        return agenda.edit_activity(current, type_name, common, config, user_id)
+
+    event = await services(request).db.write(write)
+    return await _after_change(request, access, [event], f"/meeting/{access.meeting.id}?activity={activity_id}")
+
+
+async def activity_delete_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id = request.path_params["aid"]
+    stop_first = form.get("stop_first") == "1"
+    actor = access.user
+
+    def write() -> list[MeetingEvent]:
+        activity = agenda.get_activity(access.meeting.id, activity_id)
+        events = []
+        if stop_first and activity.state in agenda.ACTIVE_STATES:
+            events.append(run_control.control(activity, "stop", actor, exclusivity=False))
+        events.append(agenda.delete_activity(activity, actor.id))
+        return events
+
+    events = await services(request).db.write(write)
+    return await _after_change(request, access, list(events))
+
+
+async def activity_move_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id, direction = request.path_params["aid"], form.get("direction", "")
+    user_id = access.user.id
+    event = await services(request).db.write(
+        lambda: agenda.move(agenda.get_activity(access.meeting.id, activity_id), direction, user_id)
+    )
+    return await _after_change(request, access, [event])
+
+
+async def reorder_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    order = [part for part in form.get("order", "").replace(",", " ").split() if part]
+    user_id = access.user.id
+    event = await services(request).db.write(lambda: agenda.reorder(access.meeting.id, order, user_id))
+    return await _after_change(request, access, [event])
+
+
+# -- run control and sub-rosters ----------------------------------------------------------------
+
+
+def _exclusivity(request: Request) -> bool:
+    return bool(services(request).settings.get("meetings.activity_participant_exclusivity"))
+
+
+async def control_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id, action = request.path_params["aid"], form.get("action", "")
+    minutes = int(form["minutes"]) if form.get("minutes", "").isdigit() else 1
+    actor, exclusive = access.user, _exclusivity(request)
+    try:
+        event = await services(request).db.write(
+            lambda: run_control.control(agenda.get_activity(access.meeting.id, activity_id), action, actor, exclusive, minutes)
+        )
+    except run_control.CollisionRefused as exc:
+        return render(request, "_partials/collision.html", {"clashes": exc.clashes}, status=409,
+                      headers=_flash_target(request))
+    return await _after_change(request, access, [event])
+
+
+def _flash_target(request: Request) -> dict[str, str]:
+    return {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if is_htmx(request) else {}
+
+
+async def roster_get(request: Request) -> Response:
+    access = await _facilitator(request, writable=False)
+    activity_id = request.path_params["aid"]
+
+    def load() -> dict[str, Any]:
+        state = load_room(access.meeting.id)
+        activity = agenda.get_activity(access.meeting.id, activity_id)
+        selected = [u for u in state.participants if state.in_scope(activity, u.id)]
+        available = [u for u in state.participants if not state.in_scope(activity, u.id)]
+        return {"activity": activity, "selected": selected, "available": available, "state": state}
+
+    values = await services(request).db.read(load)
+    values["meeting"] = access.meeting
+    return render(request, "activity_roster.html", values, block="roster")
+
+
+async def roster_post(request: Request) -> Response:
+    """Every move commits: add/remove users to the selected column, or select all."""
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id, op = request.path_params["aid"], form.get("op", "")
+    submitted = [u for u in form.get("users", "").replace(",", " ").split() if u]
+    request_form = await request.form()
+    submitted += [str(v) for v in request_form.getlist("user")]
+    actor, exclusive = access.user, _exclusivity(request)
+
+    def write() -> MeetingEvent:
+        state = load_room(access.meeting.id)
+        activity = agenda.get_activity(access.meeting.id, activity_id)
+        current = {u.id for u in state.participants if state.in_scope(activity, u.id)}
+        if op == "all":
+            chosen: set[str] = set()
+        elif op == "add":
+            chosen = current | set(submitted)
+        elif op == "remove":
+            chosen = current - set(submitted)
+        else:
+            chosen = set(submitted)
+        return run_control.set_sub_roster(activity, sorted(chosen), actor, exclusive)
+
+    try:
+        event = await services(request).db.write(write)
+    except run_control.CollisionRefused as exc:
+        return render(request, "_partials/collision.html", {"clashes": exc.clashes}, status=409,
+                      headers=_flash_target(request))
+    await live.announce(services(request), event)
+    url = f"/meeting/{access.meeting.id}/activities/{activity_id}/roster"
+    if is_htmx(request):
+        return await roster_get(request)
+    return redirect(request, url)
+
+
+async def publish_post(request: Request) -> Response:
+    access = await _facilitator(request)
+    form = await form_data(request)
+    activity_id, publish = request.path_params["aid"], form.get("publish") == "1"
+    actor: User = access.user
+
+    def write() -> MeetingEvent:
+        activity = agenda.get_activity(access.meeting.id, activity_id)
+        activity.results_published = publish
+        activity.save()
+        verb = "published" if publish else "unpublished"
+        return event_log.record(
+            access.meeting.id, "results_published", f"{actor.display_name} {verb} the results of “{activity.title}”.",
+            actor_id=actor.id, activity_id=activity.id, payload={"published": publish},
+        )
+
+    event = await services(request).db.write(write)
+    return await _after_change(request, access, [event])
+
+
+async def panel_get(request: Request) -> Response:
+    """One activity's panel (members; participants only for activities in their scope)."""
+    access = await _member(request)
+    activity_id = request.path_params["aid"]
+
+    def load() -> dict[str, Any]:
+        state = load_room(access.meeting.id)
+        activity = agenda.get_activity(access.meeting.id, activity_id)
+        audience = state.audience_key(access.user.id, access.is_facilitator)
+        return {**region_values(state, audience), "p": panel_values(state, activity, audience, access.user.id)}
+
+    values = await services(request).db.read(load)
+    return render(request, "_partials/panel.html", values)
+
+
+routes = [
+    Route("/meeting/{mid}", meeting_get, methods=["GET"]),
+    Route("/meeting/{mid}/events", events_get, methods=["GET"]),
+    Route("/meeting/{mid}/log", log_get, methods=["GET"]),
+    Route("/meeting/{mid}/activities", activity_add_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/reorder", reorder_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}", panel_get, methods=["GET"]),
+    Route("/meeting/{mid}/activities/{aid}/edit", activity_edit_get, methods=["GET"]),
+    Route("/meeting/{mid}/activities/{aid}/edit", activity_edit_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/delete", activity_delete_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/move", activity_move_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/control", control_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/roster", roster_get, methods=["GET"]),
+    Route("/meeting/{mid}/activities/{aid}/roster", roster_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/publish", publish_post, methods=["POST"]),
+]
+
+__all__ = ["HTMLResponse", "SignInRequired", "routes"]
