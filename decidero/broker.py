@@ -23,12 +23,18 @@ class Viewer:
     facilitator: bool
 
 
+def personal(user_id: str) -> tuple[str, str]:
+    """The variant key reserved for one user."""
+    return ("user", user_id)
+
+
 @dataclass(frozen=True)
 class Event:
     """One published event with its data pre-rendered per audience.
 
     ``audience`` maps a viewer to a key of ``variants`` (or None to skip that viewer), so the same
-    rendered string is shared by every connection of an audience.
+    rendered string is shared by every connection of an audience. A variant keyed
+    ``personal(user_id)`` overrides it for that one user (e.g. an author's own edit controls).
     """
 
     type: str
@@ -37,6 +43,9 @@ class Event:
     audience: Callable[[Viewer], Hashable | None]
 
     def data_for(self, viewer: Viewer) -> str | None:
+        own = self.variants.get(personal(viewer.user_id))
+        if own is not None:
+            return own
         key = self.audience(viewer)
         return None if key is None else self.variants.get(key)
 

@@ -292,13 +292,15 @@ class LiveEngine:
     async def revoke_access(self, meeting_id: str, user_id: str, message: str) -> None:
         self.send_to(meeting_id, lambda v: v.user_id == user_id, "access_revoked", {"message": message, "to": "/dashboard"})
 
-    def expire_sessions(self, user_id: str, keep_session: str | None = None) -> None:
-        self.send_to(
-            None,
-            lambda v: v.user_id == user_id and v.session_key != keep_session,
-            "session_expired",
-            {"message": "Your session expired. Please sign in again."},
-        )
+    def expire_sessions(self, user_id: str, only: str | None = None, keep: str | None = None) -> None:
+        """Streams of revoked sessions get ``session_expired`` and end (SPEC §4.1)."""
+
+        def revoked(viewer: Viewer) -> bool:
+            if viewer.user_id != user_id or viewer.session_key == keep:
+                return False
+            return only is None or viewer.session_key == only
+
+        self.send_to(None, revoked, "session_expired", {"message": "Your session expired. Please sign in again."})
 
     async def tick_forever(self) -> None:
         """Time-up and auto-stop on the server clock, even with no browser open."""

@@ -13,6 +13,7 @@ from playhouse.migrate import SqliteMigrator
 from playhouse.migrate import migrate as apply_operations
 
 from .db import Database
+from .idempotency import IdempotencyRecord
 from .meeting_models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .models import RuntimeSetting, SchemaVersion, User, UserSession
 
@@ -37,13 +38,18 @@ def _meetings(db: SqliteDatabase) -> None:
     db.create_tables([Meeting, MeetingMember, Activity, ActivityRosterEntry, IdCounter, MeetingEvent], safe=True)
 
 
+def _idempotency(db: SqliteDatabase) -> None:
+    db.create_tables([IdempotencyRecord], safe=True)
+
+
 STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (1, _accounts),
     (2, _runtime_settings),
     (3, _meetings),
+    (5, _idempotency),
 ]
 
-LATEST = STEPS[-1][0]
+LATEST = max(number for number, _ in STEPS)
 
 
 def current_version(db: SqliteDatabase) -> int:
@@ -60,7 +66,7 @@ def migrate(database: Database, target: int = LATEST) -> int:
         db = database.peewee
         db.create_tables([SchemaVersion], safe=True)
         version = current_version(db)
-        for number, step in STEPS:
+        for number, step in sorted(STEPS, key=lambda s: s[0]):
             if version < number <= target:
                 log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
                 step(db)

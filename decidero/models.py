@@ -56,6 +56,7 @@ class UserSession(BaseModel):
     # sha256 of the random id in the cookie: a copy of the database alone cannot forge a cookie.
     id = CharField(primary_key=True)
     user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    user_id: str
     created_at = DateTimeField(default=utcnow)
     last_seen_at = DateTimeField(default=utcnow)
     ip = CharField(default="")

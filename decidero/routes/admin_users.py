@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import user_admin
+from .. import live, user_admin
 from ..errors import Forbidden, FormErrors
 from ..models import User
 from ..passwords import hash_password, password_problems
@@ -45,11 +45,15 @@ async def users_get(request: Request) -> Response:
     return await _page(request)
 
 
-async def _act(request: Request, action: Callable[[User, str, dict[str, str]], Any]) -> Response:
+async def _act(
+    request: Request, action: Callable[[User, str, dict[str, str]], Any], ends_sessions: bool = False
+) -> Response:
     actor = _admin(request)
     form = await form_data(request)
     user_id = request.path_params["uid"]
     outcome = await services(request).db.write(lambda: action(actor, user_id, form))
+    if ends_sessions:
+        live.engine(services(request)).expire_sessions(user_id)
     notice = outcome if isinstance(outcome, str) else "Saved."
     if wants_fragment(request):
         return await _page(request, notice=notice)
@@ -68,7 +72,7 @@ async def reset_password_post(request: Request) -> Response:
     if problems:
         raise FormErrors({"password": " ".join(problems)})
     password_hash = await asyncio.to_thread(hash_password, password)
-    return await _act(request, lambda actor, uid, _: user_admin.reset_password(actor, uid, password_hash))
+    return await _act(request, lambda actor, uid, _: user_admin.reset_password(actor, uid, password_hash), True)
 
 
 async def activate_post(request: Request) -> Response:
@@ -76,11 +80,11 @@ async def activate_post(request: Request) -> Response:
 
 
 async def deactivate_post(request: Request) -> Response:
-    return await _act(request, lambda actor, uid, _: user_admin.set_active(actor, uid, False))
+    return await _act(request, lambda actor, uid, _: user_admin.set_active(actor, uid, False), True)
 
 
 async def delete_post(request: Request) -> Response:
-    return await _act(request, lambda actor, uid, _: user_admin.delete_user(actor, uid))
+    return await _act(request, lambda actor, uid, _: user_admin.delete_user(actor, uid), True)
 
 
 async def batch_pattern_post(request: Request) -> Response:
