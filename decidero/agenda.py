@@ -88,7 +88,7 @@ def add_activity(
         config_json="{}",
         **common,
     )
-    activity.config = config
+    activity.config = activity_type.prepare_config(activity, config)
     activity.save()
     if position is not None and 1 <= position <= len(current):
         current.insert(position - 1, activity)
@@ -107,7 +107,7 @@ def edit_activity(
         raise Conflict(TYPE_CHANGE)
     for key, value in common.items():
         setattr(activity, key, value)
-    activity.config = config
+    activity.config = get_type(activity.type).prepare_config(activity, config)
     activity.save()
     return event_log.record(
         activity.meeting_id,

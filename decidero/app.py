@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from . import event_log
 from .broker import InProcessBroker
 from .config import DEV_SECRET_WARNING, Config, ConfigError, load_config
 from .db import Busy, Database
@@ -24,10 +25,10 @@ from .live import LiveEngine, Presence
 from .logs import configure_logging
 from .middleware import BUSY_MESSAGE, DecideroMiddleware
 from .migrations import migrate
-from .routes import admin_users, auth, health, meeting_room, pages, profile
+from .routes import admin_users, auth, health, meeting_room, meetings, pages, profile
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
-from .web import Services, context, error_response, is_htmx, login_url, make_templates, see_other
+from .web import Services, context, error_response, is_htmx, login_url, make_templates, password_change_url, see_other
 
 log = logging.getLogger("decidero")
 
@@ -56,7 +57,7 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 
 async def _password_change_required(request: Request, exc: Exception) -> Response:
-    target = "/profile/password?next=" + request.url.path
+    target = password_change_url(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     if is_htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return see_other(target)
@@ -106,7 +107,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     )
 
     broker = InProcessBroker()
-    live_engine = LiveEngine(services, broker, Presence())
+    live_engine = LiveEngine(services, broker, Presence(), floor=database.read_sync(event_log.newest_id))
     services.extras["live"] = live_engine
 
     @asynccontextmanager
@@ -126,6 +127,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *auth.routes,
             *profile.routes,
             *admin_users.routes,
+            *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *meeting_room.routes,
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],

@@ -58,12 +58,12 @@ class Subscription:
     dropped: bool = False
 
     def close(self) -> None:
-        """Wake the stream so it ends; used on drop, revocation and shutdown."""
-        self.dropped = True
+        """End the stream after what is already queued (a revocation notice, say); used on
+        revocation and shutdown. A full queue cannot take the end marker: drop it instead."""
         try:
             self.queue.put_nowait(None)
         except asyncio.QueueFull:
-            pass
+            self.dropped = True
 
 
 class Broker(Protocol):

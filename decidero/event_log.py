@@ -48,6 +48,12 @@ def latest_id(meeting_id: str) -> int:
     return int(value or 0)
 
 
+def newest_id() -> int:
+    """The newest id in the whole log (the live engine's starting point)."""
+    value = MeetingEvent.select(MeetingEvent.id).order_by(MeetingEvent.id.desc()).limit(1).scalar()
+    return int(value or 0)
+
+
 def page(meeting_id: str, before: int | None, size: int = 100) -> list[MeetingEvent]:
     """Newest first, ``size`` per page, older pages by ``before``."""
     query = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting_id)

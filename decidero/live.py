@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -74,6 +74,9 @@ def render_regions(
             template = "_partials/panel.html" if region == "panel" else "_partials/panel_head.html"
             panel = panel_values(state, activity, audience, None)
             parts.append(env.get_template(template).render({**values, "p": panel}))
+        elif region == "panels":
+            panels = [panel_values(state, a, audience, None) for a in state.activities]
+            parts.append(env.get_template(REGION_TEMPLATES[region]).render({**values, "panels": panels}))
         else:
             parts.append(env.get_template(REGION_TEMPLATES[region]).render(values))
     return "".join(parts)
@@ -200,32 +203,56 @@ class LiveEngine:
     svc: Services
     broker: InProcessBroker
     presence: Presence
+    # The newest event id in the log when the engine started: no event at or below it is pending.
+    floor: int = 0
+    # Per meeting: the newest event id published so far, and the lock that keeps publishing in
+    # commit order (streams skip ids at or below the last one they delivered).
+    published: dict[str, int] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def announce(self, event: MeetingEvent) -> None:
-        viewers = self.broker.viewers(event.meeting_id)
-        if not viewers:
-            return
-        env = self.svc.templates
-        present = self.presence.present(event.meeting_id)
+        """Publish ``event`` together with every earlier event of its meeting not yet published.
 
-        def build() -> Event | None:
-            from .meeting_models import Meeting
+        Announcements of concurrent requests can arrive out of commit order; publishing the newer
+        one first would make every stream skip the older one. So each announcement publishes the
+        whole unpublished tail of the log as one merged event, and a late arrival finds itself
+        already covered.
+        """
+        meeting_id = event.meeting_id
+        async with self.locks.setdefault(meeting_id, asyncio.Lock()):
+            last = self.published.get(meeting_id, self.floor)
+            if event.id <= last:
+                return
+            viewers = self.broker.viewers(meeting_id)
+            if not viewers:
+                self.published[meeting_id] = event.id
+                return
+            present = self.presence.present(meeting_id)
+            published = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
+            if published is not None:
+                self.published[meeting_id] = max(event.id, published.id or 0)
+                self.broker.publish(meeting_id, published)
 
-            if Meeting.get_or_none(Meeting.id == event.meeting_id) is None:
-                return None
-            state = load_room(event.meeting_id, present)
-            keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
-            audiences = set(keys.values())
-            variants = build_variants(env, state, [event], audiences)
+    def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> Event | None:
+        """The unpublished events after ``last`` rendered once per audience (read path)."""
+        from .meeting_models import Meeting
 
-            def audience(viewer: Viewer) -> Hashable | None:
-                return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
+        if Meeting.get_or_none(Meeting.id == meeting_id) is None:
+            return None
+        events = event_log.since(meeting_id, last, REPLAY_LIMIT)
+        if events is None:
+            latest = event_log.latest_id(meeting_id)
+            return Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")
+        if not events:
+            return None
+        state = load_room(meeting_id, present)
+        keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
+        variants = build_variants(self.svc.templates, state, events, set(keys.values()))
 
-            return Event(event.type, event.id, variants, audience)
+        def audience(viewer: Viewer) -> Hashable | None:
+            return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
 
-        published = await self.svc.db.read(build)
-        if published is not None:
-            self.broker.publish(event.meeting_id, published)
+        return Event(events[-1].type, events[-1].id, variants, audience)
 
     async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> list[ServerSentEvent]:
         """What a reconnecting viewer missed, merged into at most one event, or a resync."""

@@ -140,8 +140,9 @@ class DecideroMiddleware:
                 return
             fields = await _submitted_fields(scope, body, receive)
             scope["decidero.fields"] = fields
-            token = request.headers.get("x-csrf-token") or fields.get("csrf_token")
-            if not services(request).signing.csrf_valid(ctx.csrf_binding, token):
+            # Either one may be current: a form's own field outlives a stale header, and vice versa.
+            tokens = (request.headers.get("x-csrf-token"), fields.get("csrf_token"))
+            if not any(services(request).signing.csrf_valid(ctx.csrf_binding, token) for token in tokens):
                 await error_response(request, 403, CSRF_MESSAGE)(scope, receive, send)
                 return
             receive = _replay(body, receive)

@@ -12,10 +12,12 @@ from peewee import Field, SqliteDatabase
 from playhouse.migrate import SqliteMigrator
 from playhouse.migrate import migrate as apply_operations
 
+from .brainstorming_models import Idea
 from .db import Database
 from .idempotency import IdempotencyRecord
 from .meeting_models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .models import RuntimeSetting, SchemaVersion, User, UserSession
+from .voting_models import Ranking, VoteAllocation
 
 log = logging.getLogger("decidero.migrations")
 
@@ -42,11 +44,21 @@ def _idempotency(db: SqliteDatabase) -> None:
     db.create_tables([IdempotencyRecord], safe=True)
 
 
+def _brainstorming(db: SqliteDatabase) -> None:
+    db.create_tables([Idea], safe=True)
+
+
+def _voting(db: SqliteDatabase) -> None:
+    db.create_tables([VoteAllocation, Ranking], safe=True)
+
+
 STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (1, _accounts),
     (2, _runtime_settings),
     (3, _meetings),
     (5, _idempotency),
+    (7, _voting),
+    (6, _brainstorming),
 ]
 
 LATEST = max(number for number, _ in STEPS)

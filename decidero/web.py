@@ -97,6 +97,10 @@ def login_url(path: str, message: str) -> str:
     return "/login?" + urlencode({"next": path, "message": message}, quote_via=quote)
 
 
+def password_change_url(next_path: str) -> str:
+    return "/profile/password?" + urlencode({"next": next_path}, quote_via=quote)
+
+
 def see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 

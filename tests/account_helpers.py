@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 from bs4 import BeautifulSoup, Tag
@@ -11,6 +13,8 @@ from starlette.testclient import TestClient
 
 from decidero.db import Database
 from decidero.models import User, UserSession
+
+T = TypeVar("T")
 
 
 def soup(response: httpx.Response) -> BeautifulSoup:
@@ -75,4 +79,10 @@ def live_sessions(client: TestClient, login: str) -> int:
 def set_setting(client: TestClient, key: str, value: str) -> Any:
     """What an admin saving the setting does; it applies to the next request."""
     settings = client.app.state.services.settings  # type: ignore[attr-defined]
-    return asyncio.run(settings.save(key, value, None))
+    return run_coroutine(settings.save(key, value, None))
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync test code, even while Playwright's loop is current."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

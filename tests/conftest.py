@@ -184,3 +184,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "page" in getattr(item, "fixturenames", ()) or "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process apps hash with a lower scrypt cost (stored in each hash, so verifying still works).
+
+    The production cost (~60-100 ms) would dominate the suite's time; uvicorn subprocesses keep it.
+    """
+    monkeypatch.setattr("decidero.passwords.SCRYPT_N", 2**10)

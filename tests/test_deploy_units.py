@@ -199,6 +199,7 @@ def test_caddyfile_validates_with_registration_blocked(tmp_path: Path) -> None:
 
 # -- a stand-in for Decidero --------------------------------------------------------------------
 
+MEETING = "MTG20250101-AB12"
 LOGIN_PAGE = """<!doctype html><html><head><title>Sign in</title></head><body>{banner}
 <form method="post" action="/login"><input type="hidden" name="csrf_token" value="{token}">
 <input name="login"><input name="password" type="password"><button>Sign in</button></form>
@@ -293,7 +294,7 @@ def fake_handler(state: FakeDecidero) -> type[BaseHTTPRequestHandler]:
             if self.cookies().get("decidero_session") not in state.sessions:
                 self.reply(401, b"Sign in first")
                 return
-            if not meeting.isdigit():
+            if meeting != MEETING:
                 self.reply(404, b"Not found")
                 return
             self.send_response(200)
@@ -399,7 +400,7 @@ def test_caddy_streams_events_uncompressed_and_at_once(caddy: str, fake_decidero
     with httpx.Client(timeout=5) as client:
         signed_in(caddy, client)
         headers = {"Accept": "text/event-stream", "Accept-Encoding": "gzip, zstd"}
-        with client.stream("GET", f"{caddy}/meeting/7/events", headers=headers) as response:
+        with client.stream("GET", f"{caddy}/meeting/{MEETING}/events", headers=headers) as response:
             assert response.status_code == 200
             assert "Content-Encoding" not in response.headers
             received = b""
@@ -416,9 +417,10 @@ def test_caddy_streams_events_uncompressed_and_at_once(caddy: str, fake_decidero
 def test_caddy_closes_the_upstream_stream_when_the_browser_leaves(caddy: str, fake_decidero: FakeDecidero) -> None:
     with httpx.Client(timeout=5) as client:
         signed_in(caddy, client)
-        with client.stream("GET", f"{caddy}/meeting/7/events") as response:
-            next(response.iter_raw())
-            assert not fake_decidero.stream_closed.is_set()
+        with client.stream("GET", f"{caddy}/meeting/{MEETING}/events") as response:
+            chunks = response.iter_raw()  # held: dropping the iterator closes the connection
+            next(chunks)
+            assert not fake_decidero.stream_closed.wait(timeout=0.5)
 
     # Decidero must learn at once that the browser is gone (presence, stream limits);
     # `flush_interval -1` would keep the upstream stream open until its next write fails.
@@ -517,11 +519,11 @@ def test_smoke_passes_with_an_account_and_a_meeting(fake_decidero: FakeDecidero)
     fake_decidero.secure_cookies = True
     base = f"http://127.0.0.1:{fake_decidero.port}"
 
-    result, _ = smoke(base, "dana", "Passw0rd!", SMOKE_MEETING_ID="7", SMOKE_STREAM_SECONDS="1")
+    result, _ = smoke(base, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="1")
 
     assert result.returncode == 0, result.stdout
     assert "smoke: 5 passed, 0 failed" in result.stdout
-    assert "ok    event stream of meeting 7 delivers its first frame" in result.stdout
+    assert f"ok    event stream of meeting {MEETING} delivers its first frame" in result.stdout
     assert fake_decidero.registered == []
 
 
@@ -555,7 +557,7 @@ def test_smoke_reports_a_wrong_password(fake_decidero: FakeDecidero) -> None:
 
 @needs_caddy
 def test_smoke_passes_through_the_shipped_caddyfile(caddy: str) -> None:
-    result, _ = smoke(caddy, "dana", "Passw0rd!", SMOKE_MEETING_ID="7", SMOKE_STREAM_SECONDS="2")
+    result, _ = smoke(caddy, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="2")
 
     assert result.returncode == 0, result.stdout
     assert "smoke: 5 passed, 0 failed" in result.stdout

@@ -2,7 +2,11 @@
 
 from .base import TYPES, ActivityType, get_type, register
 from .discussion import Discussion
+from .dot_voting import DotVoting
+from .rank_order import RankOrderVoting
 
 register(Discussion())
+register(DotVoting())
+register(RankOrderVoting())
 
 __all__ = ["TYPES", "ActivityType", "get_type", "register"]

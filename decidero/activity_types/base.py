@@ -32,6 +32,15 @@ class ActivityType:
         """The type's config from submitted fields; raises FormErrors (field → message) or Conflict."""
         return {}
 
+    def prepare_config(self, activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+        """Write path, on add and edit: the config to store (e.g. with stable option ids). Raises
+        Conflict for a change the activity's data no longer allows (config locks, SPEC §4.6)."""
+        return config
+
+    def config_lock(self, activity: Activity) -> str | None:
+        """Read path: why some config keys are locked (the edit form greys them out), or None."""
+        return None
+
     def check_startable(self, activity: Activity) -> None:
         """Raise Refused when the activity cannot start yet (e.g. no options)."""
 

@@ -13,7 +13,17 @@ from ..errors import FormErrors, Refused
 from ..passwords import DUMMY_HASH, hash_password, verify_password
 from ..ratelimit import TOO_MANY, LimitPolicy
 from ..sessions import SESSION_COOKIE, create_session, revoke
-from ..web import context, form_data, local_path, optional_user, redirect, render, see_other, services
+from ..web import (
+    context,
+    form_data,
+    local_path,
+    optional_user,
+    password_change_url,
+    redirect,
+    render,
+    see_other,
+    services,
+)
 
 INCORRECT = "Incorrect username or password"
 DEACTIVATED = "This account is deactivated. Contact an administrator."
@@ -74,7 +84,7 @@ async def login_post(request: Request) -> Response:
         return await _login_page(request, 403, error=DEACTIVATED, **page_values)
     svc.limiter.record_success(identifier)
     raw_id = await svc.db.write(lambda: create_session(user, ip, request.headers.get("user-agent", "")))
-    target = "/profile/password?next=" + next_path if user.must_change_password else next_path
+    target = password_change_url(next_path) if user.must_change_password else next_path
     response = see_other(target)
     lifetime = int(svc.settings.get("auth.session_lifetime_minutes")) * 60
     response.set_cookie(

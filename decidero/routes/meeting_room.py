@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
 from typing import Any
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import agenda, event_log, live, run_control
 from ..activity_types import TYPES, get_type
 from ..broker import Viewer
-from ..errors import FormErrors, SignInRequired
+from ..errors import FormErrors
 from ..meeting_access import Access, require_facilitator, require_member, require_writable
 from ..meeting_models import Activity, MeetingEvent
 from ..models import User
-from ..room import FACILITATOR_AUDIENCE, load_room, panel_values, region_values
+from ..room import load_room, panel_values, region_values
 from ..web import context, current_user, form_data, is_htmx, redirect, render, services
 
 LIVE_REGIONS = ("header", "presence", "agenda", "switcher", "panels")
@@ -36,10 +35,6 @@ async def _facilitator(request: Request, writable: bool = True) -> Access:
     if writable:
         require_writable(access)
     return access
-
-
-def _audience(access: Access, state_scope: Callable[[str], frozenset[str]]) -> Hashable:
-    return FACILITATOR_AUDIENCE if access.is_facilitator else state_scope(access.user.id)
 
 
 async def _room_values(request: Request, access: Access) -> dict[str, Any]:
@@ -147,7 +142,9 @@ async def _activity_form(
     request: Request, access: Access, activity: Activity | None, form: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
     type_name = activity.type if activity else form.get("type", "discussion")
+    lock = await services(request).db.read(lambda: get_type(type_name).config_lock(activity)) if activity else None
     values = {
+        "lock": lock,
         "meeting": access.meeting,
         "activity": activity,
         "activity_type": get_type(type_name),
@@ -277,11 +274,10 @@ async def roster_get(request: Request) -> Response:
 async def roster_post(request: Request) -> Response:
     """Every move commits: add/remove users to the selected column, or select all."""
     access = await _facilitator(request)
-    form = await form_data(request)
-    activity_id, op = request.path_params["aid"], form.get("op", "")
-    submitted = [u for u in form.get("users", "").replace(",", " ").split() if u]
-    request_form = await request.form()
-    submitted += [str(v) for v in request_form.getlist("user")]
+    # Checkbox columns submit repeated `user` fields, which the single-value form_data would collapse.
+    form = await request.form()
+    activity_id, op = request.path_params["aid"], str(form.get("op", ""))
+    submitted = [str(v) for v in form.getlist("user")]
     actor, exclusive = access.user, _exclusivity(request)
 
     def write() -> MeetingEvent:
@@ -361,5 +357,3 @@ routes = [
     Route("/meeting/{mid}/activities/{aid}/roster", roster_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/publish", publish_post, methods=["POST"]),
 ]
-
-__all__ = ["HTMLResponse", "SignInRequired", "routes"]

@@ -1,4 +1,4 @@
-"""Home, dashboard shell and about page."""
+"""Home and about page (the dashboard lives in routes/meetings.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..web import current_user, optional_user, render, see_other
+from ..web import optional_user, render, see_other
 
 
 async def home(request: Request) -> Response:
     return see_other("/dashboard" if optional_user(request) is not None else "/login")
-
-
-async def dashboard(request: Request) -> Response:
-    user = current_user(request)
-    return render(request, "dashboard.html", {"me": user})
 
 
 async def about(request: Request) -> Response:
@@ -24,6 +19,5 @@ async def about(request: Request) -> Response:
 
 routes = [
     Route("/", home, methods=["GET"]),
-    Route("/dashboard", dashboard, methods=["GET"]),
     Route("/about", about, methods=["GET"]),
 ]

@@ -1,0 +1,175 @@
+"""``python -m bench``: start a server, set up a meeting, drive a load profile, write the figures.
+
+    python -m bench                                   # classroom, N = 100, about 2 minutes
+    python -m bench --participants 250 --profile burst --duration 60
+    python -m bench --sweep                           # N = 100…1000 (viewers 2000, 5000) and the knee
+    python -m bench --url http://127.0.0.1:8000 --db ./decidero.db   # a server you started yourself
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import metrics, setup
+from .driver import Options, run_load
+from .server import BenchServer, Sampler, cpu_seconds, raise_open_file_limit, rss_mb
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SWEEP = {"classroom": (100, 250, 500, 1000), "burst": (100, 250, 500, 1000), "viewers": (2000, 5000)}
+KNEE_P95_MS = 1000.0
+KNEE_ERROR_RATE = 0.01
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--participants", "-n", type=int, default=100, help="simulated participants (viewers: watching connections)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of writing (classroom: before voting)")
+    parser.add_argument("--vote-window", type=float, default=None, help="classroom: seconds in which everyone votes (60, or the duration if shorter)")
+    parser.add_argument("--profile", choices=("classroom", "burst", "viewers"), default=None)
+    parser.add_argument("--sweep", action="store_true", help="N = 100, 250, 500, 1000 (viewers 2000, 5000) and the knee")
+    parser.add_argument("--url", help="a running server on loopback instead of starting one (needs --db)")
+    parser.add_argument("--db", type=Path, help="with --url: that server's SQLite file, for the set-up and the event log")
+    parser.add_argument("--ramp", type=float, default=None, help="seconds over which people sign in (default 0.08 s per login)")
+    parser.add_argument("--writers", type=int, default=20, help="viewers: participants writing while the others watch")
+    parser.add_argument("--streams-per-login", type=int, default=None, help="viewers: streams held per signed-in account (≤ 10)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="directory for the JSON and Markdown results")
+    args = parser.parse_args(argv)
+    if args.url and urlsplit(args.url).hostname not in LOOPBACK:
+        parser.error("--url must point at loopback (127.0.0.1); the benchmark never targets another host")
+    if args.url and not args.db:
+        parser.error("--url needs --db, the server's SQLite file")
+    if args.participants < 1 or args.duration <= 0:
+        parser.error("--participants and --duration must be positive")
+    return args
+
+
+def options_for(args: argparse.Namespace, profile: str, participants: int) -> Options:
+    vote_window = args.vote_window if args.vote_window is not None else min(60.0, args.duration)
+    streams = args.streams_per_login
+    if streams is None:
+        streams = min(10, max(1, -(-participants // 1000))) if profile == "viewers" else 1
+    return Options(
+        profile=profile,
+        participants=participants,
+        duration=args.duration,
+        vote_window=vote_window,
+        ramp=args.ramp,
+        writers=args.writers,
+        streams_per_login=max(1, min(10, streams)),
+        seed=args.seed,
+    )
+
+
+def run_once(options: Options, url: str | None = None, db: Path | None = None) -> dict[str, Any]:
+    """One profile against a fresh server (or ``url``); returns the result dictionary."""
+    with tempfile.TemporaryDirectory(prefix="decidero-bench-") as tmp:
+        server = None if url else BenchServer(Path(tmp))
+        database = db if db is not None else server.database_path  # type: ignore[union-attr]
+        plan = setup.prepare_database(database.resolve(), options.people)
+        samplers: list[Sampler] = []
+        if server is not None:
+            server.start()
+            samplers.append(Sampler(server.process.pid))  # type: ignore[union-attr]
+        samplers.append(Sampler(os.getpid()))
+        for sampler in samplers:
+            sampler.start()
+        cpu_before, wall_before = cpu_seconds(os.getpid()), time.monotonic()
+        try:
+            run = run_load(url or server.url, plan, options)  # type: ignore[union-attr]
+        finally:
+            for sampler in samplers:
+                sampler.stop()
+            if server is not None:
+                server.stop()
+        used, wall = cpu_seconds(os.getpid()) - cpu_before, time.monotonic() - wall_before
+        driver = {
+            "cpu_seconds": round(used, 1),
+            "cpu_percent": round(100 * used / max(wall, 1e-6), 1),
+            "rss_mb": round(rss_mb(os.getpid()), 1),
+            "samples": samplers[-1].samples,
+        }
+        log = setup.event_log(plan.database, plan.meeting_id)
+        server_samples = samplers[0].samples if server is not None else []
+        result = metrics.summarize(run, log, server_samples, driver)
+        if server is not None:
+            errors = [line for line in server.output().splitlines() if "Traceback" in line or "ERROR" in line]
+            result["server"]["error_lines"] = len(errors)
+        return result
+
+
+def knee_figure(result: dict[str, Any]) -> float:
+    """The p95 the knee is judged on: the worse of submit latency and fan-out."""
+    submits = [f.get("p95", 0.0) for kind, f in result["requests"].items() if kind in ("idea", "comment", "vote", "control")]
+    return max([*submits, result["fanout_ms"].get("p95", 0.0)])
+
+
+def sweep(args: argparse.Namespace) -> dict[str, Any]:
+    profiles = [args.profile] if args.profile else list(SWEEP)
+    rows: list[dict[str, Any]] = []
+    knees: dict[str, int | None] = {}
+    for profile in profiles:
+        knees[profile] = None
+        for n in SWEEP[profile]:
+            result = run_once(options_for(args, profile, n), args.url, args.db)
+            paths = metrics.write(result, args.results)
+            p95 = knee_figure(result)
+            good = p95 < KNEE_P95_MS and result["error_rate"] < KNEE_ERROR_RATE
+            rows.append({
+                "profile": profile, "participants": n, "p95_ms": p95, "error_rate": result["error_rate"],
+                "fanout_p95_ms": result["fanout_ms"].get("p95"), "lost": result["events"]["lost"],
+                "server_rss_mb_max": result["server"]["rss_mb_max"], "server_cpu_mean": result["server"]["cpu_percent_mean"],
+                "within": good, "result": paths[0].name,
+            })
+            print(f"{profile} N={n}: p95 {p95} ms, errors {100 * result['error_rate']:.2f} % → {paths[1]}", flush=True)
+            if good:
+                knees[profile] = n
+    summary = {"knee_rule": f"largest N with p95 < {KNEE_P95_MS:.0f} ms and < {100 * KNEE_ERROR_RATE:.0f} % errors", "knees": knees, "runs": rows}
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{stamp}-sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [
+        f"# Sweep {stamp}", "", f"Knee: {summary['knee_rule']}.", "",
+        "| Profile | N | p95 ms (submit or fan-out) | Fan-out p95 ms | Errors | Lost | Server CPU mean % | Server RSS max MB | Within |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['profile']} | {row['participants']} | {row['p95_ms']} | {row['fanout_p95_ms']} | {100 * row['error_rate']:.2f} % | "
+            f"{row['lost']} | {row['server_cpu_mean']} | {row['server_rss_mb_max']} | {'yes' if row['within'] else 'no'} |"
+        )
+    lines += ["", *(f"- Knee, {p}: {'N = ' + str(k) if k else 'none of the sizes tried'}" for p, k in knees.items())]
+    (args.results / f"{stamp}-sweep.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    limit = raise_open_file_limit()
+    if args.sweep:
+        sweep(args)
+        return 0
+    options = options_for(args, args.profile or "classroom", args.participants)
+    needed = 3 * (options.participants + options.writers) + 100
+    if limit < needed:
+        print(f"warning: open-file limit {limit} may be too low for {options.participants} participants", file=sys.stderr)
+    result = run_once(options, args.url, args.db)
+    json_path, md_path = metrics.write(result, args.results)
+    print(md_path.read_text())
+    print(f"Written {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,542 @@
+"""The load driver: one httpx client (own cookie jar) and one held SSE stream per simulated person.
+
+Profiles (SPEC §5.7, issue 7):
+- ``classroom``: ideas and comments at 1.0–2.0 per minute each (30 % comments), then the
+  facilitator switches to voting and everyone submits one allocation within the vote window;
+- ``burst``: everyone submits an idea every 3–7 s;
+- ``viewers``: N connections only watch while ``writers`` participants write at the burst rate.
+
+When the server has no brainstorming type yet, the facilitator drives run control (start/stop of a
+discussion step) instead, so fan-out is still measured. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import ssl
+import time
+import uuid
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import setup
+
+IDEA_TOKEN = re.compile(rb"bx[0-9a-f]{12}")
+# Where a rendered idea may carry the value a comment's ``parent`` field wants.
+PARENT_PATTERNS = (
+    re.compile(rb'name="parent"\s+value="([^"]+)"'),
+    re.compile(rb'data-parent="([^"]+)"'),
+    re.compile(rb'data-idea(?:-id)?="([^"]+)"'),
+    re.compile(rb'id="idea-([A-Za-z0-9_:.-]+)"'),
+)
+WORDS = (
+    "agenda budget customer delivery feedback quality process team training workshop pilot survey "
+    "onboarding roadmap release review schedule support tooling metrics goals risks ideas data"
+).split()
+MAX_RECONNECTS = 5
+MAX_SUBMITS = 2000  # per person per phase
+CONNECT_GRACE = 60.0  # beyond the ramp, to wait for every stream
+DRAIN_TIMEOUT = 15.0
+REQUEST_TIMEOUT = 30.0
+CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0}
+
+
+@dataclass
+class Options:
+    profile: str = "classroom"
+    participants: int = 100
+    duration: float = 60.0
+    vote_window: float = 60.0
+    ramp: float | None = None
+    writers: int = 20
+    streams_per_login: int = 1
+    seed: int | None = None
+
+    @property
+    def ramp_seconds(self) -> float:
+        if self.ramp is not None:
+            return self.ramp
+        logins = math.ceil(self.people / self.streams_per_login)
+        return max(2.0, 0.08 * logins)  # ~60 ms of scrypt per login on the server
+
+    @property
+    def people(self) -> int:
+        """Participant accounts needed (viewers: N watchers plus the writers)."""
+        return self.participants + (self.writers if self.profile == "viewers" else 0)
+
+
+@dataclass
+class Receiver:
+    """One held SSE stream and what arrived on it."""
+
+    index: int
+    user: str
+    facilitator: bool = False
+    since: int = 0
+    opened_at: float = 0.0
+    ids: array[int] = field(default_factory=lambda: array("q"))
+    times: array[float] = field(default_factory=lambda: array("d"))
+    replays: list[tuple[int, int, float]] = field(default_factory=list)  # (after, up to, time)
+    covered: int = 0  # highest id delivered, live or by replay
+    reconnects: int = 0
+    resyncs: int = 0
+    ended: int = 0
+    failed: str = ""
+
+
+@dataclass
+class Submit:
+    kind: str  # idea | comment | vote | control
+    user: str
+    t_send: float
+    t_resp: float
+    status: int
+    token: str = ""
+
+
+@dataclass
+class Recorder:
+    """Everything measured during a run; metrics.py turns it into figures."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    statuses: dict[str, Counter[str]] = field(default_factory=dict)
+    submits: list[Submit] = field(default_factory=list)
+    receivers: list[Receiver] = field(default_factory=list)
+    event_types: dict[int, str] = field(default_factory=dict)
+    token_events: dict[str, int] = field(default_factory=dict)
+    parents: list[str] = field(default_factory=list)
+    stream_errors: Counter[str] = field(default_factory=Counter)
+    phases: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def request(self, kind: str, started: float, status: int | str) -> None:
+        self.latencies.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        self.statuses.setdefault(kind, Counter())[str(status)] += 1
+
+    def learn_parents(self, body: bytes) -> None:
+        for pattern in PARENT_PATTERNS:
+            found = pattern.findall(body)
+            if found:
+                self.parents.extend(v.decode() for v in found[:5] if v)
+                del self.parents[:-500]
+                return
+
+
+def ok(status: int) -> bool:
+    return 200 <= status < 400
+
+
+def idea_text(token: str) -> str:
+    """Log-normal length clipped to 10–400 characters (median about 60), starting with a unique token."""
+    length = int(min(400, max(10, random.lognormvariate(math.log(60), 0.8))))
+    words = [token]
+    while sum(len(w) + 1 for w in words) < length:
+        words.append(random.choice(WORDS))
+    return " ".join(words)[:length] if length > len(token) else token
+
+
+def new_token() -> str:
+    return "bx" + uuid.uuid4().hex[:12]
+
+
+# -- one simulated person -------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    run: Run
+    login: str
+    user_id: str
+    facilitator: bool = False
+    streams: int = 1
+    writer: bool = True
+    client: httpx.AsyncClient | None = None
+    csrf: str = ""
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        assert self.client is not None
+        return self.client
+
+    async def sign_in(self) -> bool:
+        started = time.perf_counter()
+        try:
+            response = await setup.sign_in(self.http, self.login)
+        except (httpx.HTTPError, setup.SetupError) as exc:
+            self.run.rec.request("login", started, type(exc).__name__)
+            return False
+        location = response.headers.get("location", "")
+        good = response.status_code == 303 and "/profile/password" not in location
+        self.run.rec.request("login", started, response.status_code if good or not ok(response.status_code) else "bad_redirect")
+        return good
+
+    async def open_page(self) -> int | None:
+        started = time.perf_counter()
+        try:
+            response = await self.http.get(f"/meeting/{self.run.plan.meeting_id}")
+        except httpx.HTTPError as exc:
+            self.run.rec.request("page", started, type(exc).__name__)
+            return None
+        self.run.rec.request("page", started, response.status_code)
+        if response.status_code != 200:
+            return None
+        self.csrf = setup.page_csrf(response.text)
+        return setup.page_since(response.text)
+
+    async def join(self) -> None:
+        if not await self.sign_in():
+            self.run.connected(self.streams)  # counted as failed so the barrier does not wait for it
+            return
+        for _ in range(self.streams):
+            since = await self.open_page()
+            if since is None:
+                self.run.connected(1)
+                continue
+            receiver = Receiver(len(self.run.rec.receivers), self.user_id, self.facilitator, since)
+            self.run.rec.receivers.append(receiver)
+            self.tasks.append(asyncio.create_task(self.hold(receiver)))
+
+    async def hold(self, receiver: Receiver) -> None:
+        """Hold the stream until the run ends; reconnect with Last-Event-ID like a browser, boundedly."""
+        run = self.run
+        for attempt in range(MAX_RECONNECTS + 1):
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+            if attempt:
+                receiver.reconnects += 1
+                headers["Last-Event-ID"] = str(receiver.covered or receiver.since)
+            url = f"/meeting/{run.plan.meeting_id}/events?since={receiver.since}"
+            started = time.perf_counter()
+            try:
+                async with self.http.stream("GET", url, headers=headers) as response:
+                    if response.status_code != 200:
+                        run.rec.request("stream", started, response.status_code)
+                        receiver.failed = f"HTTP {response.status_code}"
+                        break
+                    await self._read(response, receiver, started, attempt == 0)
+                receiver.ended += 1
+            except httpx.HTTPError as exc:
+                run.rec.stream_errors[type(exc).__name__] += 1
+                receiver.failed = type(exc).__name__
+            if run.stopping.is_set():
+                return
+            await asyncio.sleep(min(3.0, 0.5 * (attempt + 1)))
+        if not receiver.opened_at:
+            run.connected(1)
+
+    async def _read(self, response: httpx.Response, receiver: Receiver, started: float, first: bool) -> None:
+        run = self.run
+        buffer = b""
+        separator = b""
+        async for chunk in response.aiter_raw():
+            now = time.time()
+            buffer += chunk
+            if not separator:
+                separator = b"\r\n\r\n" if b"\r\n" in buffer else b"\n\n"
+            while True:
+                end = buffer.find(separator)
+                if end < 0:
+                    break
+                block, buffer = buffer[:end], buffer[end + len(separator) :]
+                event_id, event = parse_head(block)
+                if event == "hello" and not receiver.opened_at:
+                    receiver.opened_at = now
+                    if first:
+                        run.rec.request("stream", started, 200)
+                        run.connected(1)
+                elif event == "resync":
+                    receiver.resyncs += 1
+                elif event in ("access_revoked", "session_expired"):
+                    run.rec.stream_errors[event] += 1
+                if event_id is not None:
+                    run.deliver(receiver, event_id, event, block, now)
+            if run.stopping.is_set():
+                return
+
+    async def submit_idea(self, parent: str | None) -> None:
+        run, token = self.run, new_token()
+        kind = "comment" if parent else "idea"
+        data = {"content": idea_text(token), "client_token": str(uuid.uuid4()), "csrf_token": self.csrf}
+        if parent:
+            data["parent"] = parent
+        path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.brainstorming_id}/ideas"
+        response = await self.post(kind, path, data, token)
+        if response is not None and ok(response.status_code):
+            run.rec.learn_parents(response.content)
+        elif response is not None and parent in run.rec.parents:
+            run.rec.parents.remove(parent)  # not a usable parent: do not pick it again
+
+    async def post(self, kind: str, path: str, data: dict[str, str], token: str = "") -> httpx.Response | None:
+        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true", "X-Idempotency-Key": data.get("client_token", "")}
+        headers = {k: v for k, v in headers.items() if v}
+        started, t_send = time.perf_counter(), time.time()
+        try:
+            response = await self.http.post(path, data=data, headers=headers)
+        except httpx.HTTPError as exc:
+            self.run.rec.request(kind, started, type(exc).__name__)
+            self.run.rec.submits.append(Submit(kind, self.user_id, t_send, time.time(), 0, token))
+            return None
+        t_resp = time.time()
+        self.run.rec.request(kind, started, response.status_code)
+        self.run.rec.submits.append(Submit(kind, self.user_id, t_send, t_resp, response.status_code, token))
+        if not ok(response.status_code) and len(self.run.rec.notes) < 20:
+            self.run.rec.notes.append(f"{kind} {response.status_code}: {setup._text_of(response.text)[:200]}")
+        return response
+
+    async def vote(self) -> None:
+        run = self.run
+        path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.voting_id}"
+        started = time.perf_counter()
+        try:
+            panel = await self.http.get(path, headers={"HX-Request": "true"})
+        except httpx.HTTPError as exc:
+            run.rec.request("panel", started, type(exc).__name__)
+            return
+        run.rec.request("panel", started, panel.status_code)
+        form = setup.find_form(panel.text, "/votes")
+        if form is None or not form.choices:
+            run.rec.request("vote", time.perf_counter(), "no_vote_form")
+            return
+        data = {**form.hidden, **allocation(form.choices, setup.VOTE_BUDGET), "csrf_token": self.csrf}
+        for key in ("client_token", "idempotency_key"):
+            if key in data:
+                data[key] = str(uuid.uuid4())
+        await self.post("vote", f"{path}/votes", data)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, httpx.HTTPError):
+                pass
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def parse_head(block: bytes) -> tuple[int | None, str]:
+    """``id:`` and ``event:`` of one SSE block; sse-starlette writes them before the data lines."""
+    event_id, event, position = None, "message", 0
+    while position < len(block):
+        end = block.find(b"\n", position)
+        end = len(block) if end < 0 else end
+        line = block[position:end].rstrip(b"\r")
+        position = end + 1
+        if line.startswith(b"id:"):
+            value = line[3:].strip()
+            event_id = int(value) if value.isdigit() else None
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode()
+        elif not line.startswith(b":"):
+            break
+    return event_id, event
+
+
+def allocation(choices: dict[str, list[int]], budget: int) -> dict[str, str]:
+    """A random allocation of at most ``budget`` dots, each field within its offered values."""
+    counts = dict.fromkeys(choices, 0)
+    names = list(choices)
+    for _ in range(budget):
+        name = random.choice(names)
+        if counts[name] + 1 in choices[name]:
+            counts[name] += 1
+    return {name: str(count if count in choices[name] else min(choices[name])) for name, count in counts.items()}
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    base_url: str
+    plan: setup.Plan
+    options: Options
+    rec: Recorder = field(default_factory=Recorder)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    all_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    voting_open: asyncio.Event = field(default_factory=asyncio.Event)
+    expected_streams: int = 0
+    connected_streams: int = 0
+    deliveries: int = 0
+    ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
+
+    def connected(self, count: int) -> None:
+        self.connected_streams += count
+        if self.connected_streams >= self.expected_streams:
+            self.all_connected.set()
+
+    def deliver(self, receiver: Receiver, event_id: int, event: str, block: bytes, now: float) -> None:
+        self.deliveries += 1
+        if event == "replay":
+            receiver.replays.append((receiver.covered, event_id, now))
+        else:
+            receiver.ids.append(event_id)
+            receiver.times.append(now)
+            if event_id not in self.rec.event_types:
+                self.rec.event_types[event_id] = event
+                if event == "idea_created":
+                    for token in IDEA_TOKEN.findall(block):
+                        self.rec.token_events.setdefault(token.decode(), event_id)
+                    self.rec.learn_parents(block)
+        receiver.covered = max(receiver.covered, event_id)
+
+    def new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(REQUEST_TIMEOUT, read=60.0),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            verify=self.ssl_context,
+            follow_redirects=False,
+        )
+
+    def people(self) -> list[Person]:
+        opts, plan = self.options, self.plan
+        people = [Person(self, setup.FACILITATOR_LOGIN, plan.user_ids[setup.FACILITATOR_LOGIN], facilitator=True, writer=False)]
+        for number, login in enumerate(plan.participants):
+            watcher = opts.profile == "viewers" and number >= opts.writers
+            streams = opts.streams_per_login if watcher else 1
+            people.append(Person(self, login, plan.user_ids[login], streams=streams, writer=not watcher))
+        if opts.profile == "viewers":
+            # The watchers' logins carry several streams each; drop logins beyond N streams.
+            budget, kept = opts.participants, people[: 1 + opts.writers]
+            for person in people[1 + opts.writers :]:
+                if budget <= 0:
+                    break
+                person.streams = min(person.streams, budget)
+                budget -= person.streams
+                kept.append(person)
+            people = kept
+        return people
+
+    async def execute(self) -> None:
+        people = self.people()
+        self.expected_streams = sum(p.streams for p in people)
+        for person in people:
+            person.client = self.new_client()
+        facilitator = people[0]
+        try:
+            async with self.new_client() as client:
+                response = await setup.sign_in(client, setup.FACILITATOR_LOGIN)
+                if response.status_code != 303:
+                    raise setup.SetupError(f"facilitator sign-in gave HTTP {response.status_code}")
+                await setup.prepare_meeting(client, self.plan)
+            await self._ramp(people)
+            self.rec.phases["measure_start"] = time.time()
+            await self._act(facilitator, people[1:])
+            await self._drain()
+        finally:
+            self.rec.phases["measure_end"] = time.time()
+            self.stopping.set()
+            await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
+
+    async def _ramp(self, people: list[Person]) -> None:
+        ramp = self.options.ramp_seconds
+        self.rec.phases["ramp_start"] = time.time()
+        gap = ramp / max(1, len(people))
+
+        async def staggered(person: Person, slot: int) -> None:
+            await asyncio.sleep(slot * gap)
+            await person.join()
+
+        joins = [asyncio.create_task(staggered(p, i)) for i, p in enumerate(people)]
+        await asyncio.gather(*joins)
+        try:
+            await asyncio.wait_for(self.all_connected.wait(), CONNECT_GRACE)
+        except TimeoutError:
+            self.rec.notes.append(f"only {self.connected_streams} of {self.expected_streams} streams connected")
+        self.rec.phases["ramp_seconds"] = time.time() - self.rec.phases["ramp_start"]
+        await asyncio.sleep(1.0)  # let the presence burst of the ramp settle before measuring
+
+    async def _act(self, facilitator: Person, others: list[Person]) -> None:
+        opts, plan = self.options, self.plan
+        writers = [p for p in others if p.writer and p.client is not None]
+        end = time.time() + opts.duration
+        if plan.mode == "control":
+            await self._control_loop(facilitator, end, CONTROL_INTERVAL[opts.profile])
+            return
+        if opts.profile == "classroom":
+            await asyncio.gather(*(self._classroom_writer(p, end) for p in writers))
+            if plan.voting_id:
+                await self._voting(facilitator, writers)
+        else:
+            await asyncio.gather(*(self._burst_writer(p, end) for p in writers))
+
+    async def _control_loop(self, facilitator: Person, end: float, interval: float) -> None:
+        action = "stop"
+        for _ in range(int(self.options.duration / interval) + 1):
+            if time.time() >= end:
+                break
+            path = f"/meeting/{self.plan.meeting_id}/activities/{self.plan.control_id}/control"
+            await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
+            action = "start" if action == "stop" else "stop"
+            await asyncio.sleep(max(0.0, min(interval, end - time.time())))
+
+    async def _classroom_writer(self, person: Person, end: float) -> None:
+        per_minute = random.uniform(1.0, 2.0)
+        await asyncio.sleep(random.uniform(0, 60.0 / per_minute))
+        for _ in range(MAX_SUBMITS):
+            if time.time() >= end:
+                return
+            parent = random.choice(self.rec.parents) if self.rec.parents and random.random() < 0.3 else None
+            await person.submit_idea(parent)
+            await asyncio.sleep(random.expovariate(per_minute / 60.0))
+
+    async def _burst_writer(self, person: Person, end: float) -> None:
+        await asyncio.sleep(random.uniform(0, 3.0))
+        for _ in range(MAX_SUBMITS):
+            if time.time() >= end:
+                return
+            await person.submit_idea(None)
+            await asyncio.sleep(random.uniform(3.0, 7.0))
+
+    async def _voting(self, facilitator: Person, voters: list[Person]) -> None:
+        plan = self.plan
+        for activity_id, action in ((plan.brainstorming_id, "stop"), (plan.voting_id, "start")):
+            path = f"/meeting/{plan.meeting_id}/activities/{activity_id}/control"
+            await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
+        self.rec.phases["voting_start"] = time.time()
+        window = self.options.vote_window
+
+        async def voter(person: Person) -> None:
+            await asyncio.sleep(random.uniform(0, window))
+            await person.vote()
+
+        await asyncio.gather(*(voter(p) for p in voters))
+
+    async def _drain(self) -> None:
+        """Wait (boundedly) until every live stream has everything the log holds, then stop."""
+        await asyncio.sleep(1.0)
+        cutoff = await asyncio.to_thread(setup.latest_event_id, self.plan.database, self.plan.meeting_id)
+        self.rec.phases["cutoff_event_id"] = cutoff
+        deadline = time.time() + DRAIN_TIMEOUT
+        while time.time() < deadline:
+            behind = [r for r in self.rec.receivers if r.covered < cutoff and not r.failed]
+            if not behind:
+                break
+            await asyncio.sleep(0.2)
+        self.rec.phases["drained_at"] = time.time()
+
+
+def run_load(base_url: str, plan: setup.Plan, options: Options) -> Run:
+    """Run one load profile against a prepared meeting; returns the run with its recordings."""
+    if options.seed is not None:
+        random.seed(options.seed)
+    run = Run(base_url, plan, options)
+    runner: Any
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(run.execute())
+    return run

@@ -1,0 +1,148 @@
+"""A real uvicorn ``decidero.main:app`` on a free loopback port, and /proc sampling of its CPU and RSS."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft limit to the hard one: each participant holds a stream and a request socket."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int | str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Sampler:
+    """CPU% and RSS of one process every ``interval`` seconds on a thread, for at most ``limit`` samples."""
+
+    pid: int | str
+    interval: float = 1.0
+    limit: int = 7200
+    samples: list[dict[str, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"sampler-{self.pid}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        start = time.time()
+        last_t, last_cpu = time.monotonic(), cpu_seconds(self.pid)
+        while len(self.samples) < self.limit and not self._stop.wait(self.interval):
+            try:
+                now, cpu, rss = time.monotonic(), cpu_seconds(self.pid), rss_mb(self.pid)
+            except (OSError, ValueError, IndexError):
+                return  # the process is gone
+            percent = 100.0 * (cpu - last_cpu) / max(now - last_t, 1e-6)
+            self.samples.append({"t": round(time.time() - start, 2), "cpu_percent": round(percent, 1), "rss_mb": round(rss, 1)})
+            last_t, last_cpu = now, cpu
+
+
+@dataclass
+class BenchServer:
+    """uvicorn started the way operators start it, in a temporary working directory with its own DB."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.workdir / "decidero.db"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DECIDERO_DATABASE_URL": f"sqlite:///{self.database_path}",
+            "DECIDERO_JWT_SECRET_KEY": self.secret,
+            "LOG_LEVEL": "WARNING",
+        }
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env(), "PYTHONPATH": str(ROOT)}
+        command = [
+            sys.executable, "-m", "uvicorn", "decidero.main:app",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--log-level", "warning", "--no-access-log", "--backlog", "8192",
+        ]
+        with open(self.workdir / "server.out", "ab") as out:
+            self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("server exited: " + self.output()[-2000:])
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy within {START_TIMEOUT:.0f} s")
+
+    def output(self) -> str:
+        path = self.workdir / "server.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

@@ -1,0 +1,276 @@
+"""Set-up phase: accounts, the meeting and its roster on the database; activities and start over HTTP.
+
+Accounts are written through Decidero's own batch function (the one behind
+``POST /admin/users/batch/pattern``) with ONE shared scrypt hash, then ``must_change_password`` is
+cleared, so the set-up costs one hash instead of two per participant. Every simulated participant
+still signs in with its own account through ``POST /login`` during the ramp.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PASSWORD = "Bench-Passw0rd!"
+ADMIN_LOGIN = "bench_admin"
+FACILITATOR_LOGIN = "bench_fac"
+PARTICIPANT_PREFIX = "bp"
+BATCH_SIZE = 500  # the batch route's limit
+VOTE_OPTIONS = 8
+VOTE_BUDGET = 5
+MEETING_TITLE = "Load benchmark"
+
+CSRF_HEADER = re.compile(r'"X-CSRF-Token":\s*"([^"]+)"')
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+SINCE = re.compile(r'sse-connect="[^"?]*\?since=(\d+)"')
+TYPE_OPTION = re.compile(r'<option value="([a-z_]+)"')
+
+
+class SetupError(RuntimeError):
+    """The server refused a set-up step; the message says which and why."""
+
+
+@dataclass
+class Plan:
+    """Who takes part, and in which meeting and activities."""
+
+    database: Path
+    meeting_id: str = ""
+    participants: list[str] = field(default_factory=list)
+    user_ids: dict[str, str] = field(default_factory=dict)
+    brainstorming_id: str = ""
+    voting_id: str = ""
+    control_id: str = ""  # a discussion step driven by run control when brainstorming is not available
+    types: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return "ideas" if self.brainstorming_id else "control"
+
+
+# -- on the database ------------------------------------------------------------------------------
+
+
+def prepare_database(path: Path, participants: int) -> Plan:
+    """Create the admin, the facilitator, ``participants`` accounts and the rostered meeting.
+
+    Runs before the server starts (or against the live file of a server started with ``--db``):
+    the schema comes from Decidero's own migrations and every row from its own domain functions.
+    """
+    from decidero.accounts import create_user
+    from decidero.db import Database
+    from decidero.migrations import migrate
+    from decidero.models import User
+    from decidero.passwords import hash_password
+    from decidero.user_admin import PatternBatch, create_pattern_batch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    database = Database(path)
+    try:
+        migrate(database)
+        shared_hash = hash_password(PASSWORD)
+
+        def accounts() -> None:
+            for login, role in ((ADMIN_LOGIN, "super_admin"), (FACILITATOR_LOGIN, "facilitator")):
+                if not User.select().where(User.login == login).exists():
+                    create_user(login=login, password_hash=shared_hash, role=role, first_name=login)
+
+        database.write_sync(accounts)
+        logins: list[str] = []
+        for start in range(1, participants + 1, BATCH_SIZE):
+            end = min(participants, start + BATCH_SIZE - 1)
+            batch = PatternBatch(PARTICIPANT_PREFIX, start, end, PASSWORD, "participant")
+            database.write_sync(lambda b=batch: create_pattern_batch(b, shared_hash))  # type: ignore[misc]
+            logins.extend(batch.logins)
+
+        def clear_flags() -> dict[str, str]:
+            wanted = [*logins, ADMIN_LOGIN, FACILITATOR_LOGIN]
+            User.update(must_change_password=False).where(User.login.in_(wanted)).execute()
+            return {u.login: u.id for u in User.select(User.login, User.id).where(User.login.in_(wanted))}
+
+        user_ids = database.write_sync(clear_flags)
+        meeting_id = database.write_sync(lambda: _create_meeting(user_ids[FACILITATOR_LOGIN], [user_ids[x] for x in logins]))
+    finally:
+        database.close()
+    return Plan(database=path, meeting_id=meeting_id, participants=logins, user_ids=user_ids)
+
+
+def _create_meeting(owner_id: str, participant_ids: list[str]) -> str:
+    """The meeting and its roster, as ``/meeting/create`` plus ``/meeting/{id}/roster/add`` leave them."""
+    from decidero.ids import next_meeting_id
+    from decidero.meeting_models import Meeting, MeetingMember
+    from decidero.models import utcnow
+
+    now = utcnow()
+    meeting = Meeting.create(id=next_meeting_id(now), title=MEETING_TITLE, owner=owner_id, scheduled_start=now)
+    rows = [{"meeting": meeting.id, "user": uid, "role": "participant"} for uid in participant_ids]
+    for chunk in range(0, len(rows), 400):
+        MeetingMember.insert_many(rows[chunk : chunk + 400]).execute()
+    return str(meeting.id)
+
+
+def read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+
+def activities(path: Path, meeting_id: str) -> list[tuple[str, str]]:
+    with read_only(path) as db:
+        rows = db.execute("SELECT id, type FROM activity WHERE meeting_id = ? ORDER BY position", (meeting_id,))
+        return [(str(a), str(t)) for a, t in rows]
+
+
+def latest_event_id(path: Path, meeting_id: str) -> int:
+    with read_only(path) as db:
+        row = db.execute("SELECT MAX(id) FROM meeting_event WHERE meeting_id = ?", (meeting_id,)).fetchone()
+    return int(row[0] or 0)
+
+
+def event_log(path: Path, meeting_id: str) -> list[tuple[int, str, str | None, str]]:
+    """(id, type, actor_id, created_at) of every logged event of the meeting."""
+    with read_only(path) as db:
+        rows = db.execute(
+            "SELECT id, type, actor_id, created_at FROM meeting_event WHERE meeting_id = ? ORDER BY id", (meeting_id,)
+        )
+        return [(int(i), str(t), a, str(c)) for i, t, a, c in rows]
+
+
+# -- over HTTP ------------------------------------------------------------------------------------
+
+
+async def sign_in(client: httpx.AsyncClient, login: str, password: str = PASSWORD) -> httpx.Response:
+    """GET /login for the token and pre-session cookie, then POST /login; 303 on success."""
+    page = await client.get("/login")
+    match = CSRF_FIELD.search(page.text)
+    if match is None:
+        raise SetupError(f"GET /login gave {page.status_code} without a csrf_token")
+    form = {"login": login, "password": password, "csrf_token": html.unescape(match.group(1))}
+    return await client.post("/login", data=form)
+
+
+def page_csrf(text: str) -> str:
+    match = CSRF_HEADER.search(text) or CSRF_FIELD.search(text)
+    return html.unescape(match.group(1)) if match else ""
+
+
+def page_since(text: str) -> int:
+    match = SINCE.search(text)
+    return int(match.group(1)) if match else 0
+
+
+def _expect(response: httpx.Response, what: str) -> None:
+    if response.status_code >= 400:
+        raise SetupError(f"{what}: HTTP {response.status_code}: {_text_of(response.text)[:300]}")
+
+
+def _text_of(markup: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).strip()
+
+
+BRAINSTORMING_FIELDS = {
+    "type": "brainstorming",
+    "title": "Ideas",
+    "instructions": "Share ideas for the load test.",
+    "prompt": "What should we try?",
+    "allow_comments": "on",
+    "char_limit": "500",
+    "max_ideas_per_user": "1000",
+}
+VOTING_FIELDS = {
+    "type": "voting",
+    "title": "Vote",
+    "options": "\n".join(f"Option {n}" for n in range(1, VOTE_OPTIONS + 1)),
+    "max_votes": str(VOTE_BUDGET),
+    "max_per_option": str(VOTE_BUDGET),
+    "allow_retract": "on",
+}
+
+
+async def prepare_meeting(client: httpx.AsyncClient, plan: Plan) -> Plan:
+    """As the signed-in facilitator: add the activities the server offers, start the first one."""
+    room = await client.get(f"/meeting/{plan.meeting_id}")
+    _expect(room, "open the meeting")
+    csrf = page_csrf(room.text)
+    plan.types = TYPE_OPTION.findall(room.text)
+    wanted = [f for f in (BRAINSTORMING_FIELDS, VOTING_FIELDS) if f["type"] in plan.types]
+    if not any(f["type"] == "brainstorming" for f in wanted):
+        wanted.insert(0, {"type": "discussion", "title": "Warm-up"})
+    for fields in wanted:
+        response = await client.post(f"/meeting/{plan.meeting_id}/activities", data={**fields, "csrf_token": csrf})
+        _expect(response, f"add the {fields['type']} activity")
+    for activity_id, type_name in activities(plan.database, plan.meeting_id):
+        if type_name == "brainstorming" and not plan.brainstorming_id:
+            plan.brainstorming_id = activity_id
+        elif type_name == "voting" and not plan.voting_id:
+            plan.voting_id = activity_id
+        elif type_name == "discussion" and not plan.control_id:
+            plan.control_id = activity_id
+    first = plan.brainstorming_id or plan.control_id
+    await control(client, plan.meeting_id, first, "start", csrf)
+    return plan
+
+
+async def control(client: httpx.AsyncClient, meeting_id: str, activity_id: str, action: str, csrf: str) -> httpx.Response:
+    response = await client.post(
+        f"/meeting/{meeting_id}/activities/{activity_id}/control",
+        data={"action": action, "csrf_token": csrf},
+        headers={"X-CSRF-Token": csrf},
+    )
+    _expect(response, f"{action} {activity_id}")
+    return response
+
+
+# -- forms in fragments ---------------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    action: str
+    hidden: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, list[int]] = field(default_factory=dict)  # radio groups, selects, number inputs
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a: dict[str, Any] = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(Form(a.get("hx-post") or a.get("action", "")))
+            return
+        if not self.forms:
+            return
+        form, name = self.forms[-1], a.get("name", "")
+        if tag == "input" and name:
+            kind = a.get("type", "text").lower()
+            if kind == "hidden":
+                form.hidden[name] = a.get("value", "")
+            elif kind == "radio" and a.get("value", "").lstrip("-").isdigit():
+                form.choices.setdefault(name, []).append(int(a["value"]))
+            elif kind == "number":
+                low, high = a.get("min", "0"), a.get("max", str(VOTE_BUDGET))
+                if low.isdigit() and high.isdigit():
+                    form.choices[name] = list(range(int(low), int(high) + 1))
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and a.get("value", "").isdigit():
+            form.choices.setdefault(self._select, []).append(int(a["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def find_form(markup: str, action_suffix: str) -> Form | None:
+    parser = _FormParser()
+    parser.feed(markup)
+    return next((f for f in parser.forms if f.action.rstrip("/").endswith(action_suffix)), None)

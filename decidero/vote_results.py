@@ -1,0 +1,91 @@
+"""Result arithmetic for dot voting and rank-order voting (SPEC §4.9–4.10). Pure functions, no database.
+
+Dot voting: options by dots (descending), then label, with standard competition ranks (1, 2, 2, 4).
+Rank-order: Borda score Σ (n − rank), average rank, population variance of the ranks and the share of
+rankings placing the idea first; sorted by Borda descending, average rank ascending, label ignoring case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Option:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DotRow:
+    rank: int
+    option: Option
+    dots: int
+    voters: int
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    option: Option
+    borda: int
+    avg_rank: float | None
+    variance: float | None
+    top_share: float  # percent of rankings placing this idea first
+    rankings: int
+
+
+def _label_key(option: Option) -> str:
+    return option.label.casefold()
+
+
+def dot_rows(options: Sequence[Option], allocations: Iterable[tuple[str, str, int]]) -> list[DotRow]:
+    """Rows from ``(user, option id, count)`` allocations; unknown option ids are ignored."""
+    dots = {o.id: 0 for o in options}
+    voters: dict[str, set[str]] = {o.id: set() for o in options}
+    for user_id, option_id, count in allocations:
+        if option_id in dots and count > 0:
+            dots[option_id] += count
+            voters[option_id].add(user_id)
+    ordered = sorted(options, key=lambda o: (-dots[o.id], _label_key(o), o.label))
+    rows: list[DotRow] = []
+    for index, option in enumerate(ordered):
+        tied = rows and rows[-1].dots == dots[option.id]
+        rank = rows[-1].rank if tied else index + 1
+        rows.append(DotRow(rank, option, dots[option.id], len(voters[option.id])))
+    return rows
+
+
+def rank_rows(options: Sequence[Option], rankings: Iterable[Sequence[str]]) -> list[RankRow]:
+    """Rows from complete rankings (each a list of option ids, first = rank 1)."""
+    n = len(options)
+    positions: dict[str, list[int]] = {o.id: [] for o in options}
+    ballots = 0
+    for order in rankings:
+        ballots += 1
+        for rank, option_id in enumerate(order, start=1):
+            if option_id in positions:
+                positions[option_id].append(rank)
+    unsorted = [_rank_row(o, positions[o.id], n, ballots) for o in options]
+    ordered = sorted(
+        unsorted,
+        key=lambda r: (-r.borda, math.inf if r.avg_rank is None else r.avg_rank, _label_key(r.option), r.option.label),
+    )
+    return [RankRow(i, r.option, r.borda, r.avg_rank, r.variance, r.top_share, r.rankings) for i, r in enumerate(ordered, 1)]
+
+
+def _rank_row(option: Option, ranks: list[int], n: int, ballots: int) -> RankRow:
+    if not ranks:
+        return RankRow(0, option, 0, None, None, 0.0, 0)
+    mean = sum(ranks) / len(ranks)
+    variance = sum((r - mean) ** 2 for r in ranks) / len(ranks)
+    top = 100.0 * sum(1 for r in ranks if r == 1) / ballots if ballots else 0.0
+    return RankRow(0, option, sum(n - r for r in ranks), mean, variance, top, len(ranks))
+
+
+def bar_widths(values: Mapping[str, float], full: float) -> dict[str, float]:
+    """Bar lengths scaled so the largest value spans ``full`` (all zero when nothing was counted)."""
+    top = max(values.values(), default=0)
+    return {key: (full * value / top if top > 0 else 0.0) for key, value in values.items()}

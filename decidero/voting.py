@@ -1,0 +1,467 @@
+"""Dot voting and rank-order voting rules (SPEC §4.9, §4.10, §4.13): options, submissions, visibility, results.
+
+Submissions run on the write path in one transaction: membership, scope, run state and every limit are
+checked and the user's whole allocation (or ranking) is replaced, so concurrent or retried requests can
+never exceed a limit. Everything else here is read path.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import event_log, idempotency, run_control
+from .accounts import clean_text
+from .errors import Conflict, Forbidden, FormErrors, NotFound, Refused
+from .ids import next_in_sequence
+from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member
+from .meeting_models import Activity, MeetingEvent
+from .models import User, utcnow
+from .vote_results import DotRow, Option, RankRow, dot_rows, rank_rows
+from .voting_models import Ranking, VoteAllocation
+
+VOTING = "voting"
+RANKING = "rank_order_voting"
+
+NOT_OPEN = "This activity is not open for voting."
+BAD_OPTION = "Selected option is not valid for this activity."
+OPTION_LIMIT = "Vote limit reached for this option."
+TOTAL_LIMIT = "Vote limit reached for this activity."
+NO_RETRACT = "Vote retraction is not enabled."
+VOTES_SAVED = "Your votes were submitted."
+INCOMPLETE = "Ranking must include every idea exactly once."
+DUPLICATE = "Ranking includes duplicate ideas."
+INVALID_IDEAS = "Ranking contains invalid ideas for this activity."
+NO_IDEAS = "Rank-order voting has no configured ideas."
+RESET_DISABLED = "Ranking reset is disabled for this activity."
+RANKING_SAVED = "Your ranking was saved."
+VOTES_LOCKED = (
+    "Voting settings are locked because votes already exist for this activity: options, total dots, dots per option."
+)
+RANKINGS_LOCKED = "Ranking settings are locked because rankings already exist for this activity: ideas."
+VOTES_HIDDEN = "Votes are hidden until the facilitator reveals the results."
+RESULTS_HIDDEN = "Results are hidden until the facilitator reveals them."
+FACILITATORS_ONLY_BEHALF = "Only facilitators can record votes on behalf of someone."
+
+POLICIES = {
+    "hidden": "Hidden until the facilitator publishes them",
+    "after_submit": "Shown to each participant after they submit",
+    "live": "Shown live to everyone",
+}
+MAX_LABEL = 200
+MAX_ITEMS = 100
+
+
+# -- options and config ---------------------------------------------------------------------------
+
+
+def items_key(activity_type: str) -> str:
+    return "options" if activity_type == VOTING else "ideas"
+
+
+def options_of(activity: Activity) -> list[Option]:
+    """The activity's options (dot voting) or ideas (rank-order) in configured order."""
+    raw = activity.config.get(items_key(activity.type), [])
+    return [Option(str(o["id"]), str(o["label"])) for o in raw if isinstance(o, dict)]
+
+
+def short_id(option: Option) -> str:
+    """``opt-N``: the form field name of an option."""
+    return option.id.rsplit(":", 1)[-1]
+
+
+def labels_from_text(text: str, field: str, singular: str, duplicate: str) -> list[str]:
+    """Lines of a textarea as labels, blank lines skipped; FormErrors for sizes and duplicates
+    (``duplicate`` is the message with ``{}`` for the label)."""
+    labels = [label for label in (clean_text(line) for line in str(text or "").splitlines()) if label]
+    seen: set[str] = set()
+    for label in labels:
+        if len(label) > MAX_LABEL:
+            raise FormErrors({field: f"Each {singular} must be 1–{MAX_LABEL} characters."})
+        if label.casefold() in seen:
+            raise FormErrors({field: duplicate.format(label)})
+        seen.add(label.casefold())
+    if len(labels) > MAX_ITEMS:
+        raise FormErrors({field: f"At most {MAX_ITEMS} {singular}s are allowed."})
+    return labels
+
+
+def labels_of(config: Mapping[str, Any], key: str) -> list[str]:
+    return [str(o["label"]) if isinstance(o, dict) else str(o) for o in config.get(key, [])]
+
+
+def with_ids(activity: Activity, key: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Give new labels the next ``<activity id>:opt-N`` (never reused); kept labels keep their id."""
+    current = {str(o["label"]).casefold(): str(o["id"]) for o in activity.config.get(key, []) if isinstance(o, dict)}
+    items = []
+    for label in labels_of(config, key):
+        option_id = current.get(label.casefold()) or f"{activity.id}:opt-{next_in_sequence(f'option:{activity.id}')}"
+        items.append({"id": option_id, "label": label})
+    return {**config, key: items}
+
+
+def locked_change(activity: Activity, config: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+    old = activity.config
+    for key in keys:
+        if key in ("options", "ideas"):
+            if labels_of(old, key) != labels_of(config, key):
+                return True
+        elif old.get(key) != config.get(key):
+            return True
+    return False
+
+
+def has_votes(activity: Activity) -> bool:
+    return bool(VoteAllocation.select().where(VoteAllocation.activity == activity.id).exists())
+
+
+def has_rankings(activity: Activity) -> bool:
+    return bool(Ranking.select().where(Ranking.activity == activity.id).exists())
+
+
+def policy(config: Mapping[str, Any]) -> str:
+    value = str(config.get("results_visibility") or "")
+    if value in POLICIES:
+        return value
+    return "live" if config.get("show_results_immediately") else "hidden"
+
+
+def cap_of(config: Mapping[str, Any]) -> int:
+    return min(int(config.get("max_per_option", 5)), int(config.get("max_votes", 5)))
+
+
+def participant_order(activity: Activity, user_id: str, options: list[Option], shuffle: bool) -> list[Option]:
+    """Deterministic per user: sorted by sha256(``meeting:activity:user:option``)."""
+    if not shuffle:
+        return list(options)
+
+    def key(option: Option) -> str:
+        return hashlib.sha256(f"{activity.meeting_id}:{activity.id}:{user_id}:{option.id}".encode()).hexdigest()
+
+    return sorted(options, key=key)
+
+
+# -- who may do and see what ----------------------------------------------------------------------
+
+
+def scope_ids(activity: Activity) -> set[str]:
+    """Participants in scope of the activity (facilitators are always in scope but not counted)."""
+    return run_control.scope_user_ids(activity, participant_ids(activity.meeting_id))
+
+
+def in_scope_people(activity: Activity) -> list[User]:
+    ids = sorted(scope_ids(activity))
+    return list(User.select().where(User.id.in_(ids)).order_by(User.display_name)) if ids else []
+
+
+def submitted(activity: Activity, user_id: str) -> bool:
+    if activity.type == VOTING:
+        return bool(
+            VoteAllocation.select().where(VoteAllocation.activity == activity.id, VoteAllocation.user == user_id).exists()
+        )
+    return bool(Ranking.select().where(Ranking.activity == activity.id, Ranking.user == user_id).exists())
+
+
+def shared_visible(activity: Activity) -> bool:
+    """Whether every in-scope participant may see the totals now."""
+    if activity.state == "stopped" and activity.results_published:
+        return True
+    return policy(activity.config) == "live"
+
+
+def visible_after_submit(activity: Activity) -> bool:
+    """Whether a participant who submitted may see totals (policy, or dot voting without retraction)."""
+    if policy(activity.config) == "after_submit":
+        return True
+    return activity.type == VOTING and not activity.config.get("allow_retract", True)
+
+
+def may_see(activity: Activity, user_id: str, facilitator: bool) -> bool:
+    """SPEC §4.9 "Who sees totals", for one user (read path)."""
+    if facilitator:
+        return True
+    if not in_scope(activity, user_id):
+        return False
+    if shared_visible(activity):
+        return True
+    return visible_after_submit(activity) and submitted(activity, user_id)
+
+
+def voting_activity(meeting_id: str, activity_id: str) -> Activity:
+    activity = Activity.get_or_none(Activity.id == activity_id, Activity.meeting == meeting_id)
+    if activity is None or activity.type not in (VOTING, RANKING):
+        raise NotFound()
+    return activity
+
+
+def require_results(meeting_id: str, activity_id: str, user: User) -> tuple[Access, Activity]:
+    """Read path for the results page and CSV: members, and participants only when allowed."""
+    access = require_member(meeting_id, user)
+    activity = voting_activity(meeting_id, activity_id)
+    if not access.is_facilitator and not in_scope(activity, user.id):
+        raise Forbidden(NOT_ASSIGNED)
+    if not may_see(activity, user.id, access.is_facilitator):
+        raise Forbidden(VOTES_HIDDEN if activity.type == VOTING else RESULTS_HIDDEN)
+    return access, activity
+
+
+def voter_for(access: Access, activity: Activity, for_user: str) -> User:
+    """Who the submission is for: the actor, or (facilitators only) someone in the room."""
+    if not for_user or for_user == access.user.id:
+        if not access.is_facilitator and not in_scope(activity, access.user.id):
+            raise Forbidden(NOT_ASSIGNED)
+        return access.user
+    if not access.is_facilitator:
+        raise Forbidden(FACILITATORS_ONLY_BEHALF)
+    if for_user not in participant_ids(activity.meeting_id):
+        raise Refused("That person is not a participant of this meeting.", 400)
+    if not in_scope(activity, for_user):
+        raise Forbidden(NOT_ASSIGNED)
+    return User.get_by_id(for_user)
+
+
+# -- dot voting -----------------------------------------------------------------------------------
+
+
+def requested_counts(fields: Mapping[str, str], activity_id: str) -> dict[str, str]:
+    """Submitted ``opt-N`` fields as {option id: raw count}; other field names are not options."""
+    return {f"{activity_id}:{name}": str(value).strip() for name, value in fields.items() if name.startswith("opt-")}
+
+
+def own_allocation(activity: Activity, user_id: str) -> dict[str, int]:
+    rows = VoteAllocation.select().where(VoteAllocation.activity == activity.id, VoteAllocation.user == user_id)
+    return {r.option_id: r.count for r in rows}
+
+
+def check_allocation(activity: Activity, requested: Mapping[str, str], saved: Mapping[str, int]) -> dict[str, int]:
+    """The allocation to store, or Refused with the first rule it breaks (SPEC §4.9 steps 3–6)."""
+    config = activity.config
+    valid = {o.id for o in options_of(activity)}
+    for option_id in requested:
+        if option_id not in valid:
+            raise Refused(BAD_OPTION, 400)
+    cap = cap_of(config)
+    counts: dict[str, int] = {}
+    for option_id, raw in requested.items():
+        count = int(raw) if raw.isdigit() else (0 if raw == "" else -1)
+        if not 0 <= count <= cap:
+            raise Refused(OPTION_LIMIT, 409)
+        if count:
+            counts[option_id] = count
+    if sum(counts.values()) > int(config.get("max_votes", 5)):
+        raise Refused(TOTAL_LIMIT, 409)
+    if not config.get("allow_retract", True) and any(counts.get(o, 0) < n for o, n in saved.items()):
+        raise Refused(NO_RETRACT, 409)
+    return counts
+
+
+def submit_allocation(
+    meeting_id: str, activity_id: str, actor: User, for_user: str, requested: Mapping[str, str], key: str | None
+) -> tuple[dict[str, Any], MeetingEvent | None]:
+    """Write path: check everything and replace the voter's allocation, all dots or none."""
+    access = require_member(meeting_id, actor)
+    activity = voting_activity(meeting_id, activity_id)
+    if activity.type != VOTING:
+        raise NotFound()
+    voter = voter_for(access, activity, for_user)
+    scope = idempotency.scope_for(meeting_id, activity_id, voter.id, "votes")
+    payload = {"for": voter.id, "counts": dict(sorted(requested.items()))}
+    earlier = idempotency.replayed(scope, key, payload)
+    if earlier is not None:
+        return earlier, None
+    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
+    counts = check_allocation(activity, requested, own_allocation(activity, voter.id))
+    VoteAllocation.delete().where(VoteAllocation.activity == activity.id, VoteAllocation.user == voter.id).execute()
+    recorder = actor.id if voter.id != actor.id else None
+    if counts:
+        VoteAllocation.insert_many(
+            [
+                {"activity": activity.id, "user": voter.id, "option_id": o, "count": n, "recorded_by": recorder}
+                for o, n in counts.items()
+            ]
+        ).execute()
+    summary = (
+        f"{actor.display_name} recorded votes on behalf of a participant in “{activity.title}”."
+        if recorder
+        else f"Votes were submitted in “{activity.title}”."
+    )
+    event = event_log.record(meeting_id, "votes_changed", summary, actor_id=actor.id, activity_id=activity.id)
+    result = {"for": voter.id, "counts": counts}
+    idempotency.remember(scope, key, payload, result)
+    return result, event
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    missing: list[User]
+
+
+def progress(activity: Activity) -> Progress:
+    """In-scope participants who have voted (dot voting) or submitted a ranking, and who has not."""
+    scope = scope_ids(activity)
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    done = {r.user_id for r in model.select(model.user).where(model.activity == activity.id).distinct()}
+    missing_ids = sorted(scope - done)
+    missing = list(User.select().where(User.id.in_(missing_ids)).order_by(User.display_name)) if missing_ids else []
+    return Progress(len(scope & done), len(scope), missing)
+
+
+def dot_results(activity: Activity) -> list[DotRow]:
+    rows = VoteAllocation.select(VoteAllocation.user, VoteAllocation.option_id, VoteAllocation.count).where(
+        VoteAllocation.activity == activity.id
+    )
+    return dot_rows(options_of(activity), ((r.user_id, r.option_id, r.count) for r in rows))
+
+
+# -- rank-order voting ----------------------------------------------------------------------------
+
+
+def requested_order(fields: Mapping[str, str], activity_id: str) -> list[str]:
+    """The submitted order as option ids: ``order`` (ids or ``opt-N``, comma/space separated) or
+    one ``rank-opt-N`` = position field per idea (the no-JS form)."""
+
+    def full(token: str) -> str:
+        return token if ":" in token else f"{activity_id}:{token}"
+
+    if "order" in fields:
+        return [full(t) for t in re.split(r"[\s,]+", fields["order"]) if t]
+    positions: list[tuple[int, str]] = []
+    for name, value in fields.items():
+        if name.startswith("rank-"):
+            raw = str(value).strip()
+            position = int(raw) if raw.isdigit() else 0
+            positions.append((position, full(name.removeprefix("rank-"))))
+    taken = [p for p, _ in positions]
+    if sorted(taken) != list(range(1, len(positions) + 1)):
+        raise Refused(INCOMPLETE, 400)
+    return [option_id for _, option_id in sorted(positions)]
+
+
+def check_order(activity: Activity, order: list[str]) -> list[str]:
+    ideas = [o.id for o in options_of(activity)]
+    if not ideas:
+        raise Refused(NO_IDEAS, 409)
+    if any(i not in ideas for i in order):
+        raise Refused(INVALID_IDEAS, 400)
+    if len(set(order)) != len(order):
+        raise Refused(DUPLICATE, 400)
+    if len(order) != len(ideas):
+        raise Refused(INCOMPLETE, 400)
+    return order
+
+
+def submit_ranking(meeting_id: str, activity_id: str, actor: User, order: list[str]) -> MeetingEvent:
+    """Write path: a complete ranking atomically replaces the user's previous one."""
+    access = require_member(meeting_id, actor)
+    activity = voting_activity(meeting_id, activity_id)
+    if activity.type != RANKING:
+        raise NotFound()
+    voter = voter_for(access, activity, "")
+    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
+    check_order(activity, order)
+    Ranking.insert(
+        activity=activity.id, user=voter.id, order_json=json.dumps(order), submitted_at=utcnow()
+    ).on_conflict_replace().execute()
+    return event_log.record(
+        meeting_id, "rankings_changed", f"A ranking was submitted in “{activity.title}”.", actor_id=actor.id,
+        activity_id=activity.id,
+    )
+
+
+def reset_ranking(meeting_id: str, activity_id: str, actor: User) -> MeetingEvent | None:
+    access = require_member(meeting_id, actor)
+    activity = voting_activity(meeting_id, activity_id)
+    if activity.type != RANKING:
+        raise NotFound()
+    voter = voter_for(access, activity, "")
+    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
+    if not activity.config.get("allow_reset", True):
+        raise Conflict(RESET_DISABLED)
+    deleted = Ranking.delete().where(Ranking.activity == activity.id, Ranking.user == voter.id).execute()
+    if not deleted:
+        return None
+    return event_log.record(
+        meeting_id, "rankings_changed", f"A ranking was reset in “{activity.title}”.", actor_id=actor.id,
+        activity_id=activity.id,
+    )
+
+
+def own_ranking(activity: Activity, user_id: str) -> list[str] | None:
+    row = Ranking.get_or_none(Ranking.activity == activity.id, Ranking.user == user_id)
+    return None if row is None else row.order
+
+
+def rank_results(activity: Activity) -> list[RankRow]:
+    rows = Ranking.select(Ranking.order_json).where(Ranking.activity == activity.id)
+    return rank_rows(options_of(activity), (r.order for r in rows))
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def csv_rows(activity: Activity) -> Iterable[list[object]]:
+    if activity.type == VOTING:
+        yield ["rank", "option", "dots", "voters"]
+        for d in dot_results(activity):
+            yield [d.rank, d.option.label, d.dots, d.voters]
+        return
+    yield ["rank", "idea", "borda_score", "avg_rank", "rank_variance", "top_choice_share", "rankings"]
+    for r in rank_results(activity):
+        yield [r.rank, r.option.label, r.borda, _number(r.avg_rank, 2), _number(r.variance, 2), f"{r.top_share:.1f}", r.rankings]
+
+
+def results_csv(activity: Activity) -> str:
+    """UTF-8 text, RFC 4180 quoting (CRLF), formula-looking cells prefixed with ``'`` (SPEC §4.13)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in csv_rows(activity):
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue()
+
+
+# -- removal --------------------------------------------------------------------------------------
+
+
+def delete_data(activity: Activity) -> None:
+    VoteAllocation.delete().where(VoteAllocation.activity == activity.id).execute()
+    Ranking.delete().where(Ranking.activity == activity.id).execute()
+    idempotency.delete_for_activity(activity.meeting_id, activity.id)
+
+
+# -- config forms ---------------------------------------------------------------------------------
+
+
+def checked(form: Mapping[str, str], name: str) -> bool:
+    return str(form.get(name, "")).strip().lower() in ("on", "true", "1", "yes")
+
+
+def common_flags(form: Mapping[str, str], current: dict[str, Any], flags: tuple[str, ...]) -> dict[str, Any]:
+    """Checkboxes and the visibility select. A checkbox is only read when the whole config form was
+    submitted (``config_form``), since an unchecked box sends nothing; otherwise the value stays."""
+    config = dict(current)
+    if "config_form" in form:
+        for flag in flags:
+            config[flag] = checked(form, flag)
+    if form.get("results_visibility") in POLICIES:
+        config["results_visibility"] = form["results_visibility"]
+    elif "show_results_immediately" in form or "config_form" in form:
+        config["results_visibility"] = "live" if checked(form, "show_results_immediately") else "hidden"
+    config["show_results_immediately"] = policy(config) == "live"
+    return config
