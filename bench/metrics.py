@@ -16,6 +16,10 @@ from .driver import Receiver, Run, Submit, ok
 FACILITATOR_ONLY = {"roster_changed"}
 # Which logged event a submit causes.
 EVENT_OF = {"idea": "idea_created", "comment": "idea_created", "vote": "votes_changed", "control": "activity_state"}
+# Logged events the server deliberately announces as one (live.Presence: joins and leaves of a 0.5 s
+# window are logged one by one, then published once under the last id, with the whole presence list).
+COALESCED_TYPES = {"presence"}
+COALESCE_SECONDS = 1.0
 MATCH_SLACK = 0.25  # seconds around a submit in which its event's created_at may fall
 
 
@@ -92,6 +96,17 @@ def _losses(receiver: Receiver, expected: list[int]) -> tuple[list[int], int]:
     return lost, duplicated
 
 
+def _coalesced(receiver: Receiver, event_id: int, types: dict[int, str], created: dict[int, float]) -> bool:
+    """A missing id announced together with a later event of its type (see COALESCED_TYPES)."""
+    kind = types[event_id]
+    if kind not in COALESCED_TYPES:
+        return False
+    return any(
+        j > event_id and types.get(j) == kind and created[j] - created[event_id] <= COALESCE_SECONDS
+        for j in receiver.ids
+    )
+
+
 def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
     from_response: list[float] = []
     from_send: list[float] = []
@@ -132,7 +147,7 @@ def summarize(
     types = {event_id: kind for event_id, kind, _, _ in log}
 
     delivery: list[float] = []
-    lost_total = dup_total = receivers_with_loss = 0
+    lost_total = dup_total = receivers_with_loss = coalesced_total = 0
     worst: dict[str, Any] = {}
     never_connected = 0
     for receiver in rec.receivers:
@@ -144,6 +159,9 @@ def summarize(
             if receiver.since < i <= cutoff and (receiver.facilitator or types[i] not in FACILITATOR_ONLY)
         ]
         lost, duplicated = _losses(receiver, expected)
+        merged = [i for i in lost if _coalesced(receiver, i, types, created)]
+        lost = [i for i in lost if i not in merged]
+        coalesced_total += len(merged)
         lost_total += len(lost)
         dup_total += duplicated
         receivers_with_loss += bool(lost)
@@ -201,6 +219,7 @@ def summarize(
             "delivered_per_s": round(delivered / window, 1),
             "lost": lost_total,
             "duplicated": dup_total,
+            "coalesced": coalesced_total,
             "receivers_with_loss": receivers_with_loss,
             "worst_receiver": worst,
             "by_type": dict(sorted(_count(types[i] for i in types if i <= cutoff).items())),
@@ -257,7 +276,8 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|",
         f"| Errors | {r['errors_total']} of {r['requests_total']} requests ({100 * r['error_rate']:.2f} %) {json.dumps(r['errors_by_status']) if r['errors_by_status'] else ''} |",
         f"| Events logged / delivered | {ev['logged']} / {ev['delivered']} ({ev['delivered_per_s']} per s) |",
-        f"| Events lost / duplicated | {ev['lost']} / {ev['duplicated']} (receivers with loss: {ev['receivers_with_loss']}) |",
+        f"| Events lost / duplicated | {ev['lost']} / {ev['duplicated']} (receivers with loss: {ev['receivers_with_loss']}; "
+        f"{ev['coalesced']} presence ids announced together by the server) |",
         f"| Slowest receiver | {'#' + str(slow['receiver']) + ' p95 ' + str(slow['p95']) + ' ms, max ' + str(slow['max']) + ' ms' if slow else '–'} |",
         f"| Server CPU mean / max | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
         f"| Server RSS max | {srv['rss_mb_max']} MB |",

@@ -103,16 +103,13 @@ def prepare_database(path: Path, participants: int) -> Plan:
 
 
 def _create_meeting(owner_id: str, participant_ids: list[str]) -> str:
-    """The meeting and its roster, as ``/meeting/create`` plus ``/meeting/{id}/roster/add`` leave them."""
-    from decidero.ids import next_meeting_id
-    from decidero.meeting_models import Meeting, MeetingMember
-    from decidero.models import utcnow
+    """The meeting with everyone on its roster, through the domain function behind ``/meeting/create``."""
+    from decidero.meetings import Details, create_meeting
+    from decidero.models import User
 
-    now = utcnow()
-    meeting = Meeting.create(id=next_meeting_id(now), title=MEETING_TITLE, owner=owner_id, scheduled_start=now)
-    rows = [{"meeting": meeting.id, "user": uid, "role": "participant"} for uid in participant_ids]
-    for chunk in range(0, len(rows), 400):
-        MeetingMember.insert_many(rows[chunk : chunk + 400]).execute()
+    details = Details(title=MEETING_TITLE, description="", scheduled_start=None, duration_minutes=120)
+    owner = User.get_by_id(owner_id)
+    meeting, _ = create_meeting(owner, details, [], participant_ids, capacity=max(2000, len(participant_ids)))
     return str(meeting.id)
 
 
@@ -198,9 +195,10 @@ async def prepare_meeting(client: httpx.AsyncClient, plan: Plan) -> Plan:
     _expect(room, "open the meeting")
     csrf = page_csrf(room.text)
     plan.types = TYPE_OPTION.findall(room.text)
-    wanted = [f for f in (BRAINSTORMING_FIELDS, VOTING_FIELDS) if f["type"] in plan.types]
-    if not any(f["type"] == "brainstorming" for f in wanted):
-        wanted.insert(0, {"type": "discussion", "title": "Warm-up"})
+    if "brainstorming" in plan.types:
+        wanted = [f for f in (BRAINSTORMING_FIELDS, VOTING_FIELDS) if f["type"] in plan.types]
+    else:  # no ideas to write yet: run control on a discussion step drives the events instead
+        wanted = [{"type": "discussion", "title": "Warm-up"}]
     for fields in wanted:
         response = await client.post(f"/meeting/{plan.meeting_id}/activities", data={**fields, "csrf_token": csrf})
         _expect(response, f"add the {fields['type']} activity")
@@ -213,6 +211,7 @@ async def prepare_meeting(client: httpx.AsyncClient, plan: Plan) -> Plan:
             plan.control_id = activity_id
     first = plan.brainstorming_id or plan.control_id
     await control(client, plan.meeting_id, first, "start", csrf)
+    _expect(await client.get(f"/meeting/{plan.meeting_id}"), "open the prepared meeting")
     return plan
 
 

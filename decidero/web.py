@@ -163,7 +163,9 @@ async def form_data(request: Request) -> dict[str, str]:
 
 
 def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A 4xx/5xx answer with the reason: a fragment for htmx, the error page otherwise."""
-    return render(
-        request, "error.html", {"status": status, "message": message}, status=status, block="content", headers=headers
-    )
+    """A 4xx/5xx answer with the reason: the error page, or for htmx a notice in the page's #flash."""
+    if wants_fragment(request):
+        # Wherever the request meant to swap, a refusal shows as a notice (SPEC §4.0: no silent errors).
+        flash = {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML", **(headers or {})}
+        return render(request, "_partials/flash.html", {"message": message, "status": status}, status=status, headers=flash)
+    return render(request, "error.html", {"status": status, "message": message}, status=status, headers=headers)

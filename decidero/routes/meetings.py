@@ -416,7 +416,8 @@ async def _roster_change(request: Request, change_of: Any) -> Response:
     """Run one roster write; report it on the roster page, announce its events, revoke access."""
     access = await _access(request)
     form = await form_data(request)
-    chosen = [str(v) for v in (await request.form()).getlist("user")]
+    submitted = await request.form()
+    chosen = [str(v) for v in submitted.getlist("result" if form.get("all") == "1" else "user")]
     typed = roster.split_identifiers(form.get("identifiers", ""))
     try:
         change: roster.RosterChange = await services(request).db.write(lambda: change_of(access, typed, chosen))
@@ -500,10 +501,10 @@ async def invite_get(request: Request) -> Response:
         "meeting": access.meeting,
         "access": access,
         "invite_url": invite_url(request, access.meeting.id),
-        "present": request.query_params.get("present") == "1",
         "flash": read_flash(request),
     }
-    return render(request, "invite.html", values)
+    template = "invite_present.html" if request.query_params.get("present") == "1" else "invite.html"
+    return render(request, template, values)
 
 
 async def qr_get(request: Request) -> Response:

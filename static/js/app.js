@@ -10,4 +10,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
   document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
+  // Notices (refusals shown in #flash, collision warnings) close with their ✕ / Cancel button.
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest("[data-dismiss]");
+    if (button && button.closest(".notice")) button.closest(".notice").remove();
+  });
 })();

@@ -9,12 +9,19 @@
   var selected = room.dataset.selected || "";
   var manualChoiceAt = 0;
   var FOLLOW_GRACE_MS = 60000;
-  var known = visiblePanels();
+  var known = openPanels();
 
   function setPill(state, text) { pill.dataset.state = state; pill.textContent = text; }
 
   function visiblePanels() {
     return Array.prototype.map.call(document.querySelectorAll("#panels > .panel:not([hidden])"), function (p) { return p.dataset.activity; });
+  }
+
+  // Panels that are live for this viewer (facilitators can also open stopped ones by hand).
+  function openPanels() {
+    return Array.prototype.filter.call(document.querySelectorAll("#panels > .panel:not([hidden])"), function (p) {
+      return p.dataset.state === "running" || p.dataset.state === "paused";
+    }).map(function (p) { return p.dataset.activity; });
   }
 
   function showPanel(id) {
@@ -31,12 +38,12 @@
   }
 
   function followFacilitator() {
-    var now = visiblePanels();
+    var now = openPanels();
     var fresh = now.filter(function (id) { return known.indexOf(id) === -1; });
     known = now;
     var recentlyChosen = Date.now() - manualChoiceAt < FOLLOW_GRACE_MS;
     if (fresh.length && !recentlyChosen) { showPanel(fresh[fresh.length - 1]); return; }
-    if (!showPanel(selected) && now.length) showPanel(now[0]);
+    if (!showPanel(selected)) showPanel(now[0] || visiblePanels()[0]);
   }
 
   function syncInputs() {
@@ -121,10 +128,9 @@
       manualChoiceAt = Date.now();
       history.replaceState(null, "", "?activity=" + encodeURIComponent(link.dataset.openPanel));
     }
-    if (e.target.matches("[data-dismiss]")) e.target.closest(".notice").remove();
   });
 
-  if (!showPanel(selected) && known.length) showPanel(known[known.length - 1]);
+  if (!showPanel(selected)) showPanel(known[known.length - 1] || visiblePanels()[0]);
   syncInputs();
   tick();
 })();
