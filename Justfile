@@ -25,5 +25,6 @@ test *ARGS: install-test
     {{py}} -m pytest {{ARGS}}
 
 # Load benchmark against a local server (see README, Performance)
-bench *ARGS: install-test
+bench *ARGS: install
+    {{py}} -m pip install --disable-pip-version-check -q -r bench/requirements.txt
     {{py}} -m bench {{ARGS}}

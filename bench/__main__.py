@@ -39,10 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true", help="N = 100, 250, 500, 1000 (viewers 2000, 5000) and the knee")
     parser.add_argument("--url", help="a running server on loopback instead of starting one (needs --db)")
     parser.add_argument("--db", type=Path, help="with --url: that server's SQLite file, for the set-up and the event log")
+    parser.add_argument("--server-pid", type=int, help="with --url: sample that process's CPU and RSS")
     parser.add_argument("--ramp", type=float, default=None, help="seconds over which people sign in (default 0.08 s per login)")
     parser.add_argument("--writers", type=int, default=20, help="viewers: participants writing while the others watch")
     parser.add_argument("--streams-per-login", type=int, default=None, help="viewers: streams held per signed-in account (≤ 10)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--sse", choices=("raw", "httpx"), default="raw", help="stream reader: lean asyncio protocol, or httpx streaming")
     parser.add_argument("--results", type=Path, default=RESULTS, help="directory for the JSON and Markdown results")
     args = parser.parse_args(argv)
     if args.url and urlsplit(args.url).hostname not in LOOPBACK:
@@ -68,10 +70,11 @@ def options_for(args: argparse.Namespace, profile: str, participants: int) -> Op
         writers=args.writers,
         streams_per_login=max(1, min(10, streams)),
         seed=args.seed,
+        sse=args.sse,
     )
 
 
-def run_once(options: Options, url: str | None = None, db: Path | None = None) -> dict[str, Any]:
+def run_once(options: Options, url: str | None = None, db: Path | None = None, server_pid: int | None = None) -> dict[str, Any]:
     """One profile against a fresh server (or ``url``); returns the result dictionary."""
     with tempfile.TemporaryDirectory(prefix="decidero-bench-") as tmp:
         server = None if url else BenchServer(Path(tmp))
@@ -80,13 +83,19 @@ def run_once(options: Options, url: str | None = None, db: Path | None = None) -
         samplers: list[Sampler] = []
         if server is not None:
             server.start()
-            samplers.append(Sampler(server.process.pid))  # type: ignore[union-attr]
+            server_pid = server.process.pid  # type: ignore[union-attr]
+        if server_pid:
+            samplers.append(Sampler(server_pid))
         samplers.append(Sampler(os.getpid()))
         for sampler in samplers:
             sampler.start()
         cpu_before, wall_before = cpu_seconds(os.getpid()), time.monotonic()
         try:
             run = run_load(url or server.url, plan, options)  # type: ignore[union-attr]
+        except setup.SetupError:
+            if server is not None:
+                print("Server log (last lines):\n" + "\n".join(server.output().splitlines()[-25:]), file=sys.stderr)
+            raise
         finally:
             for sampler in samplers:
                 sampler.stop()
@@ -100,7 +109,7 @@ def run_once(options: Options, url: str | None = None, db: Path | None = None) -
             "samples": samplers[-1].samples,
         }
         log = setup.event_log(plan.database, plan.meeting_id)
-        server_samples = samplers[0].samples if server is not None else []
+        server_samples = samplers[0].samples if server_pid else []
         result = metrics.summarize(run, log, server_samples, driver)
         if server is not None:
             errors = [line for line in server.output().splitlines() if "Traceback" in line or "ERROR" in line]
@@ -121,7 +130,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     for profile in profiles:
         knees[profile] = None
         for n in SWEEP[profile]:
-            result = run_once(options_for(args, profile, n), args.url, args.db)
+            result = run_once(options_for(args, profile, n), args.url, args.db, args.server_pid)
             paths = metrics.write(result, args.results)
             p95 = knee_figure(result)
             good = p95 < KNEE_P95_MS and result["error_rate"] < KNEE_ERROR_RATE
@@ -164,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     needed = 3 * (options.participants + options.writers) + 100
     if limit < needed:
         print(f"warning: open-file limit {limit} may be too low for {options.participants} participants", file=sys.stderr)
-    result = run_once(options, args.url, args.db)
+    try:
+        result = run_once(options, args.url, args.db, args.server_pid)
+    except setup.SetupError as exc:
+        print(f"Set-up failed: {exc}", file=sys.stderr)
+        return 2
     json_path, md_path = metrics.write(result, args.results)
     print(md_path.read_text())
     print(f"Written {json_path} and {md_path}")

@@ -26,12 +26,13 @@ from typing import Any
 
 import httpx
 
-from . import setup
+from . import setup, sse
 
 IDEA_TOKEN = re.compile(rb"bx[0-9a-f]{12}")
 # Where a rendered idea may carry the value a comment's ``parent`` field wants.
 PARENT_PATTERNS = (
     re.compile(rb'name="parent"\s+value="([^"]+)"'),
+    re.compile(rb'data-label="([^".]+)"'),
     re.compile(rb'data-parent="([^"]+)"'),
     re.compile(rb'data-idea(?:-id)?="([^"]+)"'),
     re.compile(rb'id="idea-([A-Za-z0-9_:.-]+)"'),
@@ -58,6 +59,7 @@ class Options:
     writers: int = 20
     streams_per_login: int = 1
     seed: int | None = None
+    sse: str = "raw"  # raw (bench/sse.py) or httpx
 
     @property
     def ramp_seconds(self) -> float:
@@ -74,7 +76,12 @@ class Options:
 
 @dataclass
 class Receiver:
-    """One held SSE stream and what arrived on it."""
+    """One held SSE stream and what arrived on it, one entry per event carrying an ``id:``.
+
+    The server may merge several logged events into one SSE event (a replay, coalesced presence, or
+    the unpublished tail of the log): an event with id X then stands for every id after the
+    previous one delivered, up to X. So coverage is contiguous from ``since`` up to ``covered``.
+    """
 
     index: int
     user: str
@@ -83,8 +90,10 @@ class Receiver:
     opened_at: float = 0.0
     ids: array[int] = field(default_factory=lambda: array("q"))
     times: array[float] = field(default_factory=lambda: array("d"))
-    replays: list[tuple[int, int, float]] = field(default_factory=list)  # (after, up to, time)
+    variants: array[int] = field(default_factory=lambda: array("i"))  # index into Recorder.variants
+    replayed: array[int] = field(default_factory=lambda: array("b"))
     covered: int = 0  # highest id delivered, live or by replay
+    duplicates: int = 0  # events whose id was not above everything delivered before
     reconnects: int = 0
     resyncs: int = 0
     ended: int = 0
@@ -111,6 +120,10 @@ class Recorder:
     receivers: list[Receiver] = field(default_factory=list)
     event_types: dict[int, str] = field(default_factory=dict)
     token_events: dict[str, int] = field(default_factory=dict)
+    # The idea tokens in each distinct (event id, data length): every stream of one audience gets
+    # the same data, so each is scanned once, not once per stream.
+    variants: list[tuple[str, ...]] = field(default_factory=list)
+    variant_index: dict[tuple[int, int], int] = field(default_factory=dict)
     parents: list[str] = field(default_factory=list)
     stream_errors: Counter[str] = field(default_factory=Counter)
     phases: dict[str, float] = field(default_factory=dict)
@@ -200,7 +213,7 @@ class Person:
             if since is None:
                 self.run.connected(1)
                 continue
-            receiver = Receiver(len(self.run.rec.receivers), self.user_id, self.facilitator, since)
+            receiver = Receiver(len(self.run.rec.receivers), self.user_id, self.facilitator, since, covered=since)
             self.run.rec.receivers.append(receiver)
             self.tasks.append(asyncio.create_task(self.hold(receiver)))
 
@@ -212,17 +225,18 @@ class Person:
             if attempt:
                 receiver.reconnects += 1
                 headers["Last-Event-ID"] = str(receiver.covered or receiver.since)
-            url = f"/meeting/{run.plan.meeting_id}/events?since={receiver.since}"
+            path = f"/meeting/{run.plan.meeting_id}/events?since={receiver.since}"
             started = time.perf_counter()
             try:
-                async with self.http.stream("GET", url, headers=headers) as response:
-                    if response.status_code != 200:
-                        run.rec.request("stream", started, response.status_code)
-                        receiver.failed = f"HTTP {response.status_code}"
-                        break
-                    await self._read(response, receiver, started, attempt == 0)
+                status = await (self._raw_stream if run.sse_mode == "raw" else self._httpx_stream)(
+                    receiver, path, headers, started, attempt == 0
+                )
+                if status != 200:
+                    run.rec.request("stream", started, status)
+                    receiver.failed = f"HTTP {status}"
+                    break
                 receiver.ended += 1
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, sse.StreamError, OSError) as exc:
                 run.rec.stream_errors[type(exc).__name__] += 1
                 receiver.failed = type(exc).__name__
             if run.stopping.is_set():
@@ -231,34 +245,57 @@ class Person:
         if not receiver.opened_at:
             run.connected(1)
 
-    async def _read(self, response: httpx.Response, receiver: Receiver, started: float, first: bool) -> None:
-        run = self.run
-        buffer = b""
-        separator = b""
-        async for chunk in response.aiter_raw():
-            now = time.time()
-            buffer += chunk
-            if not separator:
-                separator = b"\r\n\r\n" if b"\r\n" in buffer else b"\n\n"
-            while True:
-                end = buffer.find(separator)
-                if end < 0:
+    async def _raw_stream(self, receiver: Receiver, path: str, headers: dict[str, str], started: float, first: bool) -> int:
+        url = httpx.URL(self.run.base_url)
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
+        protocol = await sse.open_stream(
+            url.host, url.port or 80, path, {**headers, "Cookie": cookies},
+            lambda block, now: self._handle(receiver, block, now, started, first),
+        )
+        status = protocol.status.result()
+        try:
+            if status == 200:
+                await protocol.closed
+        finally:
+            if protocol.transport is not None:
+                protocol.transport.close()
+        return status
+
+    async def _httpx_stream(self, receiver: Receiver, path: str, headers: dict[str, str], started: float, first: bool) -> int:
+        async with self.http.stream("GET", path, headers=headers) as response:
+            if response.status_code != 200:
+                return response.status_code
+            buffer, separator = b"", b""
+            async for chunk in response.aiter_raw():
+                now = time.time()
+                buffer += chunk
+                if not separator:
+                    separator = b"\r\n\r\n" if b"\r\n" in buffer else b"\n\n"
+                while True:
+                    end = buffer.find(separator)
+                    if end < 0:
+                        break
+                    block, buffer = buffer[:end], buffer[end + len(separator) :]
+                    self._handle(receiver, block, now, started, first)
+                if self.run.stopping.is_set():
                     break
-                block, buffer = buffer[:end], buffer[end + len(separator) :]
-                event_id, event = parse_head(block)
-                if event == "hello" and not receiver.opened_at:
-                    receiver.opened_at = now
-                    if first:
-                        run.rec.request("stream", started, 200)
-                        run.connected(1)
-                elif event == "resync":
-                    receiver.resyncs += 1
-                elif event in ("access_revoked", "session_expired"):
-                    run.rec.stream_errors[event] += 1
-                if event_id is not None:
-                    run.deliver(receiver, event_id, event, block, now)
-            if run.stopping.is_set():
-                return
+        return 200
+
+    def _handle(self, receiver: Receiver, block: bytes, now: float, started: float, first: bool) -> None:
+        """One SSE event block as it arrived at ``now``."""
+        run = self.run
+        event_id, event = parse_head(block)
+        if event == "hello" and not receiver.opened_at:
+            receiver.opened_at = now
+            if first:
+                run.rec.request("stream", started, 200)
+                run.connected(1)
+        elif event == "resync":
+            receiver.resyncs += 1
+        elif event in ("access_revoked", "session_expired"):
+            run.rec.stream_errors[event] += 1
+        if event_id is not None:
+            run.deliver(receiver, event_id, event, block, now)
 
     async def submit_idea(self, parent: str | None) -> None:
         run, token = self.run, new_token()
@@ -274,7 +311,8 @@ class Person:
             run.rec.parents.remove(parent)  # not a usable parent: do not pick it again
 
     async def post(self, kind: str, path: str, data: dict[str, str], token: str = "") -> httpx.Response | None:
-        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true", "X-Idempotency-Key": data.get("client_token", "")}
+        key = data.get("client_token") or data.get("key") or ""
+        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true", "X-Idempotency-Key": key}
         headers = {k: v for k, v in headers.items() if v}
         started, t_send = time.perf_counter(), time.time()
         try:
@@ -290,25 +328,34 @@ class Person:
             self.run.rec.notes.append(f"{kind} {response.status_code}: {setup._text_of(response.text)[:200]}")
         return response
 
-    async def vote(self) -> None:
+    async def load_ballot(self) -> setup.Form | None:
+        """What htmx does when the voting panel arrives: GET the viewer's own ballot."""
         run = self.run
-        path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.voting_id}"
         started = time.perf_counter()
+        path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.voting_id}/ballot"
         try:
-            panel = await self.http.get(path, headers={"HX-Request": "true"})
+            response = await self.http.get(path, headers={"HX-Request": "true"})
         except httpx.HTTPError as exc:
-            run.rec.request("panel", started, type(exc).__name__)
-            return
-        run.rec.request("panel", started, panel.status_code)
-        form = setup.find_form(panel.text, "/votes")
+            run.rec.request("ballot", started, type(exc).__name__)
+            return None
+        run.rec.request("ballot", started, response.status_code)
+        return setup.find_form(response.text, "/votes") if response.status_code == 200 else None
+
+    async def vote(self, form: setup.Form | None) -> None:
+        run = self.run
+        path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.voting_id}/votes"
         if form is None or not form.choices:
-            run.rec.request("vote", time.perf_counter(), "no_vote_form")
-            return
+            # The option fields as dot voting names them (``opt-N``), should the ballot not offer a form.
+            choices = {f"opt-{n}": list(range(setup.VOTE_BUDGET + 1)) for n in range(1, setup.VOTE_OPTIONS + 1)}
+            form = setup.Form(path, {"key": ""}, choices)
+            if len(run.rec.notes) < 20:
+                run.rec.notes.append("the ballot had no vote form; used opt-1…opt-N fields")
         data = {**form.hidden, **allocation(form.choices, setup.VOTE_BUDGET), "csrf_token": self.csrf}
-        for key in ("client_token", "idempotency_key"):
+        data.pop("for", None)
+        for key in ("key", "client_token", "idempotency_key"):
             if key in data:
                 data[key] = str(uuid.uuid4())
-        await self.post("vote", f"{path}/votes", data)
+        await self.post("vote", path, data)
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -320,6 +367,11 @@ class Person:
                 pass
         if self.client is not None:
             await self.client.aclose()
+
+
+async def sleep_until(end: float, delay: float) -> None:
+    """Sleep ``delay`` seconds, but never past ``end``."""
+    await asyncio.sleep(max(0.0, min(delay, end - time.time())))
 
 
 def parse_head(block: bytes) -> tuple[int | None, str]:
@@ -368,25 +420,37 @@ class Run:
     deliveries: int = 0
     ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
 
+    @property
+    def sse_mode(self) -> str:
+        return self.options.sse
+
     def connected(self, count: int) -> None:
         self.connected_streams += count
         if self.connected_streams >= self.expected_streams:
             self.all_connected.set()
 
     def deliver(self, receiver: Receiver, event_id: int, event: str, block: bytes, now: float) -> None:
+        rec = self.rec
         self.deliveries += 1
-        if event == "replay":
-            receiver.replays.append((receiver.covered, event_id, now))
+        key = (event_id, len(block))
+        index = rec.variant_index.get(key)
+        if index is None:
+            tokens = tuple(t.decode() for t in IDEA_TOKEN.findall(block))
+            index = rec.variant_index[key] = len(rec.variants)
+            rec.variants.append(tokens)
+            rec.event_types.setdefault(event_id, event)
+            for token in tokens:
+                rec.token_events.setdefault(token, event_id)
+            if tokens and event != "replay":
+                rec.learn_parents(block)
+        receiver.ids.append(event_id)
+        receiver.times.append(now)
+        receiver.variants.append(index)
+        receiver.replayed.append(event == "replay")
+        if event_id <= receiver.covered:
+            receiver.duplicates += 1
         else:
-            receiver.ids.append(event_id)
-            receiver.times.append(now)
-            if event_id not in self.rec.event_types:
-                self.rec.event_types[event_id] = event
-                if event == "idea_created":
-                    for token in IDEA_TOKEN.findall(block):
-                        self.rec.token_events.setdefault(token.decode(), event_id)
-                    self.rec.learn_parents(block)
-        receiver.covered = max(receiver.covered, event_id)
+            receiver.covered = event_id
 
     def new_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -459,56 +523,64 @@ class Run:
         opts, plan = self.options, self.plan
         writers = [p for p in others if p.writer and p.client is not None]
         end = time.time() + opts.duration
+        running = True
         if plan.mode == "control":
-            await self._control_loop(facilitator, end, CONTROL_INTERVAL[opts.profile])
-            return
-        if opts.profile == "classroom":
+            running = await self._control_loop(facilitator, end, CONTROL_INTERVAL[opts.profile])
+        elif opts.profile == "classroom":
             await asyncio.gather(*(self._classroom_writer(p, end) for p in writers))
-            if plan.voting_id:
-                await self._voting(facilitator, writers)
         else:
             await asyncio.gather(*(self._burst_writer(p, end) for p in writers))
+        if opts.profile == "classroom" and plan.voting_id:
+            await self._voting(facilitator, writers, running)
 
-    async def _control_loop(self, facilitator: Person, end: float, interval: float) -> None:
-        action = "stop"
+    async def _control_loop(self, facilitator: Person, end: float, interval: float) -> bool:
+        """Stop and start the discussion step until ``end``; returns whether it is left running."""
+        running = True
         for _ in range(int(self.options.duration / interval) + 1):
             if time.time() >= end:
                 break
             path = f"/meeting/{self.plan.meeting_id}/activities/{self.plan.control_id}/control"
-            await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
-            action = "start" if action == "stop" else "stop"
+            action = "stop" if running else "start"
+            response = await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
+            if response is not None and ok(response.status_code):
+                running = not running
             await asyncio.sleep(max(0.0, min(interval, end - time.time())))
+        return running
 
     async def _classroom_writer(self, person: Person, end: float) -> None:
         per_minute = random.uniform(1.0, 2.0)
-        await asyncio.sleep(random.uniform(0, 60.0 / per_minute))
+        await sleep_until(end, random.uniform(0, 60.0 / per_minute))
         for _ in range(MAX_SUBMITS):
             if time.time() >= end:
                 return
             parent = random.choice(self.rec.parents) if self.rec.parents and random.random() < 0.3 else None
             await person.submit_idea(parent)
-            await asyncio.sleep(random.expovariate(per_minute / 60.0))
+            await sleep_until(end, random.expovariate(per_minute / 60.0))
 
     async def _burst_writer(self, person: Person, end: float) -> None:
-        await asyncio.sleep(random.uniform(0, 3.0))
+        await sleep_until(end, random.uniform(0, 3.0))
         for _ in range(MAX_SUBMITS):
             if time.time() >= end:
                 return
             await person.submit_idea(None)
-            await asyncio.sleep(random.uniform(3.0, 7.0))
+            await sleep_until(end, random.uniform(3.0, 7.0))
 
-    async def _voting(self, facilitator: Person, voters: list[Person]) -> None:
+    async def _voting(self, facilitator: Person, voters: list[Person], first_running: bool) -> None:
         plan = self.plan
-        for activity_id, action in ((plan.brainstorming_id, "stop"), (plan.voting_id, "start")):
+        steps = [(plan.brainstorming_id or plan.control_id, "stop")] if first_running else []
+        for activity_id, action in [*steps, (plan.voting_id, "start")]:
             path = f"/meeting/{plan.meeting_id}/activities/{activity_id}/control"
             await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
         self.rec.phases["voting_start"] = time.time()
         window = self.options.vote_window
 
         async def voter(person: Person) -> None:
-            await asyncio.sleep(random.uniform(0, window))
-            await person.vote()
+            await asyncio.sleep(random.uniform(0, min(1.0, window)))
+            form = await person.load_ballot()
+            await asyncio.sleep(max(0.0, random.uniform(0, window) - (time.time() - started)))
+            await person.vote(form)
 
+        started = time.time()
         await asyncio.gather(*(voter(p) for p in voters))
 
     async def _drain(self) -> None:

@@ -16,10 +16,6 @@ from .driver import Receiver, Run, Submit, ok
 FACILITATOR_ONLY = {"roster_changed"}
 # Which logged event a submit causes.
 EVENT_OF = {"idea": "idea_created", "comment": "idea_created", "vote": "votes_changed", "control": "activity_state"}
-# Logged events the server deliberately announces as one (live.Presence: joins and leaves of a 0.5 s
-# window are logged one by one, then published once under the last id, with the whole presence list).
-COALESCED_TYPES = {"presence"}
-COALESCE_SECONDS = 1.0
 MATCH_SLACK = 0.25  # seconds around a submit in which its event's created_at may fall
 
 
@@ -50,7 +46,7 @@ def _requests(run: Run) -> tuple[dict[str, Any], dict[str, dict[str, int]], int,
     errors: dict[str, dict[str, int]] = {}
     total = failed = 0
     for kind, latencies in sorted(run.rec.latencies.items()):
-        statuses = run.rec.statuses.get(kind, {})
+        statuses: dict[str, int] = dict(run.rec.statuses.get(kind, {}))
         bad = {s: n for s, n in statuses.items() if not (s.isdigit() and ok(int(s)))}
         table[kind] = {**percentiles(latencies), "errors": sum(bad.values())}
         if bad:
@@ -63,18 +59,19 @@ def _requests(run: Run) -> tuple[dict[str, Any], dict[str, dict[str, int]], int,
 def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list[tuple[Submit, int]]:
     """Each successful submit with the logged event it caused: by its unique text, else by actor and time."""
     by_actor: dict[tuple[str | None, str], list[tuple[float, int]]] = defaultdict(list)
-    for event_id, kind, actor, created in log:
-        by_actor[(actor, kind)].append((_epoch(created), event_id))
-    matched, used = [], set()
+    for logged_id, kind, actor, created in log:
+        by_actor[(actor, kind)].append((_epoch(created), logged_id))
+    matched: list[tuple[Submit, int]] = []
+    used: set[int] = set()
     for submit in run.rec.submits:
         if not ok(submit.status) or submit.status == 0:
             continue
-        event_id = run.rec.token_events.get(submit.token) if submit.token else None
+        event_id: int | None = run.rec.token_events.get(submit.token) if submit.token else None
         if event_id is None:
             candidates = by_actor.get((submit.user, EVENT_OF.get(submit.kind, "")), [])
             start = bisect_left(candidates, (submit.t_send - MATCH_SLACK, 0))
-            for created, candidate in candidates[start:]:
-                if created > submit.t_resp + MATCH_SLACK:
+            for created_at, candidate in candidates[start:]:
+                if created_at > submit.t_resp + MATCH_SLACK:
                     break
                 if candidate not in used:
                     event_id = candidate
@@ -85,26 +82,35 @@ def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list
     return matched
 
 
-def _losses(receiver: Receiver, expected: list[int]) -> tuple[list[int], int]:
-    """(lost ids, duplicated count) among the ids this receiver should have had; replays count as delivered."""
-    live = list(receiver.ids)
-    seen = set(live)
-    duplicated = len(live) - len(seen)
-    ranges = receiver.replays
-    duplicated += sum(1 for i in seen if any(lo < i <= hi for lo, hi, _ in ranges))
-    lost = [i for i in expected if i not in seen and not any(lo < i <= hi for lo, hi, _ in ranges)]
-    return lost, duplicated
+def _arrival(receiver: Receiver, event_id: int) -> float | None:
+    """When ``event_id`` reached this stream: the first event at or above it (events may be merged)."""
+    position = bisect_left(receiver.ids, event_id)
+    return receiver.times[position] if position < len(receiver.ids) else None
 
 
-def _coalesced(receiver: Receiver, event_id: int, types: dict[int, str], created: dict[int, float]) -> bool:
-    """A missing id announced together with a later event of its type (see COALESCED_TYPES)."""
-    kind = types[event_id]
-    if kind not in COALESCED_TYPES:
-        return False
-    return any(
-        j > event_id and types.get(j) == kind and created[j] - created[event_id] <= COALESCE_SECONDS
-        for j in receiver.ids
-    )
+def _delivery(
+    receiver: Receiver, log_ids: list[int], created: dict[int, float], window: tuple[float, float]
+) -> tuple[list[float], int]:
+    """Commit-to-stream time of every logged id each live event stood for (replays excluded), and
+    how many of those arrived within ``window``."""
+    values: list[float] = []
+    inside = 0
+    position = bisect_left(log_ids, receiver.since + 1)
+    for event_id, at, replay in zip(receiver.ids, receiver.times, receiver.replayed, strict=True):
+        while position < len(log_ids) and log_ids[position] <= event_id:
+            if not replay:
+                values.append((at - created[log_ids[position]]) * 1000)
+                inside += window[0] <= at <= window[1]
+            position += 1
+    return values, inside
+
+
+def _missing_ideas(run: Run, receiver: Receiver, expected: dict[str, int]) -> list[str]:
+    """Submitted ideas (by their unique text) that never appeared on this stream."""
+    seen: set[str] = set()
+    for index in set(receiver.variants):
+        seen.update(run.rec.variants[index])
+    return [token for token, event_id in expected.items() if event_id > receiver.since and token not in seen]
 
 
 def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
@@ -114,22 +120,28 @@ def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any]
     slowest: dict[str, Any] = {}
     early = 0
     for receiver in run.rec.receivers:
-        arrivals = dict(zip(receiver.ids, receiver.times, strict=True))
         mine: list[float] = []
+        sent: list[float] = []
         for submit, event_id in matched:
-            if submit.user == receiver.user or event_id not in arrivals:
+            at = _arrival(receiver, event_id) if submit.user != receiver.user else None
+            if at is None:
                 continue
-            delay = arrivals[event_id] - submit.t_resp
-            early += delay < 0
-            value = max(0.0, delay) * 1000
+            # Signed: negative when the event reached this stream before the submitter had its response.
+            value = (at - submit.t_resp) * 1000
+            early += value < 0
             mine.append(value)
             by_kind[submit.kind].append(value)
-            from_send.append((arrivals[event_id] - submit.t_send) * 1000)
+            sent.append((at - submit.t_send) * 1000)
         from_response.extend(mine)
-        if mine:
-            figures = percentiles(mine)
-            if not slowest or figures["p95"] > slowest["p95"]:
-                slowest = {"receiver": receiver.index, "user": receiver.user, **figures}
+        from_send.extend(sent)
+        if sent:
+            # Ranked by the time from the submit being sent: events often beat the submitter's own response.
+            figures = percentiles(sent)
+            if not slowest or figures["p95"] > slowest["from_send_p95"]:
+                slowest = {
+                    "receiver": receiver.index, "user": receiver.user, "from_send_p95": figures["p95"],
+                    "from_send_max": figures["max"], "fanout": percentiles(mine),
+                }
     overall = {**percentiles(from_response), "by_kind": {k: percentiles(v) for k, v in sorted(by_kind.items())}}
     return overall, percentiles(from_send), slowest, early
 
@@ -138,7 +150,7 @@ def summarize(
     run: Run,
     log: list[tuple[int, str, str | None, str]],
     server_samples: list[dict[str, float]],
-    driver: dict[str, float],
+    driver: dict[str, Any],
 ) -> dict[str, Any]:
     rec, phases = run.rec, run.rec.phases
     requests, errors, total, failed = _requests(run)
@@ -146,36 +158,42 @@ def summarize(
     created = {event_id: _epoch(c) for event_id, _, _, c in log}
     types = {event_id: kind for event_id, kind, _, _ in log}
 
+    log_ids = sorted(i for i in types if i <= cutoff)
+    matched = _match_events(run, log)
+    ideas = {s.token: e for s, e in matched if s.token and s.kind in ("idea", "comment") and e <= cutoff}
+
+    start, end = phases.get("measure_start", 0.0), phases.get("drained_at", phases.get("measure_end", 0.0))
+    window = max(1e-6, end - start)
     delivery: list[float] = []
-    lost_total = dup_total = receivers_with_loss = coalesced_total = 0
+    delivered = 0
+    lost_total = dup_total = receivers_with_loss = ideas_missing = 0
     worst: dict[str, Any] = {}
     never_connected = 0
     for receiver in rec.receivers:
-        delivery.extend((t - created[i]) * 1000 for i, t in zip(receiver.ids, receiver.times, strict=True) if i in created)
+        values, inside = _delivery(receiver, log_ids, created, (start, end))
+        delivery.extend(values)
+        delivered += inside
         if not receiver.opened_at:
             never_connected += 1
-        expected = [
-            i for i in types
-            if receiver.since < i <= cutoff and (receiver.facilitator or types[i] not in FACILITATOR_ONLY)
+        # Coverage is contiguous from `since` to `covered`; whatever the stream should have had above it is lost.
+        lost = [
+            i for i in log_ids
+            if i > max(receiver.since, receiver.covered) and (receiver.facilitator or types[i] not in FACILITATOR_ONLY)
         ]
-        lost, duplicated = _losses(receiver, expected)
-        merged = [i for i in lost if _coalesced(receiver, i, types, created)]
-        lost = [i for i in lost if i not in merged]
-        coalesced_total += len(merged)
+        missing = _missing_ideas(run, receiver, ideas)
         lost_total += len(lost)
-        dup_total += duplicated
-        receivers_with_loss += bool(lost)
-        if lost and (not worst or len(lost) > worst["lost"]):
+        ideas_missing += len(missing)
+        dup_total += receiver.duplicates
+        receivers_with_loss += bool(lost or missing)
+        if (lost or missing) and (not worst or len(lost) + len(missing) > worst["lost"] + worst["ideas_missing"]):
             worst = {
-                "receiver": receiver.index, "user": receiver.user, "since": receiver.since, "lost": len(lost),
-                "lost_ids": [(i, types[i]) for i in lost[:10]], "failed": receiver.failed,
+                "receiver": receiver.index, "user": receiver.user, "since": receiver.since, "covered": receiver.covered,
+                "lost": len(lost), "lost_ids": [(i, types[i]) for i in lost[:10]],
+                "ideas_missing": len(missing), "missing_tokens": missing[:10], "failed": receiver.failed,
             }
 
-    matched = _match_events(run, log)
     fanout, fanout_from_send, slowest, early = _fanout(run, matched)
-    start, end = phases.get("measure_start", 0.0), phases.get("drained_at", phases.get("measure_end", 0.0))
-    window = max(1e-6, end - start)
-    delivered = sum(1 for r in rec.receivers for t in r.times if start <= t <= end)
+    merged_events = sum(len(r.ids) for r in rec.receivers)
     stream_failures = never_connected + sum(rec.stream_errors.values())
     errors_all = failed + never_connected
     cpu = [s["cpu_percent"] for s in server_samples]
@@ -219,7 +237,8 @@ def summarize(
             "delivered_per_s": round(delivered / window, 1),
             "lost": lost_total,
             "duplicated": dup_total,
-            "coalesced": coalesced_total,
+            "ideas_missing": ideas_missing,
+            "sse_events_received": merged_events,
             "receivers_with_loss": receivers_with_loss,
             "worst_receiver": worst,
             "by_type": dict(sorted(_count(types[i] for i in types if i <= cutoff).items())),
@@ -244,6 +263,15 @@ def _count(items: Any) -> dict[str, int]:
     return counts
 
 
+def _slowest(slow: dict[str, Any]) -> str:
+    if not slow:
+        return "–"
+    return (
+        f"#{slow['receiver']}: from submit sent p95 {slow['from_send_p95']} ms, max {slow['from_send_max']} ms; "
+        f"from response p95 {_fmt(slow['fanout'], 'p95')} ms"
+    )
+
+
 def _fmt(figures: dict[str, Any], key: str) -> str:
     value = figures.get(key)
     return "–" if value is None else str(value)
@@ -264,7 +292,7 @@ def markdown(result: dict[str, Any]) -> str:
     for kind, f in r["requests"].items():
         lines.append(f"| {kind} | {f['count']} | {_fmt(f, 'p50')} | {_fmt(f, 'p95')} | {_fmt(f, 'p99')} | {_fmt(f, 'max')} | {f['errors']} |")
     lines += ["", "| Latency | Count | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
-    rows = [("Fan-out (submit response → every other stream)", r["fanout_ms"])]
+    rows = [("Fan-out (submit response → every other stream; < 0: before the response)", r["fanout_ms"])]
     rows += [(f"Fan-out, {kind}", f) for kind, f in r["fanout_ms"].get("by_kind", {}).items()]
     rows += [("Fan-out from submit sent", r["fanout_from_send_ms"]), ("Delivery (event commit → stream)", r["delivery_ms"])]
     for label, f in rows:
@@ -276,9 +304,9 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|---|",
         f"| Errors | {r['errors_total']} of {r['requests_total']} requests ({100 * r['error_rate']:.2f} %) {json.dumps(r['errors_by_status']) if r['errors_by_status'] else ''} |",
         f"| Events logged / delivered | {ev['logged']} / {ev['delivered']} ({ev['delivered_per_s']} per s) |",
-        f"| Events lost / duplicated | {ev['lost']} / {ev['duplicated']} (receivers with loss: {ev['receivers_with_loss']}; "
-        f"{ev['coalesced']} presence ids announced together by the server) |",
-        f"| Slowest receiver | {'#' + str(slow['receiver']) + ' p95 ' + str(slow['p95']) + ' ms, max ' + str(slow['max']) + ' ms' if slow else '–'} |",
+        f"| Events lost / duplicated | {ev['lost']} / {ev['duplicated']} (ideas missing from a stream: {ev['ideas_missing']}; "
+        f"receivers with loss: {ev['receivers_with_loss']}) |",
+        f"| Slowest receiver | {_slowest(slow)} |",
         f"| Server CPU mean / max | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
         f"| Server RSS max | {srv['rss_mb_max']} MB |",
         f"| Driver CPU | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s), RSS {drv.get('rss_mb')} MB |",

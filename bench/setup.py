@@ -93,7 +93,7 @@ def prepare_database(path: Path, participants: int) -> Plan:
         def clear_flags() -> dict[str, str]:
             wanted = [*logins, ADMIN_LOGIN, FACILITATOR_LOGIN]
             User.update(must_change_password=False).where(User.login.in_(wanted)).execute()
-            return {u.login: u.id for u in User.select(User.login, User.id).where(User.login.in_(wanted))}
+            return {str(u.login): str(u.id) for u in User.select(User.login, User.id).where(User.login.in_(wanted))}
 
         user_ids = database.write_sync(clear_flags)
         meeting_id = database.write_sync(lambda: _create_meeting(user_ids[FACILITATOR_LOGIN], [user_ids[x] for x in logins]))
@@ -170,8 +170,10 @@ def _text_of(markup: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup)).strip()
 
 
+# The config markers tell each type that its whole config form was submitted (checkboxes included).
 BRAINSTORMING_FIELDS = {
     "type": "brainstorming",
+    "brainstorming_config": "1",
     "title": "Ideas",
     "instructions": "Share ideas for the load test.",
     "prompt": "What should we try?",
@@ -181,6 +183,7 @@ BRAINSTORMING_FIELDS = {
 }
 VOTING_FIELDS = {
     "type": "voting",
+    "config_form": "1",
     "title": "Vote",
     "options": "\n".join(f"Option {n}" for n in range(1, VOTE_OPTIONS + 1)),
     "max_votes": str(VOTE_BUDGET),
@@ -195,10 +198,9 @@ async def prepare_meeting(client: httpx.AsyncClient, plan: Plan) -> Plan:
     _expect(room, "open the meeting")
     csrf = page_csrf(room.text)
     plan.types = TYPE_OPTION.findall(room.text)
-    if "brainstorming" in plan.types:
-        wanted = [f for f in (BRAINSTORMING_FIELDS, VOTING_FIELDS) if f["type"] in plan.types]
-    else:  # no ideas to write yet: run control on a discussion step drives the events instead
-        wanted = [{"type": "discussion", "title": "Warm-up"}]
+    # Without brainstorming, run control on a discussion step drives the events instead.
+    opening = BRAINSTORMING_FIELDS if "brainstorming" in plan.types else {"type": "discussion", "title": "Warm-up"}
+    wanted = [opening, VOTING_FIELDS] if "voting" in plan.types else [opening]
     for fields in wanted:
         response = await client.post(f"/meeting/{plan.meeting_id}/activities", data={**fields, "csrf_token": csrf})
         _expect(response, f"add the {fields['type']} activity")

@@ -25,10 +25,19 @@ from .live import LiveEngine, Presence
 from .logs import configure_logging
 from .middleware import BUSY_MESSAGE, DecideroMiddleware
 from .migrations import migrate
-from .routes import admin_users, auth, health, meeting_room, meetings, pages, profile
+from .routes import admin_users, auth, brainstorming, grab, health, meeting_room, meetings, pages, profile, voting
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
-from .web import Services, context, error_response, is_htmx, login_url, make_templates, password_change_url, see_other
+from .web import (
+    Services,
+    context,
+    error_response,
+    is_htmx,
+    make_templates,
+    password_change_url,
+    see_other,
+    sign_in_response,
+)
 
 log = logging.getLogger("decidero")
 
@@ -49,11 +58,7 @@ def open_database(config: Config) -> Database:
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    target = login_url(path, "session_expired" if exc.expired else "login_required")
-    if is_htmx(request):
-        return Response(status_code=401, headers={"HX-Redirect": target})
-    return see_other(target)
+    return sign_in_response(request, exc.expired)
 
 
 async def _password_change_required(request: Request, exc: Exception) -> Response:
@@ -129,6 +134,9 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *admin_users.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *meeting_room.routes,
+            *(grab.routes if config.grab_enabled else []),
+            *brainstorming.routes,  # before voting: it hands other types' results pages to voting
+            *voting.routes,
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],
         middleware=[Middleware(DecideroMiddleware)],

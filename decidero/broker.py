@@ -34,7 +34,9 @@ class Event:
 
     ``audience`` maps a viewer to a key of ``variants`` (or None to skip that viewer), so the same
     rendered string is shared by every connection of an audience. A variant keyed
-    ``personal(user_id)`` overrides it for that one user (e.g. an author's own edit controls).
+    ``personal(user_id)`` is appended to it for that one user (e.g. totals a voter may see): it
+    must replace elements by id, so it wins over the shared fragments. Appending rather than
+    replacing keeps it correct when several events are merged into one.
     """
 
     type: str
@@ -43,11 +45,10 @@ class Event:
     audience: Callable[[Viewer], Hashable | None]
 
     def data_for(self, viewer: Viewer) -> str | None:
-        own = self.variants.get(personal(viewer.user_id))
-        if own is not None:
-            return own
         key = self.audience(viewer)
-        return None if key is None else self.variants.get(key)
+        shared = None if key is None else self.variants.get(key)
+        own = self.variants.get(personal(viewer.user_id))
+        return shared if own is None else (shared or "") + own
 
 
 @dataclass(eq=False)

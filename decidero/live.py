@@ -20,7 +20,7 @@ from jinja2 import Environment
 from sse_starlette import ServerSentEvent
 
 from . import event_log, run_control
-from .broker import Event, InProcessBroker, Subscription, Viewer
+from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .meeting_models import MeetingEvent
 from .models import utcnow
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
@@ -34,6 +34,7 @@ PRESENCE_WINDOW_SECONDS = 0.5
 TICK_SECONDS = 1.0
 PING_SECONDS = 15
 RETRY_MS = 3000
+MAX_STREAMS_PER_SESSION = 10
 
 REGION_TEMPLATES = {
     "header": "_partials/meeting_header.html",
@@ -209,6 +210,8 @@ class LiveEngine:
     # commit order (streams skip ids at or below the last one they delivered).
     published: dict[str, int] = field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Open streams per session key, oldest first.
+    session_streams: dict[str, list[Subscription]] = field(default_factory=dict)
 
     async def announce(self, event: MeetingEvent) -> None:
         """Publish ``event`` together with every earlier event of its meeting not yet published.
@@ -267,7 +270,8 @@ class LiveEngine:
                 return []
             state = load_room(meeting_id, present)
             key = state.audience_key(viewer.user_id, viewer.facilitator)
-            html = build_variants(env, state, missed, {key}).get(key, "")
+            variants = build_variants(env, state, missed, {key})
+            html = variants.get(key, "") + variants.get(personal(viewer.user_id), "")
             return [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
 
         return await self.svc.db.read(build)
@@ -275,6 +279,7 @@ class LiveEngine:
     async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent]:
         # Subscribe before reading the log, so nothing falls between replay and live events.
         subscription = self.broker.subscribe(meeting_id, viewer)
+        self._limit_streams(subscription)
         self.presence.join(self.svc, meeting_id, viewer.user_id)
         try:
             yield ServerSentEvent(data=json.dumps({"since": last_id}), event="hello", retry=RETRY_MS)
@@ -286,7 +291,21 @@ class LiveEngine:
                 yield item
         finally:
             self.broker.unsubscribe(subscription)
+            mine = self.session_streams.get(viewer.session_key, [])
+            if subscription in mine:
+                mine.remove(subscription)
+            if not mine:
+                self.session_streams.pop(viewer.session_key, None)
             self.presence.leave(self.svc, meeting_id, viewer.user_id)
+
+    def _limit_streams(self, subscription: Subscription) -> None:
+        """At most MAX_STREAMS_PER_SESSION open streams per session: a new one closes the oldest."""
+        mine = self.session_streams.setdefault(subscription.viewer.session_key, [])
+        mine.append(subscription)
+        while len(mine) > MAX_STREAMS_PER_SESSION:
+            oldest = mine.pop(0)
+            self.broker.unsubscribe(oldest)
+            oldest.close()
 
     async def _live(self, subscription: Subscription, delivered: int) -> AsyncIterator[ServerSentEvent]:
         while not subscription.dropped:

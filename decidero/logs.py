@@ -40,9 +40,19 @@ def _prune_rotated(path: Path, keep: int) -> None:
             rotated.unlink(missing_ok=True)
 
 
+class _RotatingFile(RotatingFileHandler):
+    """Python's handler never shrinks a file when backupCount is 0; LOG_MAX_BYTES still applies then."""
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.backupCount == 0 and self.stream is not None:
+            self.stream.seek(0)
+            self.stream.truncate()
+
+
 def _rotating(path: Path, config: Config, level: int) -> logging.Handler:
     _prune_rotated(path, config.log_backup_count)
-    handler = RotatingFileHandler(
+    handler = _RotatingFile(
         path, maxBytes=config.log_max_bytes, backupCount=config.log_backup_count, encoding="utf-8"
     )
     handler.setLevel(level)

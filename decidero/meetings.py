@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from peewee import JOIN
 
@@ -21,6 +22,7 @@ from .ids import next_meeting_id
 from .meeting_access import ARCHIVED, NO_ACCESS, OWNER_ONLY, Access, get_meeting, require_writable
 from .meeting_models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .models import User, utcnow
+from .runtime_settings import RuntimeSettings
 
 CREATED = "Meeting created successfully."
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD or YYYY-MM-DD HH:MM."
@@ -86,6 +88,7 @@ class PlannedActivity:
     type: str
     title: str
     instructions: str
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_start(raw: str) -> datetime | None:
@@ -123,9 +126,10 @@ def validate_details(form: Mapping[str, str]) -> Details:
     return Details(title, description, start, duration)
 
 
-def validate_agenda(rows: Sequence[Mapping[str, str]]) -> list[PlannedActivity]:
-    """Initial agenda rows of the create form; blank rows are skipped. Errors are keyed
-    ``activity_<field>_<row number>`` so the form can show each beside its row."""
+def validate_agenda(rows: Sequence[Mapping[str, str]], settings: RuntimeSettings | None = None) -> list[PlannedActivity]:
+    """Initial agenda rows of the create form; blank rows are skipped, and each activity starts with
+    its type's default config (from ``settings``). Errors are keyed ``activity_<field>_<row number>``
+    so the form can show each beside its row."""
     errors: dict[str, str] = {}
     planned = []
     for number, row in enumerate(rows, start=1):
@@ -139,7 +143,9 @@ def validate_agenda(rows: Sequence[Mapping[str, str]]) -> list[PlannedActivity]:
         except FormErrors as exc:
             errors.update({f"activity_{key}_{number}": message for key, message in exc.errors.items()})
             continue
-        planned.append(PlannedActivity(type_name, common["title"], common["instructions"]))
+        if type_name in TYPES:
+            config = TYPES[type_name].default_config(settings) if settings is not None else {}
+            planned.append(PlannedActivity(type_name, common["title"], common["instructions"], config))
     if len(planned) > agenda.MAX_ACTIVITIES:
         errors["agenda"] = f"A meeting can have at most {agenda.MAX_ACTIVITIES} activities."
     if errors:
@@ -199,7 +205,7 @@ def create_meeting(
     )
     for planned in plan:
         common = {"title": planned.title, "instructions": planned.instructions}
-        agenda.add_activity(meeting, planned.type, common, {}, owner.id)
+        agenda.add_activity(meeting, planned.type, common, planned.config, owner.id)
     rows = [{"meeting": meeting.id, "user": u.id, "role": "cofacilitator", "added_at": now} for u in cofacilitators]
     rows += [{"meeting": meeting.id, "user": u.id, "role": "participant", "added_at": now} for u in participants]
     if rows:

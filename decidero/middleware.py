@@ -16,10 +16,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 
 from .db import Busy
+from .grab import GRAB_PATH
 from .logs import QUIET_PATHS, redact
 from .models import utcnow
 from .sessions import PRESESSION_COOKIE, SESSION_COOKIE, find_session, needs_touch, new_raw_id, touch
-from .web import RequestContext, error_response, services
+from .web import RequestContext, error_response, services, sign_in_response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -124,6 +125,10 @@ class DecideroMiddleware:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext, request: Request) -> None:
         path: str = scope["path"]
+        if path == GRAB_PATH and not services(request).config.grab_enabled:
+            # GRAB off: nothing of it is served, not even a CSRF refusal (SPEC §3.8).
+            await error_response(request, 404, "Not found")(scope, receive, send)
+            return
         if not path.startswith(QUIET_PATHS):
             try:
                 await self._authenticate(request, ctx)
@@ -143,7 +148,9 @@ class DecideroMiddleware:
             # Either one may be current: a form's own field outlives a stale header, and vice versa.
             tokens = (request.headers.get("x-csrf-token"), fields.get("csrf_token"))
             if not any(services(request).signing.csrf_valid(ctx.csrf_binding, token) for token in tokens):
-                await error_response(request, 403, CSRF_MESSAGE)(scope, receive, send)
+                # A form from a page whose session has since ended: say so, rather than "form expired".
+                refusal = sign_in_response(request, True) if ctx.session_expired else None
+                await (refusal or error_response(request, 403, CSRF_MESSAGE))(scope, receive, send)
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)

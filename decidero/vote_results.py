@@ -8,7 +8,7 @@ rankings placing the idea first; sorted by Borda descending, average rank ascend
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -85,7 +85,23 @@ def _rank_row(option: Option, ranks: list[int], n: int, ballots: int) -> RankRow
     return RankRow(0, option, sum(n - r for r in ranks), mean, variance, top, len(ranks))
 
 
-def bar_widths(values: Mapping[str, float], full: float) -> dict[str, float]:
-    """Bar lengths scaled so the largest value spans ``full`` (all zero when nothing was counted)."""
-    top = max(values.values(), default=0)
-    return {key: (full * value / top if top > 0 else 0.0) for key, value in values.items()}
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    text: str
+    width: float
+    y: int
+
+
+CHART_ROW = 40
+CHART_WIDTH = 300.0
+
+
+def chart(items: Sequence[tuple[str, float, str]]) -> list[Bar]:
+    """Bars of a server-drawn SVG chart: ``(label, value, shown text)`` scaled so the largest value
+    spans the chart (every bar empty when nothing was counted)."""
+    top = max((value for _, value, _ in items), default=0)
+    return [
+        Bar(label, text, CHART_WIDTH * value / top if top > 0 else 0.0, index * CHART_ROW)
+        for index, (label, value, text) in enumerate(items)
+    ]

@@ -169,14 +169,18 @@ def submitted(activity: Activity, user_id: str) -> bool:
 
 
 def shared_visible(activity: Activity) -> bool:
-    """Whether every in-scope participant may see the totals now."""
-    if activity.state == "stopped" and activity.results_published:
-        return True
+    """Whether every in-scope participant may see the totals now. Once stopped, only published
+    results are shown; before that the live policy decides."""
+    if activity.state == "stopped":
+        return bool(activity.results_published)
     return policy(activity.config) == "live"
 
 
 def visible_after_submit(activity: Activity) -> bool:
-    """Whether a participant who submitted may see totals (policy, or dot voting without retraction)."""
+    """Whether a participant who submitted may see totals while the activity runs (policy, or dot
+    voting with retraction off)."""
+    if activity.state == "stopped":
+        return False
     if policy(activity.config) == "after_submit":
         return True
     return activity.type == VOTING and not activity.config.get("allow_retract", True)
@@ -297,6 +301,12 @@ def submit_allocation(
     return result, event
 
 
+def submitter_ids(activity: Activity) -> set[str]:
+    """Everyone with a stored allocation (dot voting) or ranking, facilitators included."""
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    return {r.user_id for r in model.select(model.user).where(model.activity == activity.id).distinct()}
+
+
 @dataclass
 class Progress:
     done: int
@@ -307,8 +317,7 @@ class Progress:
 def progress(activity: Activity) -> Progress:
     """In-scope participants who have voted (dot voting) or submitted a ranking, and who has not."""
     scope = scope_ids(activity)
-    model = VoteAllocation if activity.type == VOTING else Ranking
-    done = {r.user_id for r in model.select(model.user).where(model.activity == activity.id).distinct()}
+    done = submitter_ids(activity)
     missing_ids = sorted(scope - done)
     missing = list(User.select().where(User.id.in_(missing_ids)).order_by(User.display_name)) if missing_ids else []
     return Progress(len(scope & done), len(scope), missing)
@@ -358,7 +367,7 @@ def check_order(activity: Activity, order: list[str]) -> list[str]:
     return order
 
 
-def submit_ranking(meeting_id: str, activity_id: str, actor: User, order: list[str]) -> MeetingEvent:
+def submit_ranking(meeting_id: str, activity_id: str, actor: User, fields: Mapping[str, str]) -> MeetingEvent:
     """Write path: a complete ranking atomically replaces the user's previous one."""
     access = require_member(meeting_id, actor)
     activity = voting_activity(meeting_id, activity_id)
@@ -366,7 +375,9 @@ def submit_ranking(meeting_id: str, activity_id: str, actor: User, order: list[s
         raise NotFound()
     voter = voter_for(access, activity, "")
     run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
-    check_order(activity, order)
+    if not options_of(activity):
+        raise Refused(NO_IDEAS, 409)
+    order = check_order(activity, requested_order(fields, activity.id))
     Ranking.insert(
         activity=activity.id, user=voter.id, order_json=json.dumps(order), submitted_at=utcnow()
     ).on_conflict_replace().execute()

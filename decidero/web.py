@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -14,6 +14,7 @@ from .activity_types import TYPES
 from .config import Config
 from .db import Database
 from .errors import PasswordChangeRequired, SignInRequired
+from .grab import annotate as grab_annotate
 from .models import User, UserSession
 from .ratelimit import LoginLimiter
 from .runtime_settings import RuntimeSettings
@@ -101,6 +102,25 @@ def password_change_url(next_path: str) -> str:
     return "/profile/password?" + urlencode({"next": next_path}, quote_via=quote)
 
 
+def return_path(request: Request) -> str:
+    """Where to come back after signing in: this page, or for a POST the page it was sent from."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    for header in ("hx-current-url", "referer"):
+        url = urlsplit(request.headers.get(header, ""))
+        if url.netloc == request.url.netloc and local_path(url.path):
+            return url.path + (f"?{url.query}" if url.query else "")
+    return "/dashboard"
+
+
+def sign_in_response(request: Request, expired: bool) -> Response:
+    """Signed out: a page gets a 303 to the login page, htmx a 401 with HX-Redirect (SPEC §4.0)."""
+    target = login_url(return_path(request), "session_expired" if expired else "login_required")
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return see_other(target)
+
+
 def see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
@@ -121,6 +141,8 @@ def make_templates(config: Config) -> Environment:
     )
     env.globals["notices"] = NOTICES
     env.globals["types"] = TYPES
+    if config.grab_enabled:  # SPEC §3.8: markers only when asked for; otherwise the environment is untouched
+        grab_annotate(env)
     return env
 
 

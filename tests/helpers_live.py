@@ -9,6 +9,7 @@ test still reaches the broker, the engine and the database of the very process t
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import threading
 import time
@@ -35,6 +36,7 @@ class Sse:
     data: str
     id: str | None
     retry: int | None = None
+    at: float = 0.0  # time.monotonic() when it was read
 
 
 class StreamClosed(Exception):
@@ -175,6 +177,7 @@ class RawStream:
                 data="\n".join(fields.get("data", [])),
                 id=fields.get("id", [None])[0],
                 retry=int(retry) if retry else None,
+                at=time.monotonic(),
             )
         )
 
@@ -215,10 +218,33 @@ class RawStream:
             except TimeoutError:
                 raise AssertionError(f"stream still open after {timeout}s") from None
 
+    def fileno(self) -> int:
+        assert self._sock is not None
+        return self._sock.fileno()
+
+    def pump(self) -> None:
+        """Take in whatever is ready without waiting (after select said so)."""
+        try:
+            self._recv(time.monotonic() + 0.001)
+        except (TimeoutError, StreamClosed):
+            return
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def read_all(streams: list[RawStream], done: Callable[[], bool], timeout: float) -> None:
+    """Read several streams as their data arrives until ``done()`` or the deadline."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"streams did not finish within {timeout}s")
+        ready, _, _ = select.select([s for s in streams if not s.closed], [], [], min(remaining, 0.1))
+        for stream in ready:
+            stream.pump()
 
 
 def open_stream(url: str, path: str, cookie: str | None = None, **kwargs: Any) -> RawStream:
@@ -243,6 +269,7 @@ class ThreadedServer:
 
     directory: Path
     port: int = field(default_factory=free_port)
+    send_buffer: int | None = None  # SO_SNDBUF of every accepted connection (inherited from the listener)
     app: Starlette | None = None
     _server: _Server | None = None
     _thread: threading.Thread | None = None
@@ -271,7 +298,12 @@ class ThreadedServer:
             self.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2
         )
         self._server = _Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.send_buffer:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        listener.bind(("127.0.0.1", self.port))
+        self._thread = threading.Thread(target=self._server.run, args=([listener],), name="uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:

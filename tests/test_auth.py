@@ -248,7 +248,7 @@ def test_a_form_without_a_valid_token_is_refused_and_stores_nothing(client: Test
     assert logins(client) == []
 
 
-def test_a_token_from_another_visitor_is_refused(client: TestClient, tmp_path: Path) -> None:
+def test_a_token_from_another_visitor_is_refused(client: TestClient) -> None:
     other_token = csrf_token(client, "/register")
     client.cookies.clear()
     client.get("/register")
@@ -420,6 +420,34 @@ def test_logout_revokes_the_session_on_the_server(client: TestClient) -> None:
     replay = client.get("/dashboard")
     assert replay.status_code == 303
     assert _query(replay.headers["location"])["message"] == "session_expired"
+
+
+def _end_sessions(client: TestClient) -> None:
+    database(client).write_sync(lambda: UserSession.update(revoked=True).execute())
+
+
+def test_a_form_sent_after_the_session_ended_leads_to_sign_in(client: TestClient) -> None:
+    sign_up_and_in(client, "alice")
+    token = csrf_token(client, "/profile")
+    _end_sessions(client)
+    data = {"csrf_token": token, "display_name": "Late"}
+    response = client.post("/profile", data=data, headers={"Referer": "http://testserver/profile?tab=2"})
+    assert response.status_code == 303
+    assert _query(response.headers["location"]) == {"next": "/profile?tab=2", "message": "session_expired"}
+    assert user(client, "alice").display_name == "alice"  # type: ignore[union-attr]
+
+
+def test_an_htmx_post_after_the_session_ended_gets_401_with_hx_redirect(client: TestClient) -> None:
+    sign_up_and_in(client, "alice")
+    token = csrf_token(client, "/profile")
+    _end_sessions(client)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token, "HX-Current-URL": "http://testserver/profile"}
+    response = client.post("/profile", data={"display_name": "Late"}, headers=headers)
+    assert response.status_code == 401
+    assert _query(response.headers["hx-redirect"]) == {"next": "/profile", "message": "session_expired"}
+    foreign = {**headers, "HX-Current-URL": "https://evil.example/steal"}
+    elsewhere = client.post("/profile", data={"display_name": "Late"}, headers=foreign)
+    assert _query(elsewhere.headers["hx-redirect"])["next"] == "/dashboard"
 
 
 def test_signed_out_page_requests_redirect_to_login(client: TestClient) -> None:

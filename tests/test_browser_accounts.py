@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def _sign_in(page: Page, login: str, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _assert_htmx_sends_the_current_token(page: Page) -> None:
+    """Signing in or out changes the token's binding: htmx's header must carry the new one."""
+    header = json.loads(page.locator("body").get_attribute("hx-headers") or "{}")["X-CSRF-Token"]
+    assert header == page.locator('form[action="/logout"] input[name="csrf_token"]').get_attribute("value")
+
+
 def test_first_user_bootstraps_as_super_admin_and_the_next_is_a_participant(
     page: Page, browser: Browser, live_server: LiveServer
 ) -> None:
@@ -69,6 +76,7 @@ def test_first_user_bootstraps_as_super_admin_and_the_next_is_a_participant(
 
     _sign_in(page, "boss")
     expect(page).to_have_url(live_server.url + "/dashboard")
+    _assert_htmx_sends_the_current_token(page)
     page.get_by_role("link", name="MANAGE USERS", exact=True).click()
     expect(page).to_have_url(live_server.url + "/admin/users")
     boss_row = page.locator('tr[data-login="boss"]')
@@ -132,6 +140,7 @@ def test_sign_out_and_a_session_that_survives_a_restart(page: Page, live_server:
 
     _sign_in(page, "boss")
     expect(page).to_have_url(live_server.url + "/dashboard")
+    _assert_htmx_sends_the_current_token(page)
     live_server.restart()
     page.reload()
     expect(page).to_have_url(live_server.url + "/dashboard")

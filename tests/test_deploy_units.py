@@ -10,22 +10,22 @@ import os
 import re
 import select
 import shutil
-import socket
 import subprocess
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from caddy_helpers import CADDYFILE, caddy_env, free_port, needs_caddy, running_caddy
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNIT = DEPLOY / "decidero.service"
-CADDYFILE = DEPLOY / "Caddyfile"
 ENV_EXAMPLE = DEPLOY / "decidero.env.example"
 SMOKE = DEPLOY / "smoke.sh"
 HOSTING = DEPLOY / "HOSTING.md"
@@ -49,23 +49,6 @@ STARTUP_FAILURES = [
     "GRAB_ENABLED must be false when DECIDERO_ENV is set to production",
     "Cannot open database",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float = 10) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        assert process.poll() is None, f"exited early:\n{log.read_text()}"
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"nothing listens on {port} after {deadline}s:\n{log.read_text()}")
 
 
 # -- systemd unit -------------------------------------------------------------------------------
@@ -154,15 +137,6 @@ def test_unit_follows_the_operator_contract() -> None:
 
 
 # -- Caddy --------------------------------------------------------------------------------------
-
-needs_caddy = pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy not installed (apt install caddy)")
-
-
-def caddy_env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "caddy-home"
-    home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
-
 
 def enable_block_register(text: str) -> str:
     assert text.count("# respond @block_register 403") == 1
@@ -330,45 +304,11 @@ def fake_decidero() -> Iterator[FakeDecidero]:
     thread.join(timeout=5)
 
 
-def local_caddyfile(tmp_path: Path, caddy_port: int, upstream_port: int, text: str | None = None) -> Path:
-    """The shipped Caddyfile, served over plain HTTP on a local port in front of the stand-in."""
-    text = CADDYFILE.read_text() if text is None else text
-    assert text.count("decidero.example.com {") == 1 and text.count("127.0.0.1:8000") == 1
-    text = text.replace("decidero.example.com {", f"http://127.0.0.1:{caddy_port} {{")
-    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
-    path = tmp_path / "Caddyfile.local"
-    path.write_text("{\n\tadmin off\n\tauto_https off\n}\n\n" + text)
-    return path
-
-
 @pytest.fixture
 def start_caddy(tmp_path: Path, fake_decidero: FakeDecidero) -> Iterator[Callable[[str], str]]:
     """Runs a Caddyfile text in front of the stand-in; returns the base URL."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(text: str) -> str:
-        port = free_port()
-        config = local_caddyfile(tmp_path, port, fake_decidero.port, text)
-        log = tmp_path / "caddy.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                ["caddy", "run", "--adapter", "caddyfile", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=caddy_env(tmp_path),
-            )
-        processes.append(process)
-        wait_for_port(port, process, log)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with ExitStack() as stack:
+        yield lambda text: stack.enter_context(running_caddy(tmp_path, fake_decidero.port, text))
 
 
 @pytest.fixture

@@ -61,6 +61,20 @@ def test_error_log_holds_only_errors(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "error.log").read_text() == ""
 
 
+def test_rotation_keeps_log_backup_count_files_and_prunes_extra_ones(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in (1, 2, 3, 7):
+        (logs / f"app.log.{n}").write_text("left over from a larger LOG_BACKUP_COUNT\n")
+    with _app_client(tmp_path, LOG_LEVEL="INFO", LOG_MAX_BYTES="1024", LOG_BACKUP_COUNT="2") as client:
+        assert sorted(p.name for p in logs.glob("app.log.*")) == ["app.log.1", "app.log.2"]
+        for _ in range(40):
+            client.get("/login")
+    assert sorted(p.name for p in logs.iterdir()) == ["app.log", "app.log.1", "app.log.2", "error.log"]
+    assert all(p.stat().st_size <= 1024 for p in logs.iterdir())
+    assert "GET /login 200" in (logs / "app.log.1").read_text()
+
+
 def test_an_unhandled_error_shows_its_id_and_logs_the_traceback_under_it(tmp_path: Path) -> None:
     async def boom(request: Request) -> Response:
         raise RuntimeError("kaboom-internal-detail")

@@ -3,7 +3,6 @@ and the activity log (SPEC §2.3, §4.6, §4.7, §4.14, S5, S12–S14)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from account_helpers import field_error, page_error
+from account_helpers import field_error, page_error, run_coroutine
 from conftest import base_env, wait_until
 from helpers_meetings import (
     Person,
@@ -112,7 +111,8 @@ def room(client: TestClient) -> Room:
 
 def save_setting(room: Room, key: str, value: str) -> None:
     """What an admin saving the setting does; it applies to the next request, with no restart."""
-    asyncio.run(room.client.app.state.services.settings.save(key, value, None))  # type: ignore[attr-defined]
+    # Not asyncio.run: once a Playwright test has run, this thread counts as having a running loop.
+    run_coroutine(room.client.app.state.services.settings.save(key, value, None))  # type: ignore[attr-defined]
 
 
 # -- the permission matrix (SPEC §2.3) ----------------------------------------------------------
@@ -166,7 +166,8 @@ def _request(browser: TestClient, case: RouteCase, room: Room) -> httpx.Response
 @pytest.mark.parametrize("case", ROUTES, ids=lambda c: c.name)
 def test_meeting_routes_follow_the_permission_matrix(room: Room, case: RouteCase, role: str) -> None:
     before = room.snapshot()
-    browser = room.signed_out() if role == "signed-out" else room.as_(role)
+    page = f"http://testserver{room.meeting.url}"  # the page a form is sent from
+    browser = room.signed_out(Referer=page) if role == "signed-out" else room.as_(role)
 
     response = _request(browser, case, room)
 
@@ -175,7 +176,8 @@ def test_meeting_routes_follow_the_permission_matrix(room: Room, case: RouteCase
         assert response.status_code == 303
         target = urlsplit(response.headers["location"])
         assert target.path == "/login"
-        assert parse_qs(target.query) == {"next": [room.url(case.path)], "message": ["login_required"]}
+        back = room.url(case.path) if case.method == "GET" else room.meeting.url
+        assert parse_qs(target.query) == {"next": [back], "message": ["login_required"]}
     elif role in case.allowed:
         assert response.status_code == case.ok_status, response.text[:500]
     else:
@@ -191,13 +193,15 @@ def test_meeting_routes_follow_the_permission_matrix(room: Room, case: RouteCase
 @pytest.mark.parametrize("case", ROUTES, ids=lambda c: c.name)
 def test_signed_out_htmx_requests_get_401_with_a_login_redirect(room: Room, case: RouteCase) -> None:
     before = room.snapshot()
+    page = f"http://testserver{room.meeting.url}"
 
-    response = _request(room.signed_out(**{"HX-Request": "true"}), case, room)
+    response = _request(room.signed_out(**{"HX-Request": "true", "HX-Current-URL": page}), case, room)
 
     assert response.status_code == 401
     target = urlsplit(response.headers["HX-Redirect"])
     assert target.path == "/login"
-    assert parse_qs(target.query)["next"] == [room.url(case.path)]
+    back = room.url(case.path) if case.method == "GET" else room.meeting.url
+    assert parse_qs(target.query)["next"] == [back]
     assert room.snapshot() == before
 
 
@@ -579,7 +583,7 @@ def test_countdown_at_zero_shows_time_is_up_and_locks_input(room: Room) -> None:
 
     expired = activity_row(room.db, talk)
     assert run_control.time_is_up(expired, utcnow())
-    with pytest.raises(Refused, match="^Time is up.$"):
+    with pytest.raises(Refused, match=r"^Time is up\.$"):
         run_control.check_open_for_input(expired, utcnow())
     head = soup(room.get("pat")).select_one(f"#panel-head-{talk}")
     assert head is not None and head["data-time-up"] == "1"
@@ -603,7 +607,7 @@ def test_paused_input_is_refused_with_the_paused_message(room: Room) -> None:
     room.control("start")
     room.control("pause")
 
-    with pytest.raises(Refused, match="^This activity is paused.$"):
+    with pytest.raises(Refused, match=r"^This activity is paused\.$"):
         run_control.check_open_for_input(activity_row(room.db, talk), utcnow())
     head = soup(room.get("pat")).select_one(f"#panel-head-{talk}")
     assert head is not None and "This activity is paused." in text_of(head)

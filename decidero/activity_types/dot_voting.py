@@ -10,6 +10,7 @@ from ..errors import Conflict, FormErrors, Refused
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
+from ..vote_results import chart
 from ..voting_models import VoteAllocation
 from .base import ActivityType
 
@@ -109,14 +110,17 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict
     """What the results block shows one viewer (read path); totals only when ``can_see``."""
     progress = voting.progress(activity)
     anonymous = bool(activity.config.get("anonymous"))
+    rows = voting.dot_results(activity) if can_see else []
     return {
+        "kind": "dots",
+        "bars": chart([(r.option.label, r.dots, str(r.dots)) for r in rows]),
         "can_see": can_see,
         "facilitator": facilitator,
         "progress": progress,
-        "rows": voting.dot_results(activity) if can_see else [],
+        "rows": rows,
         "missing": [] if anonymous or not facilitator else progress.missing,
         "anonymous": anonymous,
-        "policy": voting.policy(activity.config),
+        "after_submit": voting.visible_after_submit(activity),
         "hidden_text": voting.VOTES_HIDDEN,
     }
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import voting
-from ..errors import Conflict, FormErrors, Refused
+from ..errors import Conflict, Refused
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
-from ..vote_results import Option
+from ..vote_results import Option, chart
 from .base import ActivityType
 
 TOO_FEW = "Add at least two ideas before starting rank-order voting."
@@ -80,14 +80,17 @@ class RankOrderVoting(ActivityType):
 def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict[str, Any]:
     progress = voting.progress(activity)
     anonymous = bool(activity.config.get("anonymous"))
+    rows = voting.rank_results(activity) if can_see else []
     return {
+        "kind": "rank",
+        "bars": chart([(r.option.label, r.borda, str(r.borda)) for r in rows]),
         "can_see": can_see,
         "facilitator": facilitator,
         "progress": progress,
-        "rows": voting.rank_results(activity) if can_see else [],
+        "rows": rows,
         "missing": [] if anonymous or not facilitator else progress.missing,
         "anonymous": anonymous,
-        "policy": voting.policy(activity.config),
+        "after_submit": voting.visible_after_submit(activity),
         "hidden_text": voting.RESULTS_HIDDEN,
     }
 

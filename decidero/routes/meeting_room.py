@@ -17,6 +17,7 @@ from ..meeting_access import Access, require_facilitator, require_member, requir
 from ..meeting_models import Activity, MeetingEvent
 from ..models import User
 from ..room import load_room, panel_values, region_values
+from ..roster import REVERTED
 from ..web import context, current_user, form_data, is_htmx, redirect, render, services
 
 LIVE_REGIONS = ("header", "presence", "agenda", "switcher", "panels")
@@ -255,7 +256,9 @@ def _flash_target(request: Request) -> dict[str, str]:
     return {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"} if is_htmx(request) else {}
 
 
-async def roster_get(request: Request) -> Response:
+async def roster_get(request: Request, reverted: bool = False) -> Response:
+    """The Edit Roster page; ``reverted`` (or ``?reverted=1`` after a plain form) shows the notice
+    that an emptied custom list now means all participants."""
     access = await _facilitator(request, writable=False)
     activity_id = request.path_params["aid"]
 
@@ -268,6 +271,9 @@ async def roster_get(request: Request) -> Response:
 
     values = await services(request).db.read(load)
     values["meeting"] = access.meeting
+    reverted = reverted or request.query_params.get("reverted") == "1"
+    if reverted and values["activity"].roster_mode == "all":
+        values["notice"] = REVERTED.format(title=values["activity"].title)
     return render(request, "activity_roster.html", values, block="roster")
 
 
@@ -280,7 +286,7 @@ async def roster_post(request: Request) -> Response:
     submitted = [str(v) for v in form.getlist("user")]
     actor, exclusive = access.user, _exclusivity(request)
 
-    def write() -> MeetingEvent:
+    def write() -> tuple[MeetingEvent, bool]:
         state = load_room(access.meeting.id)
         activity = agenda.get_activity(access.meeting.id, activity_id)
         current = {u.id for u in state.participants if state.in_scope(activity, u.id)}
@@ -292,17 +298,18 @@ async def roster_post(request: Request) -> Response:
             chosen = current - set(submitted)
         else:
             chosen = set(submitted)
-        return run_control.set_sub_roster(activity, sorted(chosen), actor, exclusive)
+        event = run_control.set_sub_roster(activity, sorted(chosen), actor, exclusive)
+        return event, bool(current) and not chosen and op != "all"
 
     try:
-        event = await services(request).db.write(write)
+        event, reverted = await services(request).db.write(write)
     except run_control.CollisionRefused as exc:
         return render(request, "_partials/collision.html", {"clashes": exc.clashes}, status=409,
                       headers=_flash_target(request))
     await live.announce(services(request), event)
-    url = f"/meeting/{access.meeting.id}/activities/{activity_id}/roster"
+    url = f"/meeting/{access.meeting.id}/activities/{activity_id}/roster" + ("?reverted=1" if reverted else "")
     if is_htmx(request):
-        return await roster_get(request)
+        return await roster_get(request, reverted)
     return redirect(request, url)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 from urllib.parse import urlencode
 
@@ -155,7 +156,7 @@ class CreateForm:
         kinds, titles, notes = (form.getlist(f"activity_{k}") for k in ("type", "title", "instructions"))
         rows = [
             {"type": str(kind), "title": str(title), "instructions": str(note)}
-            for kind, title, note in zip(kinds, titles, notes, strict=False)
+            for kind, title, note in zip_longest(kinds, titles, notes, fillvalue="")
         ]
         return cls(
             fields={k: v for k, v in simple.items() if k != "csrf_token"},
@@ -245,7 +246,7 @@ async def meeting_create_post(request: Request) -> Response:
     except FormErrors as exc:
         errors.update(exc.errors)
     try:
-        plan = meetings.validate_agenda(form.rows)
+        plan = meetings.validate_agenda(form.rows, services(request).settings)
     except FormErrors as exc:
         errors.update(exc.errors)
     if errors:
@@ -507,12 +508,17 @@ async def invite_get(request: Request) -> Response:
     return render(request, template, values)
 
 
+def qr_svg(text: str, title: str) -> bytes:
+    """A QR code of ``text`` as SVG, drawn by segno (pure Python, no external service)."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="svg", scale=8, border=2, title=title, svgclass="qr")
+    return buffer.getvalue()
+
+
 async def qr_get(request: Request) -> Response:
     access = await _facilitator(request)
-    code = segno.make(invite_url(request, access.meeting.id), error="m")
-    buffer = io.BytesIO()
-    code.save(buffer, kind="svg", scale=8, border=2, title=f"Invite to {access.meeting.id}", svgclass="qr")
-    return Response(buffer.getvalue(), media_type="image/svg+xml")
+    svg = qr_svg(invite_url(request, access.meeting.id), f"Invite to {access.meeting.id}")
+    return Response(svg, media_type="image/svg+xml")
 
 
 async def open_join_post(request: Request) -> Response:

@@ -1,0 +1,102 @@
+"""Live idea events (SPEC §4.14): ``idea_created``, ``idea_updated`` and ``idea_deleted``.
+
+Every idea event means "make this idea on your board match the database": the builder renders the
+idea's current row (or its removal) once per audience that can see the board, so replays and
+duplicates converge on what a fresh load shows. Rows replace their namesake by id; a row the page
+does not have yet is placed by ``static/js/brainstorming.js`` before htmx swaps it in. The author's
+streams also get a personal variant (appended after the shared one, so it wins) with their own Edit
+and Delete; no shared variant, payload or attribute ever names the author of an anonymous idea.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from jinja2 import Environment
+
+from . import live
+from .activity_types.brainstorming import LIVE_STATES, Rules, comment_view, group_of, row_values, rules_of
+from .brainstorming_models import Idea
+from .broker import personal
+from .meeting_models import Activity, MeetingEvent
+from .models import User
+from .room import FACILITATOR_AUDIENCE, RoomState
+
+EVENTS = ("idea_created", "idea_updated", "idea_deleted")
+# Changes that move the facilitators' "Transfer Ideas (N)" count.
+COUNT_ACTIONS = ("create", "delete", "hide", "unhide")
+
+
+def sees_board(activity: Activity, audience: Hashable) -> bool:
+    """Facilitators always; participants in scope while the activity is live."""
+    if audience == FACILITATOR_AUDIENCE:
+        return True
+    return isinstance(audience, frozenset) and activity.id in audience and activity.state in LIVE_STATES
+
+
+def _removal(payload: dict[str, Any]) -> str:
+    element = ("tr", "idea") if payload.get("parent") else ("tbody", "idea-group")
+    tag, prefix = element
+    return f'<template><{tag} id="{prefix}-{int(payload["idea"])}" hx-swap-oob="delete" data-idea-oob></{tag}></template>'
+
+
+def idea_fragment(
+    env: Environment,
+    activity: Activity,
+    rules: Rules,
+    idea: Idea | None,
+    payload: dict[str, Any],
+    facilitator: bool,
+    viewer_id: str | None,
+) -> str:
+    """Out-of-band HTML that brings one idea (with its comments) up to date for one viewer."""
+    values = {**row_values(activity, rules, facilitator), "idea_oob": True}
+    if idea is not None and idea.sub == 0:
+        group = group_of(activity, idea, rules, facilitator, viewer_id)
+        if group is not None:
+            html = env.get_template("activities/_idea_group.html").render({**values, "g": group})
+            return f"<template>{html}</template>"
+    elif idea is not None:
+        view = comment_view(idea, rules, facilitator, viewer_id)
+        if view is not None:
+            html = env.get_template("activities/_idea_row.html").render({**values, "i": view, "row_oob": True})
+            return f"<template>{html}</template>"
+    return _removal(payload)
+
+
+def _author_audience(state: RoomState, user_id: str) -> Hashable:
+    facilitator = any(f.id == user_id for f in state.facilitators)
+    if not facilitator:
+        user = User.get_or_none(User.id == user_id)
+        facilitator = user is not None and user.is_admin
+    return state.audience_key(user_id, facilitator)
+
+
+def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: Environment) -> dict[Hashable, str]:
+    activity = state.activity(event.activity_id or "")
+    payload = event.payload
+    if activity is None or activity.type != "brainstorming" or "idea" not in payload:
+        return {}
+    built: set[int] = state.__dict__.setdefault("_ideas_built", set())
+    if payload["idea"] in built:
+        return {}  # a replay of many events needs each idea's latest state only once
+    built.add(payload["idea"])
+    idea = Idea.get_or_none(Idea.id == payload["idea"], Idea.activity == activity.id)
+    rules = rules_of(activity)
+    out: dict[Hashable, str] = {}
+    for audience in audiences:
+        if sees_board(activity, audience):
+            out[audience] = idea_fragment(env, activity, rules, idea, payload, audience == FACILITATOR_AUDIENCE, None)
+    author = idea.author_id if idea is not None else None
+    author_key = _author_audience(state, author) if author else None
+    if author and author_key in out:
+        facilitator = author_key == FACILITATOR_AUDIENCE
+        out[personal(author)] = idea_fragment(env, activity, rules, idea, payload, facilitator, author)
+    if payload.get("action") in COUNT_ACTIONS and not payload.get("parent") and FACILITATOR_AUDIENCE in out:
+        out[FACILITATOR_AUDIENCE] += live.render_regions(env, state, FACILITATOR_AUDIENCE, ("agenda",), None)
+    return out
+
+
+for _name in EVENTS:
+    live.BUILDERS[_name] = build

@@ -1,0 +1,224 @@
+// Brainstorming board behaviour on top of htmx: character counters, new rows placed in order
+// (never twice), the author's own Edit/Delete after shared re-renders, newest/oldest order,
+// auto-jump, submit retries. Without this file every form still works and a reload shows all.
+(function () {
+  "use strict";
+  if (window.decideroBrainstorming) return;
+  window.decideroBrainstorming = true;
+
+  var RETRY_STATUSES = [0, 429, 502, 503, 504];
+  var MAX_RETRIES = 3;
+  var mine = {}; // idea row id → true: rows this browser knows to be the viewer's own
+
+  function meetingId() {
+    var room = document.getElementById("room");
+    return room ? room.dataset.meeting : "";
+  }
+  function stored(name, fallback) {
+    try { var v = localStorage.getItem("decidero:" + name + ":" + meetingId()); return v === null ? fallback : v; }
+    catch (e) { return fallback; }
+  }
+  function store(name, value) {
+    try { localStorage.setItem("decidero:" + name + ":" + meetingId(), value); } catch (e) { /* private mode */ }
+  }
+  function order() { return stored("idea-order", "newest"); }
+  function autoJump(table) { return stored("auto-jump", table && table.dataset.autoJump === "0" ? "0" : "1") === "1"; }
+
+  // -- composer: counter and "Submit Idea" disabled while empty -----------------------------
+  function syncForm(form) {
+    var area = form.querySelector("textarea[name=content]");
+    if (!area) return;
+    var count = form.querySelector("[data-count]");
+    if (count) count.textContent = area.value.length;
+    var button = form.querySelector("button[type=submit]");
+    if (button && !form.classList.contains("idea-edit")) button.disabled = !area.value.trim();
+  }
+  document.addEventListener("input", function (e) {
+    var form = e.target.closest && e.target.closest("form[data-idea-form], form.idea-edit");
+    if (form) syncForm(form);
+  });
+
+  // -- placing rows: a row the page lacks gets a placeholder where it belongs; htmx then swaps the
+  //    row in by id, so a duplicate or replayed event replaces instead of adding ---------------
+  function before(container, el) {
+    var items, i;
+    if (el.tagName === "TBODY") {
+      var newest = (container.dataset.order || "newest") === "newest";
+      var n = +el.dataset.number;
+      items = container.querySelectorAll(":scope > tbody.idea-group");
+      for (i = 0; i < items.length; i++) {
+        var m = +items[i].dataset.number;
+        if (newest ? m < n : m > n) return items[i];
+      }
+      return null;
+    }
+    items = container.querySelectorAll(":scope > tr.comment");
+    for (i = 0; i < items.length; i++) if (+items[i].dataset.sub > +el.dataset.sub) return items[i];
+    return null;
+  }
+
+  var fresh = [];
+  function placeholders(html) {
+    if (!html || html.indexOf("data-idea-oob") === -1) return;
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    var found = [];
+    holder.content.querySelectorAll("template").forEach(function (t) {
+      found.push.apply(found, t.content.querySelectorAll("[data-idea-oob]"));
+    });
+    found.forEach(function (el) {
+      if (!el.id || document.getElementById(el.id)) return;
+      var into = el.getAttribute("data-insert-into");
+      var container = into ? document.querySelector(into) : null;
+      if (into && !container) return; // not on this page: htmx reports no target and moves on
+      var spot = document.createElement(el.tagName.toLowerCase());
+      spot.id = el.id;
+      spot.hidden = true;
+      spot.dataset.number = el.dataset.number || "";
+      spot.dataset.sub = el.dataset.sub || "0";
+      if (container) {
+        container.insertBefore(spot, before(container, spot));
+        if (el.tagName === "TBODY") fresh.push(el.id);
+      } else {
+        document.body.appendChild(spot); // a removal of a row this page never had
+      }
+    });
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (e) { placeholders(e.detail && e.detail.data); });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (retryable(e)) return;
+    if (e.detail.shouldSwap) placeholders(e.detail.serverResponse);
+  });
+
+  // -- the viewer's own rows: Edit/Delete come back after a shared re-render ----------------
+  function ownControls(row) {
+    var panel = row.closest(".brainstorm");
+    var tpl = panel && panel.querySelector("template.own-controls");
+    var slot = row.querySelector(".own-slot");
+    if (!tpl || !slot || row.classList.contains("is-hidden")) return;
+    var html = tpl.innerHTML.split("__ID__").join(row.id.replace("idea-", "")).split("__LABEL__").join(row.dataset.label);
+    slot.innerHTML = html;
+    var area = slot.querySelector("textarea");
+    var text = row.querySelector(".idea-text");
+    if (area && text) area.value = text.textContent;
+    row.classList.add("mine");
+    if (window.htmx) htmx.process(slot);
+  }
+
+  // -- order, empty state, auto-jump -------------------------------------------------------
+  function applyOrder(table) {
+    var wanted = order();
+    if (table.dataset.order === wanted) return;
+    table.dataset.order = wanted;
+    var groups = Array.prototype.slice.call(table.querySelectorAll(":scope > tbody.idea-group"));
+    groups.sort(function (a, b) { return wanted === "newest" ? b.dataset.number - a.dataset.number : a.dataset.number - b.dataset.number; });
+    groups.forEach(function (g) { table.appendChild(g); });
+  }
+
+  function refresh() {
+    document.querySelectorAll("tr.idea-row.mine").forEach(function (row) { mine[row.id] = true; });
+    document.querySelectorAll("tr.idea-row:not(.mine)").forEach(function (row) { if (mine[row.id]) ownControls(row); });
+    document.querySelectorAll("table.ideas[id]").forEach(function (table) {
+      applyOrder(table);
+      var empty = table.querySelector(":scope > tbody.ideas-empty");
+      if (empty) empty.hidden = !!table.querySelector(":scope > tbody.idea-group:not([hidden])");
+    });
+    document.querySelectorAll("[data-idea-tools]").forEach(function (tools) {
+      tools.hidden = false;
+      var table = tools.parentNode.querySelector("table.ideas");
+      var link = tools.querySelector("[data-idea-order]");
+      if (link) link.textContent = order() === "newest" ? "Newest first" : "Oldest first";
+      var box = tools.querySelector("[data-auto-jump]");
+      if (box) box.checked = autoJump(table);
+    });
+    document.querySelectorAll("form[data-idea-form]").forEach(syncForm);
+    document.querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    });
+    var jumped = false;
+    fresh.splice(0).forEach(function (id) {
+      var group = document.getElementById(id);
+      if (!group || group.hidden) return;
+      group.classList.add("is-new");
+      setTimeout(function () { group.classList.remove("is-new"); }, 2000);
+      if (!jumped && autoJump(group.closest("table")) && !group.closest(".panel.inactive")) {
+        jumped = true;
+        group.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      }
+    });
+  }
+  var pending = false;
+  function soon() {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () { pending = false; refresh(); }, 0);
+  }
+  ["htmx:afterSettle", "htmx:oobAfterSwap", "htmx:afterSwap", "htmx:sseMessage"].forEach(function (name) {
+    document.addEventListener(name, soon);
+  });
+
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("[data-idea-order]");
+    if (!link) return;
+    e.preventDefault();
+    store("idea-order", order() === "newest" ? "oldest" : "newest");
+    refresh();
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-auto-jump]")) store("auto-jump", e.target.checked ? "1" : "0");
+  });
+
+  // -- after a successful submit the composer comes back empty: keep typing there -------------
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var form = e.detail.elt;
+    if (form && form.matches && form.matches("form[data-idea-form]:not(.reply-form)") && e.detail.successful) {
+      var area = form.querySelector("textarea");
+      if (area) area.focus();
+    }
+  });
+
+  // -- deleting asks first, naming the comments that go with an idea --------------------------
+  document.addEventListener("htmx:confirm", function (e) {
+    var form = e.detail.elt;
+    if (!form.matches || !form.matches("form[data-delete-idea]")) return;
+    e.preventDefault();
+    var row = form.closest("tr");
+    var group = form.closest("tbody.idea-group");
+    var comments = row && !row.classList.contains("comment") && group ? group.querySelectorAll("tr.comment").length : 0;
+    var question = comments ? "Delete this idea and its " + comments + " comments?"
+      : (form.dataset.deleteIdea === "comment" ? "Delete this comment?" : "Delete this idea?");
+    if (window.confirm(question)) e.detail.issueRequest(true);
+  });
+
+  // -- a busy server or a lost connection: retry with the same one-time key --------------------
+  function retryable(e) {
+    var form = e.detail.elt;
+    var xhr = e.detail.xhr;
+    if (!form || !form.matches || !form.matches("form[data-idea-form]") || !xhr) return false;
+    if (RETRY_STATUSES.indexOf(xhr.status) === -1) return false;
+    e.detail.shouldSwap = false;
+    retry(form);
+    return true;
+  }
+  function retry(form) {
+    var status = form.querySelector(".retry-status");
+    var attempt = (+form.dataset.retries || 0) + 1;
+    if (attempt > MAX_RETRIES) {
+      form.dataset.retries = "0";
+      if (status) { status.hidden = false; status.textContent = "Decidero is busy. Please try again in a moment."; }
+      return;
+    }
+    form.dataset.retries = String(attempt);
+    if (status) { status.hidden = false; status.textContent = "Connection busy. Retrying submit (" + attempt + ")…"; }
+    var delay = Math.min(2500, 400 * Math.pow(2, attempt - 1)) * (1 + (Math.random() * 2 - 1) * 0.25);
+    setTimeout(function () { htmx.trigger(form, "submit"); }, delay);
+  }
+  document.addEventListener("htmx:sendError", function (e) {
+    var form = e.detail.elt;
+    if (form && form.matches && form.matches("form[data-idea-form]")) retry(form);
+  });
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", refresh);
+  else refresh();
+})();

@@ -1,0 +1,37 @@
+"""The load benchmark's driver works end to end: five people against a real server for a few seconds.
+
+Only correctness is asserted (no errors, nothing lost or duplicated, figures present); timings are
+what ``just bench`` reports, never what a test checks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import metrics
+from bench.__main__ import run_once
+from bench.driver import Options
+
+
+def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path) -> None:
+    options = Options(profile="burst", participants=5, duration=8.0, vote_window=4.0, ramp=1.0, seed=7)
+
+    result = run_once(options)
+    json_path, md_path = metrics.write(result, tmp_path)
+    saved = json.loads(json_path.read_text())
+
+    assert saved["errors_total"] == 0, (saved["errors_by_status"], saved["notes"])
+    assert saved["streams"]["connected"] == saved["streams"]["expected"] == 6
+    assert saved["events"]["lost"] == 0, saved["events"]["worst_receiver"]
+    assert saved["events"]["duplicated"] == 0
+    assert saved["events"]["delivered"] > 0
+    for kind in ("login", "page", "stream"):
+        assert saved["requests"][kind]["count"] > 0
+        assert saved["requests"][kind]["p95"] >= 0
+    writes = "idea" if saved["mode"] == "ideas" else "control"
+    assert saved["requests"][writes]["count"] > 0
+    assert saved["fanout_ms"]["count"] > 0 and "p95" in saved["fanout_ms"]
+    assert saved["delivery_ms"]["count"] > 0
+    assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
+    assert "| Request |" in md_path.read_text()

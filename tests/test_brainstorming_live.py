@@ -1,0 +1,215 @@
+"""Brainstorming over the live stream of a real server (SPEC §4.14, §5.3–5.4): who receives which
+fragment, anonymity in every payload, replays, and a burst of simultaneous submissions."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveServer
+from helpers_brainstorming import board_rows, control, seed_brainstorm, stored, unwrap
+from helpers_live import RawStream, Sse, open_stream
+from helpers_meetings import Person, SeededMeeting, add_people, second_handle
+
+from decidero import event_log
+from decidero.db import Database
+
+GROUP_ID = re.compile(r'id="idea-group-(\d+)"')
+
+
+class Live:
+    """A seeded meeting on ``live_server``, with the server's database reachable from the test."""
+
+    def __init__(self, server: LiveServer, db: Database, meeting: SeededMeeting, people: dict[str, Person]) -> None:
+        self.server, self.db, self.meeting, self.people = server, db, meeting, people
+        self.streams: list[RawStream] = []
+
+    @property
+    def aid(self) -> str:
+        return self.meeting.activities[0]
+
+    def stream(self, login: str, since: int | None = None) -> RawStream:
+        query = "" if since is None else f"?since={since}"
+        stream = open_stream(self.server.url, f"{self.meeting.url}/events{query}", self.people[login].cookie)
+        stream.wait_event("hello")
+        self.streams.append(stream)
+        return stream
+
+    def browser(self, login: str) -> httpx.Client:
+        person = self.people[login]
+        return httpx.Client(base_url=self.server.url, cookies=person.cookies, headers=person.headers, timeout=15)
+
+    def submit(self, login: str, content: str, key: str, parent: str = "") -> httpx.Response:
+        data = {"content": content, "client_token": key, **({"parent": parent} if parent else {})}
+        with self.browser(login) as browser:
+            return browser.post(f"{self.meeting.url}/activities/{self.aid}/ideas", data=data)
+
+    def act(self, login: str, label: str, action: str, data: dict[str, str] | None = None) -> httpx.Response:
+        with self.browser(login) as browser:
+            return browser.post(f"{self.meeting.url}/activities/{self.aid}/ideas/{label}/{action}", data=data or {})
+
+
+@pytest.fixture
+def live(live_server: LiveServer) -> Iterator[Live]:
+    with second_handle(Path(live_server.cwd) / "decidero.db") as db:
+        people = add_people(db, {"owner": "facilitator", "pat": "participant", "quinn": "participant", "rita": "participant"})
+        meeting = seed_brainstorm(db, "owner", ["pat", "quinn", "rita"], rounds=[("Ideas", {"allow_comments": True})])
+        state = Live(live_server, db, meeting, people)
+        try:
+            yield state
+        finally:
+            for stream in state.streams:
+                stream.close()
+
+
+def idea_events(stream: RawStream, kind: str = "idea_created") -> list[Sse]:
+    return [e for e in stream.events if e.event == kind]
+
+
+def delivered_groups(stream: RawStream) -> Counter[str]:
+    """How often each idea group arrived; concurrent commits may come merged into one message."""
+    return Counter(i for e in stream.events if e.event != "hello" for i in GROUP_ID.findall(e.data))
+
+
+def test_a_new_idea_reaches_every_viewer_once_and_only_its_author_gets_edit_controls(live: Live) -> None:
+    control(live.db, live.aid, "start")
+    streams = {login: live.stream(login) for login in ("owner", "pat", "quinn")}
+
+    assert live.submit("pat", "Idea A", "k-1").status_code == 303
+
+    received = {login: s.wait_event("idea_created") for login, s in streams.items()}
+    for login, event in received.items():
+        rows = board_rows(event.data)  # the author's own variant comes last and wins
+        assert {(r.label, r.text, r.author) for r in rows} == {("1", "Idea A", "pat")}, login
+        assert ("Edit" in rows[-1].actions) == (login == "pat"), login
+        assert len(rows) == (2 if login == "pat" else 1)
+    assert "Hide" in board_rows(received["owner"].data)[0].actions
+    assert "Hide" not in board_rows(received["quinn"].data)[0].actions
+    assert live.submit("quinn", "+1", "k-2", parent="1").status_code == 303
+    reply = streams["owner"].wait_for(lambda e: e.event == "idea_created" and "+1" in e.data)
+    assert [(r.label, r.text) for r in board_rows(reply.data)] == [("1.1", "+1")]
+    assert 'data-insert-into="#idea-group-' in reply.data
+
+
+def test_a_participant_out_of_scope_or_before_the_start_gets_nothing(live: Live) -> None:
+    quinn = live.stream("quinn")
+    owner = live.stream("owner")
+
+    assert live.submit("owner", "Seeded before the start", "seed").status_code == 303
+
+    owner.wait_event("idea_created")
+    quinn.read_for(0.5)
+    assert delivered_groups(quinn) == Counter()
+
+
+def test_anonymous_ideas_never_name_their_author_in_any_event(live: Live) -> None:
+    def anonymous() -> None:
+        from decidero.meeting_models import Activity
+
+        activity = Activity.get_by_id(live.aid)
+        activity.config = {**activity.config, "anonymous": True}
+        activity.save()
+
+    live.db.write_sync(anonymous)
+    control(live.db, live.aid, "start")
+    streams = {login: live.stream(login) for login in ("owner", "pat", "quinn")}
+    pat = live.people["pat"]
+
+    live.submit("pat", "Secret", "s-1")
+    live.submit("pat", "Secret reply", "s-2", parent="1")
+    live.act("pat", "1", "edit", {"content": "Secret, edited"})
+    live.act("owner", "1", "hide")
+    hidden = ("Hidden", '<tbody id="idea-group-1" hx-swap-oob="delete"')
+    for stream in streams.values():
+        stream.wait_for(lambda e: any(mark in e.data for mark in hidden))
+    replays = {login: live.stream(login, since=0) for login in ("rita", "owner")}  # everything, replayed
+    for stream in replays.values():
+        stream.wait_event("replay")
+    assert {r.author for r in board_rows(replays["owner"].events[-1].data)} == {"Anonymous"}
+
+    for login, stream in [*streams.items(), *(("replay " + k, v) for k, v in replays.items())]:
+        # Only the board: presence lists and headers legitimately name who is in the room.
+        payloads = "".join(str(n) for e in stream.events for n in unwrap(e.data).select(".brainstorm, tbody.idea-group, tr.idea-row"))
+        assert payloads, login
+        assert pat.user_id not in payloads and ">pat<" not in payloads and '"pat"' not in payloads, login
+        authors = {r.author for r in board_rows(payloads)}
+        assert authors <= {"Anonymous"}, (login, authors)
+
+
+def test_hiding_removes_the_idea_for_participants_and_greys_it_for_facilitators(live: Live) -> None:
+    control(live.db, live.aid, "start")
+    live.submit("pat", "Off topic", "h-1")
+    owner, quinn = live.stream("owner"), live.stream("quinn")
+
+    live.act("owner", "1", "hide")
+
+    hidden_for_owner = owner.wait_event("idea_updated")
+    removal = quinn.wait_event("idea_updated")
+    assert board_rows(hidden_for_owner.data)[0].hidden
+    assert 'hx-swap-oob="delete"' in removal.data and "Off topic" not in removal.data
+    live.act("owner", "1", "unhide")
+    back = quinn.wait_for(lambda e: e.event == "idea_updated" and "Off topic" in e.data)
+    assert [r.label for r in board_rows(back.data)] == ["1"]
+
+
+def test_a_reconnecting_viewer_gets_each_missed_idea_once(live: Live) -> None:
+    control(live.db, live.aid, "start")
+    since = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    live.submit("pat", "Missed one", "r-1")
+    live.submit("pat", "Missed two", "r-2")
+    live.act("pat", "1", "edit", {"content": "Missed one, edited"})
+
+    again = live.stream("quinn", since=since)
+    replay = again.wait_event("replay")
+
+    ids = GROUP_ID.findall(replay.data)
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 2
+    assert {(r.label, r.text) for r in board_rows(replay.data)} == {("1", "Missed one, edited"), ("2", "Missed two")}
+
+
+def test_fifty_simultaneous_submissions_are_stored_once_numbered_and_delivered_once(live: Live) -> None:
+    logins = [f"burst{n:02d}" for n in range(50)]
+    people = add_people(live.db, dict.fromkeys(logins, "participant"))
+    live.people.update(people)
+
+    def roster() -> None:
+        from decidero.meeting_models import MeetingMember
+
+        for person in people.values():
+            MeetingMember.create(meeting=live.meeting.id, user=person.user_id, role="participant")
+
+    live.db.write_sync(roster)
+    control(live.db, live.aid, "start")
+    watchers = [live.stream("owner"), live.stream("pat"), live.stream("quinn")]
+    gate = threading.Barrier(len(logins))
+
+    def submit(login: str) -> int:
+        with live.browser(login) as browser:
+            gate.wait(timeout=20)
+            url = f"{live.meeting.url}/activities/{live.aid}/ideas"
+            return browser.post(url, data={"content": f"Idea from {login}", "client_token": f"t-{login}"}).status_code
+
+    import time
+    t0 = time.time()
+    with ThreadPoolExecutor(max_workers=len(logins)) as pool:
+        statuses = list(pool.map(submit, logins))
+    print("burst", time.time() - t0)
+
+    assert statuses == [303] * len(logins)
+    ideas = stored(live.db, live.aid)
+    assert [i.label for i in ideas] == [str(n) for n in range(1, 51)]
+    assert sorted(i.author for i in ideas if i.author) == logins
+    for stream in watchers:
+        stream.wait_for(lambda e, s=stream: len(delivered_groups(s)) >= len(logins), timeout=20)
+        print("waited", time.time() - t0)
+        stream.read_for(0.3)  # anything extra would show up now
+        delivered = delivered_groups(stream)
+        assert len(delivered) == len(logins) and set(delivered.values()) == {1}
+        numbers = [g["data-number"] for e in stream.events for g in unwrap(e.data).select("tbody.idea-group")]
+        assert sorted(map(int, numbers)) == list(range(1, 51))

@@ -1,0 +1,290 @@
+"""The live meeting room in real browsers: one context per person against a real server
+(SPEC §4.6, §4.14, S5, S12, S14, S19)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveServer, base_env
+from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, second_handle, seed_meeting
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from decidero import run_control
+from decidero.agenda import get_activity
+from decidero.meeting_models import Activity
+from decidero.models import User
+
+LIVE_MS = 1000  # "live" means within about a second (SPEC §7)
+PEOPLE = {"dana": "facilitator", "pat": "participant", "quinn": "participant"}
+
+
+@dataclass
+class Meeting:
+    server: LiveServer
+    meeting: SeededMeeting
+    people: dict[str, Person]
+    open_page: Callable[..., Page]
+
+    @property
+    def db_path(self) -> Path:
+        return self.server.cwd / "decidero.db"
+
+    def row(self, index: int) -> str:
+        return f"#row-{self.meeting.activities[index]}"
+
+    def panel(self, index: int = 0) -> str:
+        return f"#panel-{self.meeting.activities[index]}"
+
+    def post(self, login: str, path: str, data: dict[str, str]) -> httpx.Response:
+        person = self.people[login]
+        with httpx.Client(base_url=self.server.url, cookies=person.cookies, headers=person.headers, timeout=10) as client:
+            return client.post(path, data=data)
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real server for the module; each test seeds its own meeting on it."""
+    directory = tmp_path_factory.mktemp("browser-room")
+    running = LiveServer(cwd=directory, env=base_env(directory))
+    running.start()
+    yield running
+    running.stop()
+
+
+def seed(server: LiveServer, activities: list[tuple[str, dict[str, object]]]) -> tuple[SeededMeeting, dict[str, Person]]:
+    def write(db):  # type: ignore[no-untyped-def]
+        people = add_people(db, PEOPLE)
+        return seed_meeting(db, "dana", ["pat", "quinn"], activities=activities), people
+
+    return on_file(server.cwd / "decidero.db", write)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def room(server: LiveServer, browser: Browser, contexts: list[BrowserContext]) -> Meeting:
+    meeting, people = seed(server, [("Talk", {"instructions": "Say hello."}), ("Vote", {})])
+    return Meeting(server, meeting, people, opener(server, browser, contexts, meeting, people))
+
+
+def opener(
+    server: LiveServer, browser: Browser, contexts: list[BrowserContext], meeting: SeededMeeting, people: dict[str, Person]
+) -> Callable[..., Page]:
+    def open_page(login: str, javascript: bool = True) -> Page:
+        context = browser.new_context(base_url=server.url, java_script_enabled=javascript)
+        context.set_default_timeout(5000)
+        contexts.append(context)
+        context.add_cookies([{"name": "decidero_session", "value": people[login].cookie, "url": server.url}])
+        page = context.new_page()
+        page.goto(meeting.url)
+        if javascript:
+            expect(page.locator("#live-pill")).to_have_text("Connected")
+            page.evaluate("window.__sameDocument = true")  # gone after any reload
+        return page
+
+    return open_page
+
+
+def same_document(page: Page) -> bool:
+    return bool(page.evaluate("window.__sameDocument === true"))
+
+
+def click_control(page: Page, row: str, label: str) -> None:
+    page.locator(row).get_by_role("button", name=label, exact=True).click()
+
+
+# -- run control, live (S5) --------------------------------------------------------------------------
+
+
+def test_starting_an_activity_opens_the_panel_for_participants_live(room: Meeting) -> None:
+    dana, pat, quinn = (room.open_page(login) for login in ("dana", "pat", "quinn"))
+    talk = room.panel(0)
+    for participant in (pat, quinn):
+        expect(participant.locator(talk)).to_be_hidden()
+        expect(participant.get_by_text("The facilitator will open the discussion when ready.")).to_be_visible()
+
+    click_control(dana, room.row(0), "Start")
+
+    for participant in (pat, quinn):
+        expect(participant.locator(talk)).to_be_visible(timeout=LIVE_MS)
+        expect(participant.locator(talk)).to_contain_text("Say hello.")
+        expect(participant.locator(f"{room.row(0)} .badge.state")).to_have_text("Running")
+        expect(participant.locator(f"{room.row(0)} .icon")).to_have_text("▶")
+        assert same_document(participant)
+    expect(dana.locator(f"{room.row(0)} .controls")).to_contain_text("Pause")
+
+
+def test_pause_and_stop_reach_participants_live(room: Meeting) -> None:
+    dana, pat = room.open_page("dana"), room.open_page("pat")
+    talk = room.panel(0)
+    click_control(dana, room.row(0), "Start")
+    expect(pat.locator(talk)).to_be_visible(timeout=LIVE_MS)
+
+    click_control(dana, room.row(0), "Pause")
+    expect(pat.locator(talk).get_by_text("This activity is paused.")).to_be_visible(timeout=LIVE_MS)
+    expect(pat.locator(f"{talk} .panel-body")).to_have_attribute("disabled", "")
+
+    click_control(dana, room.row(0), "Resume")
+    expect(pat.locator(talk).get_by_text("This activity is paused.")).to_be_hidden(timeout=LIVE_MS)
+    expect(pat.locator(f"{talk} .panel-body")).not_to_have_attribute("disabled", "")
+
+    click_control(dana, room.row(0), "Stop")
+    expect(pat.locator(talk)).to_be_hidden(timeout=LIVE_MS)
+    expect(pat.locator(f"{room.row(0)} .badge.state")).to_have_text("Stopped")
+    expect(dana.locator(talk)).to_be_visible()  # facilitators still read everything
+    assert same_document(pat)
+
+
+def _seconds_left(page: Page, row: str) -> int:
+    text = page.locator(f"{row} .timer .left").inner_text()
+    match = re.fullmatch(r"Time left (\d+):(\d\d)", text.strip())
+    assert match, text
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def test_countdown_matches_for_everyone_and_ends_with_time_is_up(room: Meeting) -> None:
+    talk = room.meeting.activities[0]
+
+    def nearly_over(db) -> None:  # type: ignore[no-untyped-def]
+        def write() -> None:  # a one-minute limit with 55 s already used in an earlier run
+            Activity.update(time_limit_minutes=1, elapsed_seconds=55.0).where(Activity.id == talk).execute()
+
+        db.write_sync(write)
+
+    on_file(room.db_path, nearly_over)
+    dana, pat = room.open_page("dana"), room.open_page("pat")
+
+    click_control(dana, room.row(0), "Start")
+    expect(pat.locator(room.panel(0))).to_be_visible(timeout=LIVE_MS)
+
+    readings = [(_seconds_left(dana, room.row(0)), _seconds_left(pat, room.row(0))) for _ in range(3)]
+    for facilitator_left, participant_left in readings:
+        assert abs(facilitator_left - participant_left) <= 1, readings
+        assert 0 < facilitator_left <= 5
+    for page in (dana, pat):
+        expect(page.locator(f"{room.row(0)} .timer .left")).to_have_text("Time is up.", timeout=8000)
+    expect(pat.locator(f"#panel-head-{talk} .time-up")).to_have_text("Time is up.", timeout=3000)
+    expect(pat.locator(f"{room.panel(0)} .panel-body")).to_have_attribute("disabled", "")
+
+
+# -- agenda, roster, revocation (S12, S14) -----------------------------------------------------------
+
+
+def test_moving_an_activity_up_renumbers_the_participants_agenda_live(room: Meeting) -> None:
+    dana, pat = room.open_page("dana"), room.open_page("pat")
+    titles = pat.locator("#agenda .row-title")
+    expect(titles).to_have_text(["1. Talk", "2. Vote"])
+
+    dana.get_by_role("button", name="Move Vote up").click()
+
+    expect(titles).to_have_text(["1. Vote", "2. Talk"], timeout=LIVE_MS)
+    expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])
+    assert same_document(pat)
+
+
+def test_a_participant_removed_from_the_meeting_is_sent_to_the_dashboard(room: Meeting) -> None:
+    quinn = room.open_page("quinn")
+
+    response = room.post("dana", f"{room.meeting.url}/roster/remove", {"user": room.people["quinn"].user_id})
+
+    assert response.status_code == 303, response.text[:300]
+    expect(quinn.get_by_text("Your access to this meeting has been revoked.")).to_be_visible(timeout=LIVE_MS)
+    expect(quinn).to_have_url(re.compile(r"/dashboard$"), timeout=2000)
+
+
+def test_an_activity_roster_change_opens_the_panel_for_the_newly_included(room: Meeting) -> None:
+    quinn_id = room.people["quinn"].user_id
+    room.post("dana", room.meeting.activity_url(0, "roster"), {"op": "remove", "user": quinn_id})
+    room.post("dana", room.meeting.activity_url(0, "control"), {"action": "start"})
+    quinn = room.open_page("quinn")
+    talk = room.panel(0)
+    expect(quinn.locator(talk)).to_be_hidden()
+    expect(quinn.locator(f"{room.row(0)} .badge.access-closed")).to_have_attribute("title", "Not assigned to you")
+
+    room.post("dana", room.meeting.activity_url(0, "roster"), {"op": "add", "user": quinn_id})
+
+    expect(quinn.locator(talk)).to_be_visible(timeout=LIVE_MS)
+    expect(quinn.locator(f"{room.row(0)} .badge.access-open")).to_have_attribute("title", "Open to you now")
+
+
+# -- restart and reconnection (S19) ------------------------------------------------------------------
+
+
+def test_pages_reconnect_after_a_restart_and_keep_the_run_state(room: Meeting) -> None:
+    talk = room.meeting.activities[0]
+    dana, pat = room.open_page("dana"), room.open_page("pat")
+    click_control(dana, room.row(0), "Start")
+    expect(pat.locator(room.panel(0))).to_be_visible(timeout=LIVE_MS)
+    pat.evaluate(
+        """window.__pill = [];
+        new MutationObserver(() => window.__pill.push(document.getElementById('live-pill').textContent))
+            .observe(document.getElementById('live-pill'), {childList: true, characterData: true, subtree: true});"""
+    )
+    room.server.stop()
+    down = time.monotonic()
+
+    def paused_during_the_gap(db) -> None:  # type: ignore[no-untyped-def]
+        # A change committed while the server is down stands in for one its last moments missed.
+        def write() -> object:
+            return run_control.control(get_activity(room.meeting.id, talk), "pause", User.get(User.login == "dana"), False)
+
+        db.write_sync(write)
+
+    with second_handle(room.db_path) as db:
+        paused_during_the_gap(db)
+        elapsed = activity_row(db, talk).elapsed_seconds
+    assert elapsed >= time.monotonic() - down  # the downtime counts in the timer
+    room.server.start()
+
+    for page in (pat, dana):
+        expect(page.locator("#live-pill")).to_have_text("Connected", timeout=12000)
+    assert "Reconnecting…" in pat.evaluate("window.__pill")
+    expect(pat.locator(room.panel(0)).get_by_text("This activity is paused.")).to_be_visible(timeout=LIVE_MS)
+    expect(pat.locator(f"{room.row(0)} .badge.state")).to_have_text("Paused")
+
+    response = room.post("dana", room.meeting.activity_url(0, "control"), {"action": "resume"})
+
+    assert response.status_code == 303
+    expect(pat.locator(f"{room.row(0)} .badge.state")).to_have_text("Running", timeout=LIVE_MS)
+    expect(pat.locator(room.panel(0)).get_by_text("This activity is paused.")).to_be_hidden()
+    assert same_document(pat)
+    with second_handle(room.db_path) as db:
+        assert activity_row(db, talk).state == "running"
+
+
+# -- without JavaScript (SPEC §1 progressive enhancement) ---------------------------------------------
+
+
+def test_the_room_works_without_javascript(room: Meeting) -> None:
+    dana, pat = room.open_page("dana", javascript=False), room.open_page("pat", javascript=False)
+    row = room.row(0)
+
+    click_control(dana, row, "Start")
+
+    expect(dana).to_have_url(re.compile(re.escape(room.meeting.url) + r"$"))
+    expect(dana.locator(f"{row} .badge.state")).to_have_text("Running")
+    pat.reload()
+    expect(pat.locator(room.panel(0))).to_be_visible()
+    expect(pat.locator(room.panel(0))).to_contain_text("Say hello.")
+
+    click_control(dana, row, "Stop")
+
+    expect(dana.locator(f"{row} .badge.state")).to_have_text("Stopped")
+    pat.reload()
+    expect(pat.locator(room.panel(0))).to_be_hidden()
+
+    dana.get_by_role("button", name="Move Vote up").click()
+
+    expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])

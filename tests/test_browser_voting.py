@@ -1,0 +1,223 @@
+"""Dot voting and rank-order voting in real browsers, one context per person against a real server
+(SPEC §4.9, §4.10, §4.13, S7, S8, S15)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import LiveServer, base_env
+from helpers_meetings import second_handle
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
+from voting_helpers import FileDatabase, Poll, http_opener, seed_poll
+
+LIVE_MS = 1000  # "live" means within about a second (SPEC §7)
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    opened: list[BrowserContext] = []
+    yield opened
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the module; each test seeds its own meeting on it."""
+    directory = tmp_path_factory.mktemp("voting-browser")
+    running = LiveServer(cwd=directory, env=base_env(directory))
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def poll(server: LiveServer) -> Poll:
+    path = server.cwd / "decidero.db"
+    with second_handle(path) as db:
+        seeded = seed_poll(db, http_opener(server.url), rank={"randomize_order": False})
+    seeded.db = FileDatabase(path)
+    return seeded
+
+
+@pytest.fixture
+def open_page(server: LiveServer, browser: Browser, contexts: list[BrowserContext], poll: Poll) -> Callable[[str, str], Page]:
+    def open_(login: str, activity: str) -> Page:
+        context = browser.new_context(base_url=server.url)
+        context.set_default_timeout(5000)
+        contexts.append(context)
+        context.add_cookies([{"name": "decidero_session", "value": poll.people[login].cookie, "url": server.url}])
+        page = context.new_page()
+        page.goto(f"{poll.meeting.url}?activity={activity}")
+        expect(page.locator("#live-pill")).to_have_text("Connected")
+        return page
+
+    return open_
+
+
+def _rail(page: Page, activity: str, label: str) -> Locator:
+    return page.locator(f"#ballot-{activity} fieldset.dot-option").filter(has=page.locator(f'legend:text-is("{label}")'))
+
+
+def _dot(page: Page, activity: str, label: str, value: int) -> Locator:
+    return _rail(page, activity, label).get_by_role("radio", name=str(value), exact=True)
+
+
+def _pick(page: Page, activity: str, label: str, value: int) -> None:
+    _rail(page, activity, label).locator("label.dot", has_text=str(value)).click()
+
+
+def _order(page: Page, activity: str) -> list[str]:
+    return page.locator(f"#ballot-{activity} .rank-item .rank-label").all_inner_texts()
+
+
+def test_s7_s15_a_participant_votes_within_limits_and_sees_results_only_when_published(
+    poll: Poll, open_page: Callable[[str, str], Page]
+) -> None:
+    poll.control("start", poll.vote)
+    owner, pat = open_page("owner", poll.vote), open_page("pat", poll.vote)
+    ballot = pat.locator(f"#ballot-{poll.vote}")
+    expect(ballot).to_contain_text("Remaining picks: 3")
+
+    _pick(pat, poll.vote, "A", 2)
+    expect(ballot).to_contain_text("Remaining picks: 1")
+    expect(_rail(pat, poll.vote, "A")).to_contain_text("2 selected")
+    expect(_dot(pat, poll.vote, "B", 2)).to_be_disabled()  # a second dot on B would make four
+    _pick(pat, poll.vote, "B", 1)
+    expect(ballot).to_contain_text("Remaining picks: 0")
+    expect(ballot).to_contain_text("You've cast 3 of your 3 votes.")
+    expect(_dot(pat, poll.vote, "C", 1)).to_be_disabled()
+    pat.get_by_role("button", name="Submit votes").click()
+
+    expect(ballot).to_contain_text("Your votes were submitted.")
+    expect(pat.get_by_text("Votes are hidden until the facilitator reveals the results.")).to_be_visible()
+    expect(pat.locator("table.results-table")).to_have_count(0)
+    owner_results = owner.locator(f"#results-{poll.vote} table.results-table tbody tr")
+    expect(owner_results.first).to_contain_text("A", timeout=LIVE_MS)
+    expect(owner_results.first).to_contain_text("2")
+    expect(owner.locator(f"#progress-{poll.vote}")).to_have_text("1 of 3 participants have voted")
+
+    # Reset goes back to the last submitted allocation.
+    _pick(pat, poll.vote, "A", 0)
+    expect(ballot).to_contain_text("Remaining picks: 2")
+    ballot.get_by_role("button", name="Reset").click()
+    expect(_dot(pat, poll.vote, "A", 2)).to_be_checked()
+    expect(ballot).to_contain_text("Remaining picks: 0")
+
+    owner.locator(f"#row-{poll.vote}").get_by_role("button", name="Stop", exact=True).click()
+    expect(pat.locator(f"#panel-{poll.vote}")).to_be_hidden(timeout=LIVE_MS)
+    expect(pat.get_by_role("link", name="Results: Vote")).to_have_count(0)
+    owner.locator(f"#row-{poll.vote}").get_by_role("button", name="Publish results", exact=True).click()
+
+    link = pat.get_by_role("link", name="Results: Vote")
+    expect(link).to_be_visible(timeout=LIVE_MS)
+    link.click()
+    expect(pat.locator("#results-page svg.bar-chart")).to_be_visible()
+    expect(pat.locator("#results-page tbody tr").first).to_contain_text("A")
+    expect(pat.locator("#results-page .not-voted")).to_have_count(0)
+
+
+def test_results_shown_live_update_for_participants_as_others_vote(poll: Poll, open_page: Callable[[str, str], Page]) -> None:
+    poll.configure(poll.vote, results_visibility="live", show_results_immediately=True)
+    poll.control("start", poll.vote)
+    quinn = open_page("quinn", poll.vote)
+    expect(quinn.get_by_text("Results update live as votes are recorded.")).to_be_visible()
+
+    assert poll.vote_as("pat", {"D": 2}).status_code == 303
+
+    first = quinn.locator(f"#results-{poll.vote} tbody tr").first
+    expect(first).to_contain_text("D", timeout=LIVE_MS)
+    expect(quinn.locator(f"#results-{poll.vote} svg.bar-chart")).to_be_visible()
+    expect(quinn.locator(f"#progress-{poll.vote}")).to_have_text("1 of 3 participants have voted")
+
+
+def test_s8_ranking_by_keyboard_only(poll: Poll, open_page: Callable[[str, str], Page]) -> None:
+    pat, quinn = open_page("pat", poll.rank), open_page("quinn", poll.rank)
+    poll.control("start", poll.rank)  # the panel opens live and loads each person's own list
+    expect(pat.get_by_role("button", name="Move up: Y")).to_be_visible(timeout=LIVE_MS)
+    assert _order(pat, poll.rank) == ["X", "Y", "Z"]
+
+    pat.get_by_role("button", name="Move up: Y").focus()
+    pat.keyboard.press("Enter")
+    assert _order(pat, poll.rank) == ["Y", "X", "Z"]
+    assert pat.evaluate("document.activeElement.getAttribute('aria-label')") == "Move up: Y"
+    pat.keyboard.press("Shift+Tab")  # Y's position select
+    pat.keyboard.press("Tab")
+    pat.keyboard.press("Tab")  # Move down: Y
+    pat.keyboard.press("Enter")
+    pat.keyboard.press("Enter")
+    assert _order(pat, poll.rank) == ["X", "Z", "Y"]
+    for _ in range(2):
+        pat.get_by_role("button", name="Move up: Y").focus()
+        pat.keyboard.press("Enter")
+    pat.keyboard.press("Tab")
+    assert pat.evaluate("document.activeElement.getAttribute('aria-label')") == "Move down: Y"
+    pat.get_by_role("button", name="Move down: Y").press("Enter")
+    assert _order(pat, poll.rank) == ["X", "Y", "Z"]
+    pat.get_by_role("button", name="Move up: Y").press("Enter")
+    pat.get_by_role("button", name="Submit Ranking").press("Enter")
+
+    expect(pat.get_by_text("Your ranking was saved.")).to_be_visible()
+    assert _order(pat, poll.rank) == ["Y", "X", "Z"]
+    assert poll.ranking("pat") == ["Y", "X", "Z"]
+    expect(quinn.locator(f"#progress-{poll.rank}")).to_have_text("Submitted rankings: 1/3", timeout=LIVE_MS)
+
+
+def test_ranking_by_drag_and_drop(poll: Poll, open_page: Callable[[str, str], Page]) -> None:
+    poll.control("start", poll.rank)
+    quinn, pat = open_page("quinn", poll.rank), open_page("pat", poll.rank)
+    item = quinn.locator(f"#ballot-{poll.rank} .rank-item")
+
+    item.filter(has_text="Z").drag_to(item.filter(has_text="X"), target_position={"x": 20, "y": 3})
+    assert _order(quinn, poll.rank) == ["Z", "X", "Y"]
+    expect(item.filter(has_text="Z").locator("select")).to_have_value("1")
+    quinn.get_by_role("button", name="Submit Ranking").click()
+
+    expect(quinn.get_by_text("Your ranking was saved.")).to_be_visible()
+    assert poll.ranking("quinn") == ["Z", "X", "Y"]
+    expect(pat.locator(f"#progress-{poll.rank}")).to_have_text("Submitted rankings: 1/3", timeout=LIVE_MS)
+
+    quinn.get_by_role("button", name="Reset").click()
+    expect(pat.locator(f"#progress-{poll.rank}")).to_have_text("Submitted rankings: 0/3", timeout=LIVE_MS)
+    assert poll.ranking("quinn") is None
+
+
+def test_a_refused_submission_shows_its_message_in_the_ballot(poll: Poll, open_page: Callable[[str, str], Page]) -> None:
+    poll.control("start", poll.vote)
+    pat = open_page("pat", poll.vote)
+    _pick(pat, poll.vote, "A", 1)
+    poll.control("pause", poll.vote)
+
+    expect(pat.locator(f"#panel-{poll.vote}").get_by_text("This activity is paused.")).to_be_visible(timeout=LIVE_MS)
+    poll.control("resume", poll.vote)
+    expect(pat.locator(f"#panel-{poll.vote} .panel-body")).not_to_have_attribute("disabled", "", timeout=LIVE_MS)
+    poll.configure(poll.vote, options=[])  # the option the ballot still shows is gone now
+    pat.get_by_role("button", name="Submit votes").click()
+
+    expect(pat.locator(f"#ballot-msg-{poll.vote}")).to_have_text("Selected option is not valid for this activity.")
+    expect(_dot(pat, poll.vote, "A", 1)).to_be_checked()
+
+
+def test_a_submission_lost_on_the_network_is_retried_once_with_the_same_key(
+    poll: Poll, open_page: Callable[[str, str], Page]
+) -> None:
+    poll.control("start", poll.vote)
+    pat = open_page("pat", poll.vote)
+    attempts: list[str] = []
+
+    def flaky(route: Route) -> None:
+        attempts.append(route.request.post_data or "")
+        if len(attempts) == 1:
+            route.abort()
+        else:
+            route.continue_()
+
+    pat.route("**/votes", flaky)
+    _pick(pat, poll.vote, "C", 2)
+    pat.get_by_role("button", name="Submit votes").click()
+
+    expect(pat.locator(f"#ballot-{poll.vote}")).to_contain_text("Your votes were submitted.")
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    assert poll.allocation("pat") == {"C": 2}
+    assert poll.events("votes_changed") == 1

@@ -1,0 +1,475 @@
+"""The meeting's event stream (SPEC §3.9, §4.14, S12, S19): who may listen, what each listener
+receives, replay after a reconnect, revocation, slow clients and clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+from helpers_live import RawStream, Sse, ThreadedServer, open_stream, read_all
+from helpers_meetings import Person, SeededMeeting, add_people, seed_meeting
+
+from decidero import broker, event_log, live, run_control
+from decidero.agenda import get_activity
+from decidero.broker import Event, InProcessBroker, Viewer
+from decidero.db import Database
+from decidero.meeting_models import MeetingEvent
+from decidero.models import User
+
+PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "ruth": "participant", "outsider": "participant"}
+
+
+@dataclass
+class Live:
+    server: ThreadedServer
+    meeting: SeededMeeting
+    people: dict[str, Person]
+    streams: list[RawStream]
+
+    @property
+    def db(self) -> Database:
+        return self.server.db
+
+    def stream(self, login: str | None, *, since: int | None = None, last_event_id: int | None = None, **kwargs: object) -> RawStream:
+        path = f"{self.meeting.url}/events" + (f"?since={since}" if since is not None else "")
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        cookie = self.people[login].cookie if login else None
+        opened = open_stream(self.server.url, path, cookie, headers=headers, **kwargs)
+        self.streams.append(opened)
+        return opened
+
+    def listening(self, login: str) -> RawStream:
+        """A stream that has received its hello (and any replay), ready for live events."""
+        opened = self.stream(login, since=self.latest())
+        opened.wait_event("hello")
+        return opened
+
+    def browser(self, login: str) -> httpx.Client:
+        person = self.people[login]
+        return httpx.Client(base_url=self.server.url, cookies=person.cookies, headers=person.headers, timeout=10)
+
+    def post(self, login: str, path: str, data: dict[str, str]) -> httpx.Response:
+        with self.browser(login) as browser:
+            return browser.post(path, data=data)
+
+    def control(self, action: str, index: int = 0) -> httpx.Response:
+        response = self.post("owner", self.meeting.activity_url(index, "control"), {"action": action})
+        assert response.status_code == 303, response.text
+        return response
+
+    def latest(self) -> int:
+        return self.db.read_sync(lambda: event_log.latest_id(self.meeting.id))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ThreadedServer]:
+    threaded = ThreadedServer(tmp_path).start()
+    yield threaded
+    threaded.stop()
+
+
+@pytest.fixture
+def room(server: ThreadedServer) -> Iterator[Live]:
+    people = add_people(server.db, PEOPLE)
+    meeting = seed_meeting(
+        server.db, "owner", ["pat", "quinn", "ruth"], activities=[("Talk", {"instructions": "Say hello."}), ("Vote", {})]
+    )
+    live_room = Live(server, meeting, people, [])
+    yield live_room
+    for opened in live_room.streams:
+        opened.close()
+
+
+def html(event: Sse) -> BeautifulSoup:
+    return BeautifulSoup(event.data, "html.parser")
+
+
+def region_ids(event: Sse) -> set[str]:
+    return {str(node["id"]) for node in html(event).select("[hx-swap-oob]")}
+
+
+# -- who may listen, and how the stream starts (SPEC §3.9, §4.14) ---------------------------------
+
+
+def test_the_stream_needs_a_session(room: Live) -> None:
+    refused = room.stream(None)
+
+    assert refused.status == 401
+    assert "text/event-stream" not in refused.response_headers.get("content-type", "")
+
+
+def test_the_stream_refuses_a_forged_session_cookie(room: Live) -> None:
+    room.people["forger"] = Person("forger", "-", "not-a-signed-cookie", "-")
+
+    assert room.stream("forger").status == 401
+
+
+def test_the_stream_refuses_people_outside_the_meeting(room: Live) -> None:
+    refused = room.stream("outsider")
+
+    assert refused.status == 403
+    assert "You do not have access to this meeting." in refused.body()
+
+
+def test_the_stream_refuses_unknown_meetings(room: Live) -> None:
+    refused = open_stream(room.server.url, "/meeting/MTG20990101-ZZZZ/events", room.people["owner"].cookie)
+    room.streams.append(refused)
+
+    assert refused.status == 404
+
+
+def test_the_stream_sends_proxy_safe_headers_and_a_first_frame_at_once(room: Live) -> None:
+    opened = room.stream("pat", since=room.latest())
+
+    assert opened.status == 200
+    assert opened.response_headers["content-type"].split(";")[0] == "text/event-stream"
+    assert opened.response_headers["cache-control"] == "no-cache, no-transform"
+    assert opened.response_headers["x-accel-buffering"] == "no"
+    hello = opened.wait_event("hello", timeout=2)
+    assert opened.events[0] == hello
+    assert hello.retry == 3000
+    assert b"retry: 3000" in opened.first_frame and b"event: hello" in opened.first_frame
+
+
+# -- live delivery, scoped per viewer (SPEC §4.14, S5) ----------------------------------------------
+
+
+def test_starting_an_activity_reaches_a_participants_open_stream(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    pat = room.listening("pat")
+
+    room.control("start")
+
+    event = pat.wait_event("activity_state", timeout=2)
+    assert event.id == str(room.latest())
+    panel = html(event).select_one(f"#panel-{talk}")
+    assert panel is not None and not panel.has_attr("hidden")
+    assert panel.select_one(".panel-body") is not None
+    assert "Say hello." in panel.get_text()
+    assert html(event).select_one(f"#row-{talk}")["data-state"] == "running"  # type: ignore[index]
+
+
+def test_pausing_replaces_only_the_panel_head(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    room.control("start")
+    pat = room.listening("pat")
+
+    room.control("pause")
+
+    event = pat.wait_event("activity_state", timeout=2)
+    assert f"panel-head-{talk}" in region_ids(event) and f"panel-{talk}" not in region_ids(event)
+    assert "This activity is paused." in html(event).select_one(f"#panel-head-{talk}").get_text()  # type: ignore[union-attr]
+
+
+def test_participants_outside_an_activitys_scope_get_no_panel_content(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    room.post("owner", room.meeting.activity_url(0, "roster"), {"op": "remove", "user": room.people["quinn"].user_id})
+    pat, quinn, owner = room.listening("pat"), room.listening("quinn"), room.listening("owner")
+
+    room.control("start")
+
+    for inside in (pat, owner):
+        panel = html(inside.wait_event("activity_state")).select_one(f"#panel-{talk}")
+        assert panel is not None and panel.select_one(".panel-body") is not None
+    event = quinn.wait_event("activity_state")
+    panel = html(event).select_one(f"#panel-{talk}")
+    assert panel is not None and panel.has_attr("hidden")
+    assert panel.select_one(".panel-body") is None and panel.get_text(strip=True) == ""
+    assert html(event).select_one(f"#row-{talk} .badge.access-closed")["title"] == "Not assigned to you"  # type: ignore[index]
+
+
+def test_agenda_changes_keep_every_panel(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    room.control("start")
+    pat = room.listening("pat")
+
+    room.post("owner", room.meeting.activity_url(1, "move"), {"direction": "up"})
+
+    event = pat.wait_event("agenda_changed")
+    rows = [a.get_text(strip=True) for a in html(event).select("#agenda .row-title")]
+    assert rows == ["1. Vote", "2. Talk"]
+    panel = html(event).select_one(f"#panels #panel-{talk}")
+    assert panel is not None and not panel.has_attr("hidden")
+    assert "Say hello." in panel.get_text()
+
+
+def test_announcements_that_arrive_out_of_commit_order_lose_nothing(room: Live) -> None:
+    talk, vote = room.meeting.activities
+    pat = room.listening("pat")
+
+    def start(activity_id: str) -> MeetingEvent:
+        actor = User.get(User.login == "owner")
+        return run_control.control(get_activity(room.meeting.id, activity_id), "start", actor, False)
+
+    first = room.db.write_sync(lambda: start(talk))
+    second = room.db.write_sync(lambda: start(vote))
+
+    async def announce_late_first() -> None:  # two requests finishing in the "wrong" order
+        await room.server.engine.announce(second)
+        await room.server.engine.announce(first)
+
+    room.server.call(announce_late_first())
+
+    event = pat.wait_event("activity_state")
+    assert event.id == str(second.id)
+    for activity_id in (talk, vote):
+        panel = html(event).select_one(f"#panel-{activity_id}")
+        assert panel is not None and not panel.has_attr("hidden")
+    pat.read_for(0.3)
+    assert [e.event for e in pat.events].count("activity_state") == 1
+
+
+# -- replay and resync (SPEC §4.14, S19) -----------------------------------------------------------
+
+
+def test_reconnecting_with_last_event_id_replays_what_was_missed_once(room: Live) -> None:
+    talk, vote = room.meeting.activities
+    seen = room.latest()
+    room.control("start")
+    room.control("pause")
+
+    back = room.stream("pat", last_event_id=seen, since=0)  # the header wins over the page's since
+
+    hello = back.wait_event("hello")
+    replay = back.wait_event("replay")
+    assert hello.retry == 3000
+    assert replay.id == str(room.latest())
+    # Start and pause touched the agenda, the switcher and Talk's panel; nothing else is re-sent.
+    assert region_ids(replay) - {f"panel-head-{talk}"} == {"agenda", "switcher", f"panel-{talk}"}
+    panel = html(replay).select_one(f"#panel-{talk}")
+    assert panel is not None and "This activity is paused." in panel.get_text()
+    assert html(replay).select_one(f"#row-{vote}")["data-state"] == "not_started"  # type: ignore[index]
+    back.read_for(0.3)
+    assert [e.event for e in back.events] == ["hello", "replay"]
+
+
+def test_a_stream_opened_from_a_fresh_page_replays_nothing(room: Live) -> None:
+    room.control("start")
+
+    fresh = room.stream("pat", since=room.latest())
+
+    fresh.wait_event("hello")
+    fresh.read_for(0.3)
+    assert [e.event for e in fresh.events] == ["hello"]
+
+
+def test_events_after_the_replay_arrive_live_without_duplicates(room: Live) -> None:
+    seen = room.latest()
+    room.control("start")
+    back = room.stream("pat", last_event_id=seen)
+    back.wait_event("replay")
+
+    room.control("stop")
+
+    stopped = back.wait_event("activity_state")
+    assert int(stopped.id or 0) == room.latest()
+    assert [e.event for e in back.events] == ["hello", "replay", "activity_state"]
+
+
+def test_more_than_500_missed_events_ask_for_a_resync(room: Live) -> None:
+    seen = room.latest()
+    room.db.write_sync(
+        lambda: [event_log.record(room.meeting.id, "meeting_updated", "Details changed.") for _ in range(501)]
+    )
+
+    back = room.stream("pat", last_event_id=seen)
+
+    resync = back.wait_event("resync")
+    assert [e.event for e in back.events] == ["hello", "resync"]
+    assert str(room.latest()) in resync.data
+
+
+# -- revocation and expiry (SPEC §4.1, §4.4, S12.4) -------------------------------------------------
+
+
+def test_removing_a_participant_from_the_meeting_revokes_their_stream(room: Live) -> None:
+    quinn, pat = room.listening("quinn"), room.listening("pat")
+
+    response = room.post("owner", f"{room.meeting.url}/roster/remove", {"user": room.people["quinn"].user_id})
+
+    assert response.status_code == 303
+    revoked = quinn.wait_event("access_revoked", timeout=2)
+    assert '"message": "Your access to this meeting has been revoked."' in revoked.data
+    assert '"to": "/dashboard"' in revoked.data
+    quinn.wait_closed(timeout=2)
+    pat.read_for(0.3)
+    assert "access_revoked" not in [e.event for e in pat.events] and not pat.closed
+    assert room.stream("quinn").status == 403
+
+
+def test_revoke_access_reaches_only_that_users_streams(room: Live) -> None:
+    quinn_tabs = [room.listening("quinn"), room.listening("quinn")]
+    pat = room.listening("pat")
+
+    room.server.call(live.revoke_access(room.server.app.state.services, room.meeting.id, room.people["quinn"].user_id, "Gone."))  # type: ignore[union-attr]
+
+    for tab in quinn_tabs:
+        assert tab.wait_event("access_revoked").data == '{"message": "Gone.", "to": "/dashboard"}'
+        tab.wait_closed()
+    assert not pat.closed
+
+
+def test_signing_out_ends_that_sessions_streams_with_session_expired(room: Live) -> None:
+    pat = room.listening("pat")
+
+    with room.browser("pat") as browser:
+        assert browser.post("/logout").status_code == 303
+
+    expired = pat.wait_event("session_expired", timeout=2)
+    assert "Your session expired. Please sign in again." in expired.data
+    pat.wait_closed(timeout=2)
+
+
+def test_an_eleventh_stream_of_one_session_closes_the_oldest(room: Live) -> None:
+    tabs = [room.listening("pat") for _ in range(10)]
+
+    newest = room.listening("pat")
+
+    tabs[0].wait_closed(timeout=2)
+    assert not any(tab.closed for tab in tabs[1:]) and not newest.closed
+    assert room.server.subscription_count(room.meeting.id) == 10
+
+
+# -- slow clients, fan-out and clean-up (SPEC §5.7) -------------------------------------------------
+
+
+def test_a_full_queue_drops_only_that_subscription_and_publishing_never_waits() -> None:
+    async def scenario() -> None:
+        hub = InProcessBroker()
+        slow = hub.subscribe("m", Viewer("slow", "s1", False))
+        fast = [hub.subscribe("m", Viewer(f"fast{i}", f"s{i}", False)) for i in range(2)]
+        received: list[list[int]] = [[], []]
+
+        async def consume(index: int) -> None:
+            while True:
+                event = await fast[index].queue.get()
+                if event is None:
+                    return
+                received[index].append(event.id or 0)
+
+        consumers = [asyncio.create_task(consume(i)) for i in range(2)]
+        started = time.perf_counter()
+        for number in range(1, broker.QUEUE_SIZE + 51):
+            hub.publish("m", Event("activity_state", number, {"x": "<p></p>"}, lambda _v: "x"))
+            await asyncio.sleep(0)
+        publishing = time.perf_counter() - started
+        for subscription in fast:
+            subscription.close()
+        await asyncio.gather(*consumers)
+
+        assert slow.dropped and slow not in hub.subscriptions("m")
+        assert slow.queue.qsize() == broker.QUEUE_SIZE
+        assert received == [list(range(1, broker.QUEUE_SIZE + 51))] * 2
+        assert publishing < 1.0
+
+    asyncio.run(scenario())
+
+
+def test_close_delivers_what_is_queued_then_ends_the_stream() -> None:
+    async def scenario() -> list[str]:
+        hub = InProcessBroker()
+        engine = live.LiveEngine(svc=None, broker=hub, presence=live.Presence())  # type: ignore[arg-type]
+        subscription = hub.subscribe("m", Viewer("u", "s", False))
+        engine.send_to("m", lambda v: v.user_id == "u", "access_revoked", {"message": "Gone."})
+        return [item.event or "" async for item in engine._live(subscription, 0)]
+
+    assert asyncio.run(scenario()) == ["access_revoked"]
+
+
+def test_a_slow_client_does_not_delay_the_others_and_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small socket buffers and a small queue make "slow" happen after a few dozen events instead of
+    # megabytes; the code path is the one a stalled phone takes.
+    monkeypatch.setattr(broker, "QUEUE_SIZE", 16)
+    server = ThreadedServer(tmp_path, send_buffer=4096).start()
+    try:
+        people = add_people(server.db, PEOPLE)
+        meeting = seed_meeting(server.db, "owner", ["pat", "quinn", "ruth"])
+        room = Live(server, meeting, people, [])
+        slow = room.stream("ruth", since=room.latest(), receive_buffer=2048)  # never read
+        readers = [room.listening("pat"), room.listening("quinn")]
+        wait_for_subscriptions(server, meeting.id, 3)
+        talk = meeting.activities[0]
+        count = 80
+
+        async def burst() -> dict[int, float]:
+            published: dict[int, float] = {}
+            actor = await server.db.read(lambda: User.get(User.login == "owner"))
+            for number in range(count):
+                action = "start" if number % 2 == 0 else "stop"
+                event = await server.db.write(
+                    lambda action=action: run_control.control(get_activity(meeting.id, talk), action, actor, False)
+                )
+                await server.engine.announce(event)
+                published[event.id] = time.monotonic()
+            return published
+
+        running = asyncio.run_coroutine_threadsafe(burst(), server._server.loop)  # type: ignore[union-attr,arg-type]
+
+        def newest(reader: RawStream) -> int:
+            return max((int(e.id) for e in reader.events if e.id), default=0)
+
+        def everything_arrived() -> bool:
+            return running.done() and all(newest(r) >= max(running.result()) for r in readers)
+
+        read_all(readers, everything_arrived, timeout=30)
+        published = running.result()
+
+        for reader in readers:
+            # An event carries every change up to its id (announcements running together merge).
+            delays = [next(e.at for e in reader.events if e.id and int(e.id) >= i) - at for i, at in published.items()]
+            assert max(delays) < 0.5, f"slowest delivery {max(delays):.3f}s"
+        viewers = server.run(lambda: {v.user_id for v in server.broker.viewers(meeting.id)})
+        assert viewers == {people["pat"].user_id, people["quinn"].user_id}
+        slow.close()
+        for reader in readers:
+            reader.close()
+        wait_for_subscriptions(server, meeting.id, 0)
+    finally:
+        server.stop()
+
+
+def wait_for_subscriptions(server: ThreadedServer, meeting_id: str, count: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while server.subscription_count(meeting_id) != count:
+        assert time.monotonic() < deadline, f"expected {count} subscriptions, have {server.subscription_count(meeting_id)}"
+        time.sleep(0.02)
+
+
+def test_closed_streams_leave_no_subscriptions_behind(room: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "PRESENCE_GRACE_SECONDS", 0.2)
+    tabs = [room.listening(login) for login in ("owner", "pat", "pat", "quinn", "ruth")]
+    assert room.server.subscription_count(room.meeting.id) == 5
+
+    for tab in tabs:
+        tab.close()
+
+    deadline = time.monotonic() + 5
+    while room.server.run(room.server.broker.topics) or room.server.run(lambda: room.server.engine.session_streams):
+        assert time.monotonic() < deadline, "subscriptions left behind"
+        time.sleep(0.02)
+    while room.server.run(lambda: room.server.engine.presence.present(room.meeting.id)):
+        assert time.monotonic() < deadline, "presence left behind"
+        time.sleep(0.02)
+
+
+def test_presence_is_announced_when_someone_arrives_and_after_the_grace_when_they_leave(
+    room: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "PRESENCE_GRACE_SECONDS", 0.5)
+    owner = room.listening("owner")
+    owner.wait_for(lambda e: e.event == "presence" and "Present (1)" in e.data)
+    start = len(owner.events)
+    pat = room.listening("pat")
+
+    arrived = owner.wait_for(lambda e: e.event == "presence", start=start)
+    assert "Present (2)" in arrived.data and "pat" in html(arrived).select_one("#presence").get_text()  # type: ignore[union-attr]
+    pat.close()
+    left = owner.wait_for(lambda e: e.event == "presence", start=owner.events.index(arrived) + 1, timeout=3)
+    assert left.at - arrived.at >= 0.5
+    assert "Present (1)" in left.data
