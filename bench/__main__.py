@@ -24,7 +24,7 @@ from .driver import Options, run_load
 from .server import BenchServer, Sampler, cpu_seconds, raise_open_file_limit, rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost")
 SWEEP = {"classroom": (100, 250, 500, 1000), "burst": (100, 250, 500, 1000), "viewers": (2000, 5000)}
 KNEE_P95_MS = 1000.0
 KNEE_ERROR_RATE = 0.01
@@ -112,15 +112,16 @@ def run_once(options: Options, url: str | None = None, db: Path | None = None, s
         server_samples = samplers[0].samples if server_pid else []
         result = metrics.summarize(run, log, server_samples, driver)
         if server is not None:
-            errors = [line for line in server.output().splitlines() if "Traceback" in line or "ERROR" in line]
-            result["server"]["error_lines"] = len(errors)
+            lines = server.output().splitlines()
+            result["server"]["error_lines"] = sum(1 for line in lines if "Traceback" in line or "ERROR" in line)
+            result["server"]["log_tail"] = lines[-40:]
         return result
 
 
 def knee_figure(result: dict[str, Any]) -> float:
-    """The p95 the knee is judged on: the worse of submit latency and fan-out."""
+    """The p95 the knee is judged on: the worst of submit latency, fan-out and event delivery."""
     submits = [f.get("p95", 0.0) for kind, f in result["requests"].items() if kind in ("idea", "comment", "vote", "control")]
-    return max([*submits, result["fanout_ms"].get("p95", 0.0)])
+    return float(max([*submits, result["fanout_ms"].get("p95", 0.0), result["delivery_ms"].get("p95", 0.0)]))
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,7 +137,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
             good = p95 < KNEE_P95_MS and result["error_rate"] < KNEE_ERROR_RATE
             rows.append({
                 "profile": profile, "participants": n, "p95_ms": p95, "error_rate": result["error_rate"],
-                "fanout_p95_ms": result["fanout_ms"].get("p95"), "lost": result["events"]["lost"],
+                "fanout_p95_ms": result["fanout_ms"].get("p95"), "delivery_p95_ms": result["delivery_ms"].get("p95"),
+                "lost": result["events"]["lost"] + result["events"]["ideas_missing"],
                 "server_rss_mb_max": result["server"]["rss_mb_max"], "server_cpu_mean": result["server"]["cpu_percent_mean"],
                 "within": good, "result": paths[0].name,
             })
@@ -149,12 +151,12 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     (args.results / f"{stamp}-sweep.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
         f"# Sweep {stamp}", "", f"Knee: {summary['knee_rule']}.", "",
-        "| Profile | N | p95 ms (submit or fan-out) | Fan-out p95 ms | Errors | Lost | Server CPU mean % | Server RSS max MB | Within |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Profile | N | p95 ms (worst of submit, fan-out, delivery) | Fan-out p95 ms | Delivery p95 ms | Errors | Lost | Server CPU mean % | Server RSS max MB | Within |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['profile']} | {row['participants']} | {row['p95_ms']} | {row['fanout_p95_ms']} | {100 * row['error_rate']:.2f} % | "
+            f"| {row['profile']} | {row['participants']} | {row['p95_ms']} | {row['fanout_p95_ms']} | {row['delivery_p95_ms']} | {100 * row['error_rate']:.2f} % | "
             f"{row['lost']} | {row['server_cpu_mean']} | {row['server_rss_mb_max']} | {'yes' if row['within'] else 'no'} |"
         )
     lines += ["", *(f"- Knee, {p}: {'N = ' + str(k) if k else 'none of the sizes tried'}" for p, k in knees.items())]

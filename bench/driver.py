@@ -29,13 +29,11 @@ import httpx
 from . import setup, sse
 
 IDEA_TOKEN = re.compile(rb"bx[0-9a-f]{12}")
-# Where a rendered idea may carry the value a comment's ``parent`` field wants.
+# Where a rendered idea carries the value a comment's ``parent`` field wants: its label ("12", not
+# "12.1"; a reply to a comment attaches to the idea anyway), from the Reply form or the row itself.
 PARENT_PATTERNS = (
     re.compile(rb'name="parent"\s+value="([^"]+)"'),
     re.compile(rb'data-label="([^".]+)"'),
-    re.compile(rb'data-parent="([^"]+)"'),
-    re.compile(rb'data-idea(?:-id)?="([^"]+)"'),
-    re.compile(rb'id="idea-([A-Za-z0-9_:.-]+)"'),
 )
 WORDS = (
     "agenda budget customer delivery feedback quality process team training workshop pilot survey "
@@ -46,7 +44,14 @@ MAX_SUBMITS = 2000  # per person per phase
 CONNECT_GRACE = 60.0  # beyond the ramp, to wait for every stream
 DRAIN_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 30.0
+# Logged events a participant's stream never carries in this set-up (everyone is in every scope).
+FACILITATOR_ONLY = {"roster_changed"}
 CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0}
+# What the page scripts retry (SPEC §4.8, §4.9): (retries, first backoff s, last backoff s).
+RETRY_POLICY = {"idea": (3, 0.4, 2.5), "comment": (3, 0.4, 2.5), "vote": (2, 0.35, 1.8)}
+RETRY_STATUSES = (429, 502, 503, 504)
+# Below uvicorn's 5 s keep-alive, so an idle connection is never reused just as the server drops it.
+KEEPALIVE_SECONDS = 3.0
 
 
 @dataclass
@@ -65,13 +70,14 @@ class Options:
     def ramp_seconds(self) -> float:
         if self.ramp is not None:
             return self.ramp
-        logins = math.ceil(self.people / self.streams_per_login)
-        return max(2.0, 0.08 * logins)  # ~60 ms of scrypt per login on the server
+        return max(2.0, 0.08 * (self.people + 1))  # ~60 ms of scrypt per login on the server
 
     @property
     def people(self) -> int:
-        """Participant accounts needed (viewers: N watchers plus the writers)."""
-        return self.participants + (self.writers if self.profile == "viewers" else 0)
+        """Participant accounts needed (viewers: the writers plus enough logins for N watching streams)."""
+        if self.profile != "viewers":
+            return self.participants
+        return self.writers + math.ceil(self.participants / self.streams_per_login)
 
 
 @dataclass
@@ -94,6 +100,7 @@ class Receiver:
     replayed: array[int] = field(default_factory=lambda: array("b"))
     covered: int = 0  # highest id delivered, live or by replay
     duplicates: int = 0  # events whose id was not above everything delivered before
+    bytes: int = 0
     reconnects: int = 0
     resyncs: int = 0
     ended: int = 0
@@ -126,6 +133,7 @@ class Recorder:
     variant_index: dict[tuple[int, int], int] = field(default_factory=dict)
     parents: list[str] = field(default_factory=list)
     stream_errors: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
     phases: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -172,6 +180,7 @@ class Person:
     writer: bool = True
     client: httpx.AsyncClient | None = None
     csrf: str = ""
+    ready: bool = False  # signed in with a page (and its CSRF token) open; only then does it act
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -213,6 +222,7 @@ class Person:
             if since is None:
                 self.run.connected(1)
                 continue
+            self.ready = True
             receiver = Receiver(len(self.run.rec.receivers), self.user_id, self.facilitator, since, covered=since)
             self.run.rec.receivers.append(receiver)
             self.tasks.append(asyncio.create_task(self.hold(receiver)))
@@ -311,21 +321,32 @@ class Person:
             run.rec.parents.remove(parent)  # not a usable parent: do not pick it again
 
     async def post(self, kind: str, path: str, data: dict[str, str], token: str = "") -> httpx.Response | None:
+        """POST as the page's script does: network errors and 429/502/503/504 are retried with the same
+        idempotency key (SPEC §4.8, §4.9); the latency is the user's, from the first attempt."""
         key = data.get("client_token") or data.get("key") or ""
         headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true", "X-Idempotency-Key": key}
         headers = {k: v for k, v in headers.items() if v}
+        retries, first_delay, max_delay = RETRY_POLICY.get(kind, (0, 0.0, 0.0))
         started, t_send = time.perf_counter(), time.time()
-        try:
-            response = await self.http.post(path, data=data, headers=headers)
-        except httpx.HTTPError as exc:
-            self.run.rec.request(kind, started, type(exc).__name__)
-            self.run.rec.submits.append(Submit(kind, self.user_id, t_send, time.time(), 0, token))
-            return None
+        response: httpx.Response | None = None
+        outcome: int | str = 0
+        for attempt in range(retries + 1):
+            try:
+                response = await self.http.post(path, data=data, headers=headers)
+                outcome = response.status_code
+            except httpx.TransportError as exc:
+                response, outcome = None, type(exc).__name__
+            if attempt == retries or not (response is None or response.status_code in RETRY_STATUSES):
+                break
+            self.run.rec.retries[f"{kind} {outcome}"] += 1
+            delay = min(max_delay, first_delay * 2**attempt)
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
         t_resp = time.time()
-        self.run.rec.request(kind, started, response.status_code)
-        self.run.rec.submits.append(Submit(kind, self.user_id, t_send, t_resp, response.status_code, token))
-        if not ok(response.status_code) and len(self.run.rec.notes) < 20:
-            self.run.rec.notes.append(f"{kind} {response.status_code}: {setup._text_of(response.text)[:200]}")
+        self.run.rec.request(kind, started, outcome)
+        self.run.rec.submits.append(Submit(kind, self.user_id, t_send, t_resp, response.status_code if response else 0, token))
+        if response is not None and not ok(response.status_code) and len(self.run.rec.notes) < 20:
+            parent = f" (parent {data['parent']})" if data.get("parent") else ""
+            self.run.rec.notes.append(f"{kind} {response.status_code}{parent}: {error_text(response.text)}")
         return response
 
     async def load_ballot(self) -> setup.Form | None:
@@ -367,6 +388,15 @@ class Person:
                 pass
         if self.client is not None:
             await self.client.aclose()
+
+
+ERROR_ELEMENT = re.compile(r'<[^>]*(?:role="alert"|class="[^"]*\berror\b[^"]*")[^>]*>(.*?)</', re.S)
+
+
+def error_text(markup: str) -> str:
+    """The message a refusal shows (the field or page error), else the start of the page's text."""
+    found = ERROR_ELEMENT.search(markup)
+    return setup._text_of(found.group(1) if found else markup)[:200]
 
 
 async def sleep_until(end: float, delay: float) -> None:
@@ -414,11 +444,11 @@ class Run:
     rec: Recorder = field(default_factory=Recorder)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     all_connected: asyncio.Event = field(default_factory=asyncio.Event)
-    voting_open: asyncio.Event = field(default_factory=asyncio.Event)
     expected_streams: int = 0
     connected_streams: int = 0
     deliveries: int = 0
-    ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
+    # Plain HTTP on loopback: one context without a CA bundle, instead of loading one per client.
+    ssl_context: ssl.SSLContext = field(default_factory=lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
     @property
     def sse_mode(self) -> str:
@@ -443,6 +473,7 @@ class Run:
                 rec.token_events.setdefault(token, event_id)
             if tokens and event != "replay":
                 rec.learn_parents(block)
+        receiver.bytes += len(block)
         receiver.ids.append(event_id)
         receiver.times.append(now)
         receiver.variants.append(index)
@@ -456,7 +487,7 @@ class Run:
         return httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(REQUEST_TIMEOUT, read=60.0),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=KEEPALIVE_SECONDS),
             verify=self.ssl_context,
             follow_redirects=False,
         )
@@ -521,7 +552,9 @@ class Run:
 
     async def _act(self, facilitator: Person, others: list[Person]) -> None:
         opts, plan = self.options, self.plan
-        writers = [p for p in others if p.writer and p.client is not None]
+        writers = [p for p in others if p.writer and p.ready]
+        if len(writers) < len([p for p in others if p.writer]):
+            self.rec.notes.append(f"{len(writers)} of {len([p for p in others if p.writer])} writers could join; the rest do not act")
         end = time.time() + opts.duration
         running = True
         if plan.mode == "control":
@@ -584,13 +617,18 @@ class Run:
         await asyncio.gather(*(voter(p) for p in voters))
 
     async def _drain(self) -> None:
-        """Wait (boundedly) until every live stream has everything the log holds, then stop."""
+        """Wait (boundedly) until every live stream has everything the log holds for it, then stop."""
         await asyncio.sleep(1.0)
-        cutoff = await asyncio.to_thread(setup.latest_event_id, self.plan.database, self.plan.meeting_id)
+        log = await asyncio.to_thread(setup.event_log, self.plan.database, self.plan.meeting_id)
+        cutoff = log[-1][0] if log else 0
+        for_participants = max((i for i, kind, _, _ in log if kind not in FACILITATOR_ONLY), default=0)
         self.rec.phases["cutoff_event_id"] = cutoff
         deadline = time.time() + DRAIN_TIMEOUT
         while time.time() < deadline:
-            behind = [r for r in self.rec.receivers if r.covered < cutoff and not r.failed]
+            behind = [
+                r for r in self.rec.receivers
+                if not r.failed and r.covered < (cutoff if r.facilitator else for_participants)
+            ]
             if not behind:
                 break
             await asyncio.sleep(0.2)
@@ -609,6 +647,11 @@ def run_load(base_url: str, plan: setup.Plan, options: Options) -> Run:
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
         runner = asyncio.Runner()
+    # A last guard so the run always ends by itself, whatever the server does.
+    limit = options.ramp_seconds + CONNECT_GRACE + options.duration + options.vote_window + DRAIN_TIMEOUT + 120
     with runner:
-        runner.run(run.execute())
+        try:
+            runner.run(asyncio.wait_for(run.execute(), limit))
+        except TimeoutError:
+            run.rec.notes.append(f"the run was cut off after {limit:.0f} s")
     return run

@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .driver import Receiver, Run, Submit, ok
+from .driver import FACILITATOR_ONLY, Receiver, Run, Submit, ok
 
-# Events a participant's stream never carries in this set-up (everyone is in every activity's scope).
-FACILITATOR_ONLY = {"roster_changed"}
 # Which logged event a submit causes.
 EVENT_OF = {"idea": "idea_created", "comment": "idea_created", "vote": "votes_changed", "control": "activity_state"}
 MATCH_SLACK = 0.25  # seconds around a submit in which its event's created_at may fall
@@ -198,6 +196,8 @@ def summarize(
     errors_all = failed + never_connected
     cpu = [s["cpu_percent"] for s in server_samples]
     rss = [s["rss_mb"] for s in server_samples]
+    measured_cpu = [s["cpu_percent"] for s in server_samples if start <= s.get("at", 0) <= end]
+    driver_cpu = [s["cpu_percent"] for s in driver.get("samples", []) if start <= s.get("at", 0) <= end]
     opts = run.options
     return {
         "profile": opts.profile,
@@ -218,6 +218,7 @@ def summarize(
         "requests": requests,
         "errors_by_status": errors,
         "errors_total": errors_all,
+        "retries": dict(sorted(rec.retries.items())),
         "requests_total": total,
         "error_rate": round(errors_all / max(1, total), 4),
         "submits": {
@@ -239,6 +240,7 @@ def summarize(
             "duplicated": dup_total,
             "ideas_missing": ideas_missing,
             "sse_events_received": merged_events,
+            "sse_bytes_per_event": round(sum(r.bytes for r in rec.receivers) / max(1, merged_events)),
             "receivers_with_loss": receivers_with_loss,
             "worst_receiver": worst,
             "by_type": dict(sorted(_count(types[i] for i in types if i <= cutoff).items())),
@@ -246,11 +248,12 @@ def summarize(
         "server": {
             "cpu_percent_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
             "cpu_percent_max": max(cpu) if cpu else None,
+            "cpu_percent_mean_measured": round(sum(measured_cpu) / len(measured_cpu), 1) if measured_cpu else None,
             "rss_mb_max": max(rss) if rss else None,
             "rss_mb_last": rss[-1] if rss else None,
             "samples": server_samples,
         },
-        "driver": driver,
+        "driver": {**driver, "cpu_percent_mean_measured": round(sum(driver_cpu) / len(driver_cpu), 1) if driver_cpu else None},
         "stream_failures": stream_failures,
         "notes": rec.notes,
     }
@@ -303,13 +306,16 @@ def markdown(result: dict[str, Any]) -> str:
         "| Figure | Value |",
         "|---|---|",
         f"| Errors | {r['errors_total']} of {r['requests_total']} requests ({100 * r['error_rate']:.2f} %) {json.dumps(r['errors_by_status']) if r['errors_by_status'] else ''} |",
+        f"| Retried by the page script (not errors unless the last try failed) | {json.dumps(r['retries']) if r['retries'] else 0} |",
         f"| Events logged / delivered | {ev['logged']} / {ev['delivered']} ({ev['delivered_per_s']} per s) |",
         f"| Events lost / duplicated | {ev['lost']} / {ev['duplicated']} (ideas missing from a stream: {ev['ideas_missing']}; "
         f"receivers with loss: {ev['receivers_with_loss']}) |",
         f"| Slowest receiver | {_slowest(slow)} |",
-        f"| Server CPU mean / max | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
+        f"| Server CPU mean / max (whole run, ramp included) | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
+        f"| Server CPU mean while measuring | {srv['cpu_percent_mean_measured']} % |",
         f"| Server RSS max | {srv['rss_mb_max']} MB |",
-        f"| Driver CPU | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s), RSS {drv.get('rss_mb')} MB |",
+        f"| Driver CPU (whole run; while measuring) | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s); "
+        f"{drv.get('cpu_percent_mean_measured')} %; RSS {drv.get('rss_mb')} MB |",
     ]
     if r["notes"]:
         lines += ["", "Notes:", *(f"- {note}" for note in r["notes"])]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import cast
 
 Handler = Callable[[bytes, float], None]
 MAX_HEADER_BYTES = 65536
@@ -37,8 +38,7 @@ class SSEProtocol(asyncio.Protocol):
         self._separator = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         now = time.time()

@@ -91,8 +91,9 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
     author = idea.author_id if idea is not None else None
     author_key = _author_audience(state, author) if author else None
     if author and author_key in out:
-        facilitator = author_key == FACILITATOR_AUDIENCE
-        out[personal(author)] = idea_fragment(env, activity, rules, idea, payload, facilitator, author)
+        own = idea_fragment(env, activity, rules, idea, payload, author_key == FACILITATOR_AUDIENCE, author)
+        if own != out[author_key]:  # e.g. a hidden idea: a removal for its author too
+            out[personal(author)] = own
     if payload.get("action") in COUNT_ACTIONS and not payload.get("parent") and FACILITATOR_AUDIENCE in out:
         out[FACILITATOR_AUDIENCE] += live.render_regions(env, state, FACILITATOR_AUDIENCE, ("agenda",), None)
     return out

@@ -43,23 +43,24 @@ class Outcome:
     idea_id: int | None
     event: MeetingEvent | None
     facilitator: bool
-    replayed: bool = False
 
 
-def _activity(meeting_id: str, activity_id: str) -> Activity:
+def activity_of(meeting_id: str, activity_id: str) -> Activity:
+    """The meeting's brainstorming activity ``activity_id``, or 404."""
     activity = Activity.get_or_none(Activity.id == activity_id, Activity.meeting == meeting_id)
     if activity is None or activity.type != "brainstorming":
         raise NotFound()
     return activity
 
 
-def _contributor(meeting_id: str, activity: Activity, user: User) -> Access:
+def _contributor(meeting_id: str, activity_id: str, user: User) -> tuple[Access, Activity]:
     """Rule 1: a member of the meeting, in scope of the activity, and the meeting is not archived."""
     access = require_member(meeting_id, user)
     require_writable(access)
+    activity = activity_of(meeting_id, activity_id)
     if not access.is_facilitator and not in_scope(activity, user.id):
         raise Forbidden(NOT_ASSIGNED)
-    return access
+    return access, activity
 
 
 def check_open(activity: Activity, facilitator: bool) -> None:
@@ -149,14 +150,13 @@ def _noun(idea: Idea) -> str:
 
 def submit(meeting_id: str, activity_id: str, user: User, raw: str, parent_raw: str, key: str | None) -> Outcome:
     """Submit an idea, or a comment when ``parent_raw`` names one (rules 1–5, then the insert)."""
-    activity = _activity(meeting_id, activity_id)
-    access = _contributor(meeting_id, activity, user)
+    access, activity = _contributor(meeting_id, activity_id, user)
     facilitator = access.is_facilitator
     scope = idempotency.scope_for(meeting_id, activity_id, user.id, "idea")
     payload = {"content": clean_text(raw), "parent": parent_raw.strip()}
     previous = idempotency.replayed(scope, key, payload)
     if previous is not None:
-        return Outcome(previous.get("idea"), None, facilitator, replayed=True)
+        return Outcome(previous.get("idea"), None, facilitator)  # the first result, nothing new
     check_open(activity, facilitator)
     rules = rules_of(activity)
     content = clean_content(raw, rules)
@@ -179,8 +179,7 @@ def _existing(activity: Activity, label: str) -> Idea:
 
 def edit(meeting_id: str, activity_id: str, user: User, label: str, raw: str) -> Outcome:
     """The author changes their own idea's text (same rules as a submit), while input is open."""
-    activity = _activity(meeting_id, activity_id)
-    access = _contributor(meeting_id, activity, user)
+    access, activity = _contributor(meeting_id, activity_id, user)
     idea = _existing(activity, label)
     if idea.author_id != user.id:
         raise Forbidden(EDIT_OWN)
@@ -201,8 +200,7 @@ def edit(meeting_id: str, activity_id: str, user: User, label: str, raw: str) ->
 def delete(meeting_id: str, activity_id: str, user: User, label: str) -> Outcome:
     """Authors delete their own idea while input is open; facilitators delete any, at any time.
     An idea's comments go with it."""
-    activity = _activity(meeting_id, activity_id)
-    access = _contributor(meeting_id, activity, user)
+    access, activity = _contributor(meeting_id, activity_id, user)
     idea = _existing(activity, label)
     if not access.is_facilitator:
         if idea.author_id != user.id:
@@ -216,9 +214,9 @@ def delete(meeting_id: str, activity_id: str, user: User, label: str) -> Outcome
 
 def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden: bool) -> Outcome:
     """Moderation: hide or unhide (a "set to", so repeating it changes and announces nothing)."""
-    activity = _activity(meeting_id, activity_id)
     access = require_facilitator(meeting_id, user)
     require_writable(access)
+    activity = activity_of(meeting_id, activity_id)
     idea = _existing(activity, label)
     if idea.hidden == hidden:
         return Outcome(idea.id, None, True)

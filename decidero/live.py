@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from typing import Any
 
 from jinja2 import Environment
@@ -214,12 +215,13 @@ class LiveEngine:
     session_streams: dict[str, list[Subscription]] = field(default_factory=dict)
 
     async def announce(self, event: MeetingEvent) -> None:
-        """Publish ``event`` together with every earlier event of its meeting not yet published.
+        """Publish ``event`` and every earlier event of its meeting not yet published, in id order
+        (consecutive events of one type merged into one).
 
         Announcements of concurrent requests can arrive out of commit order; publishing the newer
-        one first would make every stream skip the older one. So each announcement publishes the
-        whole unpublished tail of the log as one merged event, and a late arrival finds itself
-        already covered.
+        one first would make every stream skip the older one as already delivered. So each
+        announcement publishes the whole unpublished tail of the log, and a late arrival finds
+        itself already published.
         """
         meeting_id = event.meeting_id
         async with self.locks.setdefault(meeting_id, asyncio.Lock()):
@@ -231,31 +233,36 @@ class LiveEngine:
                 self.published[meeting_id] = event.id
                 return
             present = self.presence.present(meeting_id)
-            published = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
-            if published is not None:
-                self.published[meeting_id] = max(event.id, published.id or 0)
+            outgoing = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
+            self.published[meeting_id] = max([event.id, *(e.id or 0 for e in outgoing)])
+            for published in outgoing:
                 self.broker.publish(meeting_id, published)
 
-    def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> Event | None:
-        """The unpublished events after ``last`` rendered once per audience (read path)."""
+    def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> list[Event]:
+        """The unpublished events after ``last``, each rendered once per audience (read path)."""
         from .meeting_models import Meeting
 
         if Meeting.get_or_none(Meeting.id == meeting_id) is None:
-            return None
+            return []
         events = event_log.since(meeting_id, last, REPLAY_LIMIT)
         if events is None:
             latest = event_log.latest_id(meeting_id)
-            return Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")
+            return [Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")]
         if not events:
-            return None
+            return []
         state = load_room(meeting_id, present)
         keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
-        variants = build_variants(self.svc.templates, state, events, set(keys.values()))
 
         def audience(viewer: Viewer) -> Hashable | None:
             return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
 
-        return Event(events[-1].type, events[-1].id, variants, audience)
+        audiences = set(keys.values())
+        # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
+        runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
+        return [
+            Event(run[-1].type, run[-1].id, build_variants(self.svc.templates, state, run, audiences), audience)
+            for run in runs
+        ]
 
     async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> list[ServerSentEvent]:
         """What a reconnecting viewer missed, merged into at most one event, or a resync."""

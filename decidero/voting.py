@@ -49,11 +49,9 @@ VOTES_HIDDEN = "Votes are hidden until the facilitator reveals the results."
 RESULTS_HIDDEN = "Results are hidden until the facilitator reveals them."
 FACILITATORS_ONLY_BEHALF = "Only facilitators can record votes on behalf of someone."
 
-POLICIES = {
-    "hidden": "Hidden until the facilitator publishes them",
-    "after_submit": "Shown to each participant after they submit",
-    "live": "Shown live to everyone",
-}
+# Who sees totals while the activity runs (``results_visibility``; the form labels them). Once it is
+# stopped, participants see only published results.
+POLICIES = ("hidden", "after_submit", "live")
 MAX_LABEL = 200
 MAX_ITEMS = 100
 
@@ -413,6 +411,18 @@ def own_ranking(activity: Activity, user_id: str) -> list[str] | None:
 def rank_results(activity: Activity) -> list[RankRow]:
     rows = Ranking.select(Ranking.order_json).where(Ranking.activity == activity.id)
     return rank_rows(options_of(activity), (r.order for r in rows))
+
+
+def latest_event_id(meeting_id: str, kind: str, activity_id: str) -> int:
+    """The newest ``votes_changed``/``rankings_changed`` event of an activity (read path)."""
+    value = (
+        MeetingEvent.select(MeetingEvent.id)
+        .where(MeetingEvent.meeting_id == meeting_id, MeetingEvent.type == kind, MeetingEvent.activity_id == activity_id)
+        .order_by(MeetingEvent.id.desc())
+        .limit(1)
+        .scalar()
+    )
+    return int(value or 0)
 
 
 # -- export ---------------------------------------------------------------------------------------

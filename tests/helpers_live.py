@@ -281,12 +281,14 @@ class ThreadedServer:
     @property
     def db(self) -> Database:
         assert self.app is not None
-        return self.app.state.services.db  # type: ignore[no-any-return]
+        db: Database = self.app.state.services.db
+        return db
 
     @property
     def engine(self) -> LiveEngine:
         assert self.app is not None
-        return self.app.state.services.extras["live"]  # type: ignore[no-any-return]
+        engine: LiveEngine = self.app.state.services.extras["live"]
+        return engine
 
     @property
     def broker(self) -> InProcessBroker:

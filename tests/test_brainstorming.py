@@ -3,14 +3,13 @@ submits, edit and delete own, moderation, anonymity, config locks, results."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from account_helpers import page_error
+from account_helpers import page_error, run_coroutine
 from helpers_brainstorming import board_rows, control, empty_state, form_error, seed_brainstorm, stored, unwrap
 from helpers_meetings import Person, SeededMeeting, add_people, shift_segment, soup, text_of
 from starlette.testclient import TestClient
@@ -80,7 +79,7 @@ class Board:
         self.db.write_sync(write)
 
     def save_setting(self, key: str, value: str) -> None:
-        asyncio.run(self.client.app.state.services.settings.save(key, value, None))  # type: ignore[attr-defined]
+        run_coroutine(self.client.app.state.services.settings.save(key, value, None))  # type: ignore[attr-defined]
 
 
 def make_board(client: TestClient, rounds: list[tuple[str, dict[str, object]]] | None = None, start: bool = True) -> Board:

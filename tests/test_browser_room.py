@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from decidero import run_control
 from decidero.agenda import get_activity
+from decidero.db import Database
 from decidero.meeting_models import Activity
 from decidero.models import User
 
@@ -66,11 +67,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def seed(server: LiveServer, activities: list[tuple[str, dict[str, object]]]) -> tuple[SeededMeeting, dict[str, Person]]:
-    def write(db):  # type: ignore[no-untyped-def]
+    def write(db: Database) -> tuple[SeededMeeting, dict[str, Person]]:
         people = add_people(db, PEOPLE)
         return seed_meeting(db, "dana", ["pat", "quinn"], activities=activities), people
 
-    return on_file(server.cwd / "decidero.db", write)  # type: ignore[no-any-return]
+    return on_file(server.cwd / "decidero.db", write)
 
 
 @pytest.fixture
@@ -101,8 +102,14 @@ def same_document(page: Page) -> bool:
     return bool(page.evaluate("window.__sameDocument === true"))
 
 
+STATE_AFTER = {"Start": "Running", "Pause": "Paused", "Resume": "Running", "Stop": "Stopped"}
+
+
 def click_control(page: Page, row: str, label: str) -> None:
+    """Click a run-control button and wait for the facilitator's own page to show the result, so
+    the participants' ``LIVE_MS`` deadlines measure the live update, not the request."""
     page.locator(row).get_by_role("button", name=label, exact=True).click()
+    expect(page.locator(f"{row} .badge.state")).to_have_text(STATE_AFTER[label])
 
 
 # -- run control, live (S5) --------------------------------------------------------------------------
@@ -157,7 +164,7 @@ def _seconds_left(page: Page, row: str) -> int:
 def test_countdown_matches_for_everyone_and_ends_with_time_is_up(room: Meeting) -> None:
     talk = room.meeting.activities[0]
 
-    def nearly_over(db) -> None:  # type: ignore[no-untyped-def]
+    def nearly_over(db: Database) -> None:
         def write() -> None:  # a one-minute limit with 55 s already used in an earlier run
             Activity.update(time_limit_minutes=1, elapsed_seconds=55.0).where(Activity.id == talk).execute()
 
@@ -188,9 +195,9 @@ def test_moving_an_activity_up_renumbers_the_participants_agenda_live(room: Meet
     expect(titles).to_have_text(["1. Talk", "2. Vote"])
 
     dana.get_by_role("button", name="Move Vote up").click()
+    expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])
 
     expect(titles).to_have_text(["1. Vote", "2. Talk"], timeout=LIVE_MS)
-    expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])
     assert same_document(pat)
 
 
@@ -235,7 +242,7 @@ def test_pages_reconnect_after_a_restart_and_keep_the_run_state(room: Meeting) -
     room.server.stop()
     down = time.monotonic()
 
-    def paused_during_the_gap(db) -> None:  # type: ignore[no-untyped-def]
+    def paused_during_the_gap(db: Database) -> None:
         # A change committed while the server is down stands in for one its last moments missed.
         def write() -> object:
             return run_control.control(get_activity(room.meeting.id, talk), "pause", User.get(User.login == "dana"), False)

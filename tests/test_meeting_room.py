@@ -531,7 +531,21 @@ def test_exclusivity_refuses_an_overlapping_start_and_lists_the_participants(roo
     assert collision is not None
     assert text_of(collision.select_one("strong")) == "Participant Collision Detected!"
     assert [text_of(li) for li in collision.select("li")] == ["pat is already in “Talk”", "quinn is already in “Talk”"]
+    assert soup(response).select_one(f"#main a[href='{room.meeting.url}']") is not None  # a whole page, without JS
     assert room.snapshot() == before
+
+
+def test_exclusivity_refusal_for_htmx_goes_into_the_flash_region(room: Room) -> None:
+    room.control("start", 0)
+    save_setting(room, EXCLUSIVITY, "true")
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a1}/control", {"action": "start"}, **{"HX-Request": "true"})
+
+    assert response.status_code == 409
+    assert (response.headers["HX-Retarget"], response.headers["HX-Reswap"]) == ("#flash", "innerHTML")
+    assert soup(response).select_one("body") is None
+    assert text_of(soup(response).select_one(".collision strong")) == "Participant Collision Detected!"
+    assert room.state(1) == "not_started"
 
 
 def test_exclusivity_allows_activities_whose_rosters_do_not_overlap(room: Room) -> None:

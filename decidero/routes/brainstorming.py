@@ -45,23 +45,19 @@ async def _write(request: Request, fn: Callable[[], ideas.Outcome]) -> ideas.Out
     return outcome
 
 
-def _activity(meeting_id: str, activity_id: str) -> Activity:
-    activity = Activity.get_or_none(Activity.id == activity_id, Activity.meeting == meeting_id)
-    if activity is None or activity.type != "brainstorming":
-        raise NotFound()
-    return activity
-
-
 async def _rows(request: Request, meeting_id: str, activity_id: str, user: User, outcome: ideas.Outcome, payload: dict[str, Any]) -> str:
     """The changed idea as the actor sees it now (their own controls included)."""
     env = services(request).templates
 
     def load() -> str:
-        activity = _activity(meeting_id, activity_id)
+        activity = ideas.activity_of(meeting_id, activity_id)
         idea = Idea.get_or_none(Idea.id == outcome.idea_id) if outcome.idea_id else None
-        if idea is None and not payload:
-            return ""
-        data = payload or {"idea": idea.id if idea else 0, "parent": idea.parent_id if idea else None}
+        if idea is not None:
+            data = {"idea": idea.id, "parent": idea.parent_id}
+        elif payload:
+            data = payload  # a deletion: the row to remove
+        else:
+            return ""  # replayed key whose idea is gone since
         return idea_fragment(env, activity, rules_of(activity), idea, data, outcome.facilitator, user.id)
 
     return await services(request).db.read(load)
@@ -69,7 +65,7 @@ async def _rows(request: Request, meeting_id: str, activity_id: str, user: User,
 
 async def _form_values(request: Request, meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
     def load() -> dict[str, Any]:
-        activity = _activity(meeting_id, activity_id)
+        activity = ideas.activity_of(meeting_id, activity_id)
         access = require_member(meeting_id, user)
         return row_values(activity, rules_of(activity), access.is_facilitator)
 
@@ -166,7 +162,7 @@ def _moderate(hidden: bool) -> Callable[[Request], Any]:
 def _results(meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
     """Facilitators always; other members once published. Hidden ideas are left out (read path)."""
     access = require_member(meeting_id, user)
-    activity = _activity(meeting_id, activity_id)
+    activity = ideas.activity_of(meeting_id, activity_id)
     if not access.is_facilitator and not activity.results_published:
         raise Forbidden(NOT_PUBLISHED)
     rules = rules_of(activity)

@@ -247,9 +247,14 @@ async def control_post(request: Request) -> Response:
             lambda: run_control.control(agenda.get_activity(access.meeting.id, activity_id), action, actor, exclusive, minutes)
         )
     except run_control.CollisionRefused as exc:
-        return render(request, "_partials/collision.html", {"clashes": exc.clashes}, status=409,
-                      headers=_flash_target(request))
+        return _collision(request, access, exc)
     return await _after_change(request, access, [event])
+
+
+def _collision(request: Request, access: Access, exc: run_control.CollisionRefused) -> Response:
+    """409 with the clashing participants: into #flash for htmx, as a page for a plain form."""
+    values = {"clashes": exc.clashes, "meeting": access.meeting}
+    return render(request, "collision.html", values, status=409, block="collision", headers=_flash_target(request))
 
 
 def _flash_target(request: Request) -> dict[str, str]:
@@ -304,8 +309,7 @@ async def roster_post(request: Request) -> Response:
     try:
         event, reverted = await services(request).db.write(write)
     except run_control.CollisionRefused as exc:
-        return render(request, "_partials/collision.html", {"clashes": exc.clashes}, status=409,
-                      headers=_flash_target(request))
+        return _collision(request, access, exc)
     await live.announce(services(request), event)
     url = f"/meeting/{access.meeting.id}/activities/{activity_id}/roster" + ("?reverted=1" if reverted else "")
     if is_htmx(request):

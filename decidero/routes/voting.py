@@ -162,10 +162,11 @@ def _builder(kind: str) -> live.Builder:
         activity = state.activity(event.activity_id or "")
         if activity is None or activity.type != kind:
             return {}
-        built: set[str] = state.__dict__.setdefault("_voting_built", set())
-        if activity.id in built:
-            return {}  # a replay of many events needs the latest state only once
-        built.add(activity.id)
+        newest: dict[str, int] = state.__dict__.setdefault(f"_newest_{kind}", {})
+        if activity.id not in newest:
+            newest[activity.id] = voting.latest_event_id(event.meeting_id, event.type, activity.id)
+        if event.id < newest[activity.id]:
+            return {}  # the state is read once, so only the newest such event needs to carry it
         values = {"meeting": state.meeting, "activity": activity, "swap_oob": True}
         progress = env.get_template("activities/_vote_progress.html")
         results = env.get_template("activities/_vote_results.html")

@@ -132,9 +132,10 @@
       if (box) box.checked = autoJump(table);
     });
     document.querySelectorAll("form[data-idea-form]").forEach(syncForm);
-    document.querySelectorAll("time[data-local-time]").forEach(function (el) {
+    document.querySelectorAll("time[data-local-time]:not([data-shown])").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (!isNaN(d)) el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.setAttribute("data-shown", "");
     });
     var jumped = false;
     fresh.splice(0).forEach(function (id) {
@@ -169,13 +170,27 @@
     if (e.target.matches && e.target.matches("[data-auto-jump]")) store("auto-jump", e.target.checked ? "1" : "0");
   });
 
-  // -- after a successful submit the composer comes back empty: keep typing there -------------
-  document.addEventListener("htmx:afterSwap", function (e) {
+  // -- after a successful submit the composer comes back empty (keeping anything typed meanwhile) --
+  var typedMeanwhile = {};
+  document.addEventListener("htmx:configRequest", function (e) {
     var form = e.detail.elt;
-    if (form && form.matches && form.matches("form[data-idea-form]:not(.reply-form)") && e.detail.successful) {
-      var area = form.querySelector("textarea");
-      if (area) area.focus();
-    }
+    var area = form && form.matches && form.matches("form[data-idea-form]") && form.querySelector("textarea[name=content]");
+    if (area) form.dataset.sent = area.value;
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var form = e.detail.elt;
+    if (!form || !form.matches || !form.matches("form[data-idea-form]") || !e.detail.shouldSwap) return;
+    var area = form.querySelector("textarea[name=content]");
+    if (area && area.value !== form.dataset.sent) typedMeanwhile[form.id] = area.value;
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var form = e.detail.elt && e.detail.elt.id ? document.getElementById(e.detail.elt.id) : null;
+    if (!form || !form.matches("form[data-idea-form]")) return;
+    var area = form.querySelector("textarea[name=content]");
+    if (area && typedMeanwhile[form.id] !== undefined && !form.querySelector(".error")) area.value = typedMeanwhile[form.id];
+    delete typedMeanwhile[form.id];
+    syncForm(form);
+    if (area && e.detail.successful && !form.classList.contains("reply-form")) area.focus();
   });
 
   // -- deleting asks first, naming the comments that go with an idea --------------------------
@@ -187,7 +202,7 @@
     var group = form.closest("tbody.idea-group");
     var comments = row && !row.classList.contains("comment") && group ? group.querySelectorAll("tr.comment").length : 0;
     var question = comments ? "Delete this idea and its " + comments + " comments?"
-      : (form.dataset.deleteIdea === "comment" ? "Delete this comment?" : "Delete this idea?");
+      : (row && row.classList.contains("comment") ? "Delete this comment?" : "Delete this idea?");
     if (window.confirm(question)) e.detail.issueRequest(true);
   });
 
