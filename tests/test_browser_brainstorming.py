@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, 
 
 from decidero.db import Database
 
-LIVE_MS = 2500  # "within about a second", with room for a busy test machine
+LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench/, not asserted here
 
 
 @pytest.fixture(scope="module")

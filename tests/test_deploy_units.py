@@ -12,7 +12,6 @@ import select
 import shutil
 import subprocess
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -431,14 +430,13 @@ def test_env_example_documents_every_setting_decidero_reads() -> None:
 # -- smoke.sh -----------------------------------------------------------------------------------
 
 
-def smoke(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    result = subprocess.run([str(SMOKE), *args], capture_output=True, text=True, timeout=30, env={**os.environ, **env})
-    return result, time.monotonic() - started
+def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # The timeout turns a hanging check into a failure; an operator runs this after every change.
+    return subprocess.run([str(SMOKE), *args], capture_output=True, text=True, timeout=30, env={**os.environ, **env})
 
 
 def test_smoke_reports_each_failed_check_against_a_dead_port() -> None:
-    result, elapsed = smoke(f"http://127.0.0.1:{free_port()}")
+    result = smoke(f"http://127.0.0.1:{free_port()}")
 
     assert result.returncode != 0
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
@@ -450,7 +448,6 @@ def test_smoke_reports_each_failed_check_against_a_dead_port() -> None:
         "FAIL  GET /meeting/none/events",
     ]
     assert "smoke: 0 passed, 5 failed" in result.stdout
-    assert elapsed < 10
 
 
 def test_smoke_passes_with_an_account_and_a_meeting(fake_decidero: FakeDecidero) -> None:
@@ -459,7 +456,7 @@ def test_smoke_passes_with_an_account_and_a_meeting(fake_decidero: FakeDecidero)
     fake_decidero.secure_cookies = True
     base = f"http://127.0.0.1:{fake_decidero.port}"
 
-    result, _ = smoke(base, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="1")
+    result = smoke(base, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="1")
 
     assert result.returncode == 0, result.stdout
     assert "smoke: 5 passed, 0 failed" in result.stdout
@@ -468,7 +465,7 @@ def test_smoke_passes_with_an_account_and_a_meeting(fake_decidero: FakeDecidero)
 
 
 def test_smoke_registers_a_throwaway_account_when_none_is_given(fake_decidero: FakeDecidero) -> None:
-    result, _ = smoke(f"http://127.0.0.1:{fake_decidero.port}/")
+    result = smoke(f"http://127.0.0.1:{fake_decidero.port}/")
 
     assert result.returncode == 0, result.stdout
     [login] = fake_decidero.registered
@@ -480,7 +477,7 @@ def test_smoke_registers_a_throwaway_account_when_none_is_given(fake_decidero: F
 def test_smoke_never_claims_the_first_admin_account(fake_decidero: FakeDecidero) -> None:
     fake_decidero.has_admin = False
 
-    result, _ = smoke(f"http://127.0.0.1:{fake_decidero.port}")
+    result = smoke(f"http://127.0.0.1:{fake_decidero.port}")
 
     assert result.returncode != 0
     assert "FAIL  sign in: no admin exists yet" in result.stdout
@@ -488,7 +485,7 @@ def test_smoke_never_claims_the_first_admin_account(fake_decidero: FakeDecidero)
 
 
 def test_smoke_reports_a_wrong_password(fake_decidero: FakeDecidero) -> None:
-    result, _ = smoke(f"http://127.0.0.1:{fake_decidero.port}", "dana", "wrong")
+    result = smoke(f"http://127.0.0.1:{fake_decidero.port}", "dana", "wrong")
 
     assert result.returncode != 0
     assert "FAIL  sign in as dana: HTTP 401 without a decidero_session cookie" in result.stdout
@@ -497,7 +494,7 @@ def test_smoke_reports_a_wrong_password(fake_decidero: FakeDecidero) -> None:
 
 @needs_caddy
 def test_smoke_passes_through_the_shipped_caddyfile(caddy: str) -> None:
-    result, _ = smoke(caddy, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="2")
+    result = smoke(caddy, "dana", "Passw0rd!", SMOKE_MEETING_ID=MEETING, SMOKE_STREAM_SECONDS="2")
 
     assert result.returncode == 0, result.stdout
     assert "smoke: 5 passed, 0 failed" in result.stdout
