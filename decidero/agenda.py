@@ -11,6 +11,7 @@ from . import event_log
 from .accounts import clean_text
 from .activity_types import get_type
 from .errors import Conflict, FormErrors, NotFound, Refused
+from .forms import whole_number
 from .ids import next_activity_id
 from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingEvent
 
@@ -33,10 +34,7 @@ def validate_common(form: dict[str, str]) -> dict[str, Any]:
     raw_limit = clean_text(form.get("time_limit_minutes"))
     limit: int | None = None
     if raw_limit:
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            limit = 0
+        limit = whole_number(raw_limit) or 0
         if not 1 <= limit <= 240:
             errors["time_limit_minutes"] = "Time limit must be blank or a whole number of minutes from 1 to 240."
     if errors:

@@ -18,6 +18,7 @@ from . import agenda, event_log, idempotency, user_admin
 from .accounts import clean_text
 from .activity_types import TYPES
 from .errors import Conflict, Forbidden, FormErrors, Refused
+from .forms import whole_number
 from .ids import next_meeting_id
 from .meeting_access import ARCHIVED, NO_ACCESS, OWNER_ONLY, Access, get_meeting, require_writable
 from .meeting_models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
@@ -118,7 +119,7 @@ def validate_details(form: Mapping[str, str]) -> Details:
     except ValueError:
         errors["scheduled_start"] = DATE_MESSAGE
     raw_duration = clean_text(form.get("duration_minutes")) or "60"
-    duration = int(raw_duration) if raw_duration.isdigit() else 0
+    duration = whole_number(raw_duration) or 0
     if not 5 <= duration <= 1440:
         errors["duration_minutes"] = "Duration must be a whole number of minutes from 5 to 1440."
     if errors:

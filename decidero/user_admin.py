@@ -13,6 +13,7 @@ from peewee import Case
 
 from .accounts import EMAIL_PATTERN, LOGIN_PATTERN, clean_text, create_user
 from .errors import Forbidden, FormErrors, NotFound, Refused
+from .forms import whole_number
 from .models import User
 from .passwords import password_problems
 from .sessions import revoke_all
@@ -144,12 +145,10 @@ class PatternBatch:
 
 
 def _whole(value: str, field_name: str, errors: dict[str, str], minimum: int) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        number = minimum - 1
-    if number < minimum:
+    number = whole_number(value)
+    if number is None or number < minimum:
         errors[field_name] = f"Enter a whole number of at least {minimum}."
+        return minimum - 1
     return number
 
 

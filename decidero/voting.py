@@ -19,6 +19,7 @@ from typing import Any
 from . import event_log, idempotency, run_control
 from .accounts import clean_text
 from .errors import Conflict, Forbidden, FormErrors, NotFound, Refused
+from .forms import whole_number
 from .ids import next_in_sequence
 from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member
 from .meeting_models import Activity, MeetingEvent
@@ -251,7 +252,9 @@ def check_allocation(activity: Activity, requested: Mapping[str, str], saved: Ma
     cap = cap_of(config)
     counts: dict[str, int] = {}
     for option_id, raw in requested.items():
-        count = int(raw) if raw.isdigit() else (0 if raw == "" else -1)
+        count = whole_number(raw) if raw.strip() else 0
+        if count is None:
+            raise Refused(OPTION_LIMIT, 409)
         if not 0 <= count <= cap:
             raise Refused(OPTION_LIMIT, 409)
         if count:
@@ -344,7 +347,7 @@ def requested_order(fields: Mapping[str, str], activity_id: str) -> list[str]:
     for name, value in fields.items():
         if name.startswith("rank-"):
             raw = str(value).strip()
-            position = int(raw) if raw.isdigit() else 0
+            position = whole_number(raw) or 0
             positions.append((position, full(name.removeprefix("rank-"))))
     taken = [p for p, _ in positions]
     if sorted(taken) != list(range(1, len(positions) + 1)):

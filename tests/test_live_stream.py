@@ -268,6 +268,15 @@ def test_a_stream_opened_from_a_fresh_page_replays_nothing(room: Live) -> None:
     assert kinds(fresh) == ["hello"]
 
 
+def test_a_malformed_since_opens_the_stream_without_a_replay(room: Live) -> None:
+    room.control("start")
+    # "²" passes str.isdigit() but not int(); it must read as "no position", not fail the request.
+    odd = open_stream(room.server.url, f"{room.meeting.url}/events?since=%C2%B2", room.people["pat"].cookie)
+    room.streams.append(odd)
+
+    assert odd.wait_event("hello").retry == 3000
+
+
 def test_events_after_the_replay_arrive_live_without_duplicates(room: Live) -> None:
     seen = room.latest()
     room.control("start")

@@ -233,10 +233,11 @@ def test_shuffled_options_are_ordered_per_participant_and_stable(running: Poll) 
         ({"opt-1": "3"}, 409, "Vote limit reached for this option."),
         ({"opt-1": "-1"}, 409, "Vote limit reached for this option."),
         ({"opt-1": "two"}, 409, "Vote limit reached for this option."),
+        ({"opt-1": "\u00b2"}, 409, "Vote limit reached for this option."),
         ({"opt-9": "1"}, 400, "Selected option is not valid for this activity."),
         ({"opt-x": "1"}, 400, "Selected option is not valid for this activity."),
     ],
-    ids=["over-total", "over-cap", "negative", "not-a-number", "unknown-option", "malformed-option"],
+    ids=["over-total", "over-cap", "negative", "not-a-number", "superscript-digit", "unknown-option", "malformed-option"],
 )
 def test_bad_allocations_are_refused_and_store_nothing(running: Poll, fields: dict[str, str], status: int, message: str) -> None:
     poll = running
@@ -440,10 +441,11 @@ def test_the_no_js_form_ranks_by_position_selects(running: Poll) -> None:
         ({"order": "opt-1 opt-2 opt-3 opt-9"}, 400, "Ranking contains invalid ideas for this activity."),
         ({"rank-opt-1": "1", "rank-opt-2": "1", "rank-opt-3": "2"}, 400, "Ranking must include every idea exactly once."),
         ({"rank-opt-1": "1", "rank-opt-2": "2"}, 400, "Ranking must include every idea exactly once."),
+        ({"rank-opt-1": "1", "rank-opt-2": "2", "rank-opt-3": "\u00b3"}, 400, "Ranking must include every idea exactly once."),
         ({"rank-opt-1": "1", "rank-opt-2": "2", "rank-opt-7": "3"}, 400, "Ranking contains invalid ideas for this activity."),
         ({}, 400, "Ranking must include every idea exactly once."),
     ],
-    ids=["partial", "duplicate", "unknown", "same-position", "missing-select", "unknown-select", "empty"],
+    ids=["partial", "duplicate", "unknown", "same-position", "missing-select", "superscript-position", "unknown-select", "empty"],
 )
 def test_bad_rankings_are_refused_and_store_nothing(running: Poll, fields: dict[str, str], status: int, message: str) -> None:
     poll = running

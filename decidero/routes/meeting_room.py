@@ -13,6 +13,7 @@ from .. import agenda, event_log, live, run_control
 from ..activity_types import TYPES, get_type
 from ..broker import Viewer
 from ..errors import FormErrors
+from ..forms import whole_number
 from ..meeting_access import Access, require_facilitator, require_member, require_writable
 from ..meeting_models import Activity, MeetingEvent
 from ..models import User
@@ -83,7 +84,7 @@ async def events_get(request: Request) -> Response:
         return Response("Sign in required", status_code=401, media_type="text/plain")
     access = await _member(request)
     last = request.headers.get("last-event-id") or request.query_params.get("since") or "0"
-    last_id = int(last) if last.isdigit() else 0
+    last_id = whole_number(last) or 0
     viewer = Viewer(ctx.user.id, ctx.session.id, access.is_facilitator)
     stream = live.engine(services(request)).stream(access.meeting.id, viewer, last_id)
     headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
@@ -94,7 +95,7 @@ async def log_get(request: Request) -> Response:
     access = await _facilitator(request, writable=False)
     before = request.query_params.get("before", "")
     rows = await services(request).db.read(
-        lambda: event_log.page(access.meeting.id, int(before) if before.isdigit() else None)
+        lambda: event_log.page(access.meeting.id, whole_number(before))
     )
     since = rows[0].id if rows else 0
     return render(request, "meeting_log.html", {"meeting": access.meeting, "rows": rows, "since": since})
@@ -131,7 +132,7 @@ async def activity_add_post(request: Request) -> Response:
         return await _activity_form(request, access, None, form, exc.errors, 422)
     if not config:
         config = get_type(type_name).default_config(services(request).settings)
-    position = int(form["position"]) if form.get("position", "").isdigit() else None
+    position = whole_number(str(form.get("position", "")))
     user_id = access.user.id
     _, event = await services(request).db.write(
         lambda: agenda.add_activity(access.meeting, type_name, common, config, user_id, position)
@@ -240,7 +241,7 @@ async def control_post(request: Request) -> Response:
     access = await _facilitator(request)
     form = await form_data(request)
     activity_id, action = request.path_params["aid"], form.get("action", "")
-    minutes = int(form["minutes"]) if form.get("minutes", "").isdigit() else 1
+    minutes = whole_number(str(form.get("minutes", ""))) or 1
     actor, exclusive = access.user, _exclusivity(request)
     try:
         event = await services(request).db.write(

@@ -20,6 +20,7 @@ from starlette.routing import Match, Route
 from .. import agenda, live, meetings, roster
 from ..activity_types import TYPES
 from ..errors import FormErrors, Refused
+from ..forms import whole_number
 from ..meeting_access import Access, access_for
 from ..meeting_models import MeetingEvent
 from ..models import User
@@ -168,7 +169,7 @@ class CreateForm:
     def apply(self, action: str, form: FormData) -> None:
         """A no-JS form operation: rows ↑/↓/✖/+, directory paging, Add → and ← Remove."""
         verb, _, arg = action.partition(":")
-        index = int(arg) - 1 if arg.isdigit() else -1
+        index = (whole_number(arg) or 0) - 1
         if verb == "add_row" and len(self.rows) < agenda.MAX_ACTIVITIES:
             self.rows.append(_blank_row())
         elif verb in ("up", "down") and 0 <= index < len(self.rows):
@@ -178,8 +179,8 @@ class CreateForm:
         elif verb == "remove_row" and 0 <= index < len(self.rows):
             del self.rows[index]
             self.rows = self.rows or [_blank_row()]
-        elif verb == "page" and arg.isdigit():
-            self.page = int(arg)
+        elif verb == "page" and whole_number(arg) is not None:
+            self.page = whole_number(arg) or 0
         elif verb in ("add_selected", "add_page"):
             chosen = form.getlist("pick" if verb == "add_selected" else "result")
             self.participants = list(dict.fromkeys([*self.participants, *(str(v) for v in chosen)]))
