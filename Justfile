@@ -13,7 +13,7 @@ install:
     test -x {{py}} || python3 -m venv {{venv}}
     {{py}} -m pip install --disable-pip-version-check -q -r requirements.txt
 
-# Test dependencies, plus Debian's chromium, caddy and sqlite3 when missing
+# Test dependencies, plus Debian's chromium, caddy, sqlite3 and systemd (systemd-analyze) when missing
 install-test: install
     {{py}} -m pip install --disable-pip-version-check -q -r requirements-dev.txt
     ./scripts/install-system-packages.sh
@@ -22,7 +22,7 @@ install-test: install
 test *ARGS: install-test
     {{py}} -m ruff check decidero tests bench
     {{py}} -m mypy decidero
-    {{py}} -m pytest {{ARGS}}
+    DECIDERO_TEST_REQUIRE_TOOLS=1 {{py}} -m pytest {{ARGS}}
 
 # Load benchmark against a local server (see README, Performance)
 bench *ARGS: install

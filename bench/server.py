@@ -110,6 +110,9 @@ class BenchServer:
         return {
             "DECIDERO_DATABASE_URL": f"sqlite:///{self.database_path}",
             "DECIDERO_JWT_SECRET_KEY": self.secret,
+            # As operators run it, except that cookies travel over plain HTTP on loopback.
+            "DECIDERO_ENV": "production",
+            "DECIDERO_SECURE_COOKIES": "false",
             "LOG_LEVEL": "WARNING",
         }
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sse_starlette import ServerSentEvent
+
 QUEUE_SIZE = 500
 
 
@@ -43,12 +45,30 @@ class Event:
     id: int | None
     variants: dict[Hashable, str]
     audience: Callable[[Viewer], Hashable | None]
+    # The SSE wire form per audience, encoded by the first connection that needs it.
+    _encoded: dict[Hashable, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def data_for(self, viewer: Viewer) -> str | None:
         key = self.audience(viewer)
         shared = None if key is None else self.variants.get(key)
         own = self.variants.get(personal(viewer.user_id))
         return shared if own is None else (shared or "") + own
+
+    def encoded_for(self, viewer: Viewer) -> bytes | None:
+        """The event as SSE bytes for ``viewer``: one encoding per audience, not per connection."""
+        own = personal(viewer.user_id)
+        key = own if own in self.variants else self.audience(viewer)
+        if key is None:
+            return None
+        cached = self._encoded.get(key)
+        if cached is None:
+            data = self.data_for(viewer)
+            if data is None:
+                return None
+            cached = self._encoded[key] = ServerSentEvent(
+                data=data, event=self.type, id=None if self.id is None else str(self.id)
+            ).encode()
+        return cached
 
 
 @dataclass(eq=False)

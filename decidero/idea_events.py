@@ -78,25 +78,29 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
     payload = event.payload
     if activity is None or activity.type != "brainstorming" or "idea" not in payload:
         return {}
+    out: dict[Hashable, str] = {}
+    counted: set[str] = state.__dict__.setdefault("_idea_counts_built", set())
+    if payload.get("action") in COUNT_ACTIONS and not payload.get("parent") and activity.id not in counted:
+        if FACILITATOR_AUDIENCE in audiences:  # the agenda as it is now: once per run of events is enough
+            counted.add(activity.id)
+            out[FACILITATOR_AUDIENCE] = live.render_regions(env, state, FACILITATOR_AUDIENCE, ("agenda",), None)
     built: set[int] = state.__dict__.setdefault("_ideas_built", set())
     if payload["idea"] in built:
-        return {}  # a replay of many events needs each idea's latest state only once
+        return out  # a replay of many events needs each idea's latest state only once
     built.add(payload["idea"])
     idea = Idea.get_or_none(Idea.id == payload["idea"], Idea.activity == activity.id)
     rules = rules_of(activity)
-    out: dict[Hashable, str] = {}
+    rows: dict[Hashable, str] = {}
     for audience in audiences:
         if sees_board(activity, audience):
-            out[audience] = idea_fragment(env, activity, rules, idea, payload, audience == FACILITATOR_AUDIENCE, None)
+            rows[audience] = idea_fragment(env, activity, rules, idea, payload, audience == FACILITATOR_AUDIENCE, None)
     author = idea.author_id if idea is not None else None
     author_key = _author_audience(state, author) if author else None
-    if author and author_key in out:
+    if author and author_key in rows:
         own = idea_fragment(env, activity, rules, idea, payload, author_key == FACILITATOR_AUDIENCE, author)
-        if own != out[author_key]:  # e.g. a hidden idea: a removal for its author too
-            out[personal(author)] = own
-    if payload.get("action") in COUNT_ACTIONS and not payload.get("parent") and FACILITATOR_AUDIENCE in out:
-        out[FACILITATOR_AUDIENCE] += live.render_regions(env, state, FACILITATOR_AUDIENCE, ("agenda",), None)
-    return out
+        if own != rows[author_key]:  # e.g. a hidden idea: a removal for its author too
+            rows[personal(author)] = own
+    return {key: rows.get(key, "") + out.get(key, "") for key in rows.keys() | out.keys()}
 
 
 for _name in EVENTS:

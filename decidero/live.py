@@ -22,7 +22,7 @@ from sse_starlette import ServerSentEvent
 
 from . import event_log, run_control
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
-from .meeting_models import MeetingEvent
+from .meeting_models import Activity, MeetingEvent
 from .models import utcnow
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
 from .web import Services
@@ -35,7 +35,15 @@ PRESENCE_WINDOW_SECONDS = 0.5
 TICK_SECONDS = 1.0
 PING_SECONDS = 15
 RETRY_MS = 3000
+# A client that stops reading (a phone gone to sleep mid-send) ends its stream after this long,
+# instead of holding a send, and with it the stream's task, forever. It reconnects and replays.
+SEND_TIMEOUT_SECONDS = 15.0
 MAX_STREAMS_PER_SESSION = 10
+# Publishing windows per meeting (see LiveEngine._publisher): 0.2 ms per connected stream, bounded.
+PUBLISH_WINDOW_MIN = 0.02
+PUBLISH_WINDOW_MAX = 0.25
+PUBLISH_WINDOW_PER_VIEWER = 0.0002
+DRAIN_LIMIT = 64  # events joined into one write for a stream that fell behind
 
 REGION_TEMPLATES = {
     "header": "_partials/meeting_header.html",
@@ -183,18 +191,37 @@ class Presence:
 
 
 def _record_presence(meeting_id: str, changes: dict[str, str]) -> MeetingEvent | None:
+    """One log row for a window's joins and leaves (write path).
+
+    A presence event re-renders the whole list, so one per window says everything; a row per person
+    would let a mass reconnect (a restart with 1,000 pages open) push every page past the replay
+    limit into a resync.
+    """
     from .meeting_models import Meeting
     from .models import User
 
     if Meeting.get_or_none(Meeting.id == meeting_id) is None:
         return None
-    last = None
     names = {u.id: u.display_name for u in User.select(User.id, User.display_name).where(User.id.in_(list(changes)))}
-    for user_id, change in changes.items():
-        last = event_log.record(
-            meeting_id, "presence", f"{names.get(user_id, 'Someone')} {change} the meeting.", actor_id=user_id
-        )
-    return last
+    joined = [names.get(u, "Someone") for u, change in changes.items() if change == "joined"]
+    left = [names.get(u, "Someone") for u, change in changes.items() if change == "left"]
+    lines = [f"{_name_list(group)} {verb} the meeting." for group, verb in ((joined, "joined"), (left, "left")) if group]
+    return event_log.record(
+        meeting_id,
+        "presence",
+        " ".join(lines),
+        actor_id=next(iter(changes)) if len(changes) == 1 else None,
+        payload={"joined": len(joined), "left": len(left)},
+    )
+
+
+def _name_list(names: list[str]) -> str:
+    """"Pat", "Pat and Quinn", "Pat, Quinn and Ruth", "Pat, Quinn and 3 others"."""
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= 3:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{names[0]}, {names[1]} and {len(names) - 2} others"
 
 
 # -- the engine -----------------------------------------------------------------------------------
@@ -207,36 +234,63 @@ class LiveEngine:
     presence: Presence
     # The newest event id in the log when the engine started: no event at or below it is pending.
     floor: int = 0
-    # Per meeting: the newest event id published so far, and the lock that keeps publishing in
-    # commit order (streams skip ids at or below the last one they delivered).
+    # Per meeting: the newest event id published so far (streams skip ids at or below the last
+    # one they delivered), the newest announced, and the task publishing the difference.
     published: dict[str, int] = field(default_factory=dict)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    wanted: dict[str, int] = field(default_factory=dict)
+    publishers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # Open streams per session key, oldest first.
     session_streams: dict[str, list[Subscription]] = field(default_factory=dict)
 
     async def announce(self, event: MeetingEvent) -> None:
-        """Publish ``event`` and every earlier event of its meeting not yet published, in id order
-        (consecutive events of one type merged into one).
+        """Have ``event`` published, with every earlier unpublished event of its meeting, in id order.
 
-        Announcements of concurrent requests can arrive out of commit order; publishing the newer
-        one first would make every stream skip the older one as already delivered. So each
-        announcement publishes the whole unpublished tail of the log, and a late arrival finds
-        itself already published.
+        Returns at once: the request that committed the event does not wait for the fan-out. One
+        publisher task per meeting publishes the whole unpublished tail of the log each time, so
+        announcements arriving out of commit order cannot make streams skip an event.
         """
         meeting_id = event.meeting_id
-        async with self.locks.setdefault(meeting_id, asyncio.Lock()):
-            last = self.published.get(meeting_id, self.floor)
-            if event.id <= last:
-                return
-            viewers = self.broker.viewers(meeting_id)
-            if not viewers:
-                self.published[meeting_id] = event.id
-                return
-            present = self.presence.present(meeting_id)
-            outgoing = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
-            self.published[meeting_id] = max([event.id, *(e.id or 0 for e in outgoing)])
-            for published in outgoing:
-                self.broker.publish(meeting_id, published)
+        if event.id <= self.published.get(meeting_id, self.floor):
+            return
+        self.wanted[meeting_id] = max(self.wanted.get(meeting_id, 0), event.id)
+        if meeting_id not in self.publishers:
+            self.publishers[meeting_id] = asyncio.create_task(self._publisher(meeting_id))
+
+    async def _publisher(self, meeting_id: str) -> None:
+        """Publish now, then at most once per window while events keep coming.
+
+        An idle meeting's event goes out at once; in a burst, what arrives during the window goes
+        out together. The cost of a publish grows with the audience (every stream gets a copy), so
+        the window does too: a crowd gets a few merged events per second instead of one per idea.
+        """
+        failures = 0
+        try:
+            while self.wanted.get(meeting_id, 0) > self.published.get(meeting_id, self.floor):
+                try:
+                    await self._publish_tail(meeting_id)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("Could not publish events of %s", meeting_id)
+                    if failures >= 3:
+                        return  # the next announcement tries again
+                viewers = len(self.broker.viewers(meeting_id))
+                await asyncio.sleep(min(PUBLISH_WINDOW_MAX, max(PUBLISH_WINDOW_MIN, viewers * PUBLISH_WINDOW_PER_VIEWER)))
+        finally:
+            self.publishers.pop(meeting_id, None)
+
+    async def _publish_tail(self, meeting_id: str) -> None:
+        last = self.published.get(meeting_id, self.floor)
+        wanted = self.wanted.get(meeting_id, 0)
+        viewers = self.broker.viewers(meeting_id)
+        if not viewers:
+            self.published[meeting_id] = wanted
+            return
+        present = self.presence.present(meeting_id)
+        outgoing = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
+        self.published[meeting_id] = max([wanted, *(e.id or 0 for e in outgoing)])
+        for published in outgoing:
+            self.broker.publish(meeting_id, published)
 
     def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> list[Event]:
         """The unpublished events after ``last``, each rendered once per audience (read path)."""
@@ -264,38 +318,42 @@ class LiveEngine:
             for run in runs
         ]
 
-    async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> list[ServerSentEvent]:
-        """What a reconnecting viewer missed, merged into at most one event, or a resync."""
+    async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> tuple[int, list[ServerSentEvent]]:
+        """The meeting's latest event id, and what a reconnecting viewer missed, merged into at
+        most one event, or a resync."""
         env = self.svc.templates
         present = self.presence.present(meeting_id)
 
-        def build() -> list[ServerSentEvent]:
+        def build() -> tuple[int, list[ServerSentEvent]]:
+            latest = event_log.latest_id(meeting_id)
             missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
             if missed is None:
-                return [ServerSentEvent(data=json.dumps({"since": event_log.latest_id(meeting_id)}), event="resync")]
+                return latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
             if not missed:
-                return []
+                return latest, []
             state = load_room(meeting_id, present)
             key = state.audience_key(viewer.user_id, viewer.facilitator)
             variants = build_variants(env, state, missed, {key})
             html = variants.get(key, "") + variants.get(personal(viewer.user_id), "")
-            return [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
+            return latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
 
         return await self.svc.db.read(build)
 
-    async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent]:
+    async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent | bytes]:
         # Subscribe before reading the log, so nothing falls between replay and live events.
         subscription = self.broker.subscribe(meeting_id, viewer)
         self._limit_streams(subscription)
         self.presence.join(self.svc, meeting_id, viewer.user_id)
         try:
-            yield ServerSentEvent(data=json.dumps({"since": last_id}), event="hello", retry=RETRY_MS)
+            latest, replayed = await self.replay(meeting_id, viewer, last_id)
+            # No ``id:`` on hello: the browser would resume from it and skip the replay that follows.
+            yield ServerSentEvent(data=json.dumps({"latest": latest}), event="hello", retry=RETRY_MS)
             delivered = last_id
-            for item in await self.replay(meeting_id, viewer, last_id):
+            for item in replayed:
                 delivered = max(delivered, int(item.id or 0))
                 yield item
-            async for item in self._live(subscription, delivered):
-                yield item
+            async for chunk in self._live(subscription, delivered):
+                yield chunk
         finally:
             self.broker.unsubscribe(subscription)
             mine = self.session_streams.get(viewer.session_key, [])
@@ -314,19 +372,29 @@ class LiveEngine:
             self.broker.unsubscribe(oldest)
             oldest.close()
 
-    async def _live(self, subscription: Subscription, delivered: int) -> AsyncIterator[ServerSentEvent]:
+    async def _live(self, subscription: Subscription, delivered: int) -> AsyncIterator[bytes]:
+        """Queued events as SSE bytes; a backlog goes out in one write rather than one per event."""
+        queue = subscription.queue
         while not subscription.dropped:
-            event = await subscription.queue.get()
-            if event is None or subscription.dropped:
+            batch: list[bytes] = []
+            ended = False
+            event = await queue.get()
+            while True:
+                if event is None or subscription.dropped:
+                    ended = True
+                    break
+                if event.id is None or event.id > delivered:  # lower ids were part of the replay
+                    encoded = event.encoded_for(subscription.viewer)
+                    if encoded is not None:
+                        batch.append(encoded)
+                        delivered = event.id or delivered
+                if queue.empty() or len(batch) >= DRAIN_LIMIT:
+                    break
+                event = queue.get_nowait()
+            if batch:
+                yield b"".join(batch)
+            if ended:
                 return
-            if event.id is not None and event.id <= delivered:
-                continue  # already part of the replay
-            data = event.data_for(subscription.viewer)
-            if data is None:
-                continue
-            if event.id is not None:
-                delivered = event.id
-            yield ServerSentEvent(data=data, event=event.type, id=None if event.id is None else str(event.id))
 
     def send_to(self, meeting_id: str | None, match: Callable[[Viewer], bool], type: str, data: dict[str, Any]) -> None:
         """A message for some viewers only (revocation, expiry), then their streams end."""
@@ -357,7 +425,7 @@ class LiveEngine:
 
     async def tick_forever(self) -> None:
         """Time-up and auto-stop on the server clock, even with no browser open."""
-        announced: set[tuple[str, int | None]] = set()
+        announced: set[Hashable] = set()
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
@@ -365,16 +433,49 @@ class LiveEngine:
             except Exception:
                 log.exception("Timer tick failed")
 
-    async def _tick(self, announced: set[tuple[str, int | None]]) -> None:
+    async def _tick(self, announced: set[Hashable]) -> None:
+        """``announced`` spares a write per second per overdue activity; the log, not this memory,
+        is what keeps a restart from announcing the same time-up twice (``expire_once``)."""
         due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
+        markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
+        announced.intersection_update(markers.values())
         for activity in due:
-            marker = (activity.id, activity.time_limit_minutes)
+            marker = markers[activity.id]
             if marker in announced and not activity.auto_stop:
                 continue
             announced.add(marker)
-            event = await self.svc.db.write(partial(run_control.expire, activity.id))
+            event = await self.svc.db.write(partial(expire_once, activity.id))
             if event is not None:
                 await self.announce(event)
+
+
+def expire_once(activity_id: str) -> MeetingEvent | None:
+    """``run_control.expire``, unless this activity's time-up is already in the log (write path)."""
+    activity = Activity.get_or_none(Activity.id == activity_id)
+    if activity is not None and not activity.auto_stop and time_up_logged(activity):
+        return None
+    return run_control.expire(activity_id)
+
+
+def time_up_logged(activity: Activity) -> bool:
+    """Whether "Time is up." was logged since the activity last started, was extended or edited
+    (each of which can give it time again); pausing and resuming do not."""
+    events = (
+        MeetingEvent.select(MeetingEvent.type, MeetingEvent.payload_json)
+        .where(
+            MeetingEvent.meeting_id == activity.meeting_id,
+            MeetingEvent.activity_id == activity.id,
+            MeetingEvent.type.in_(("activity_state", "agenda_changed")),
+        )
+        .order_by(MeetingEvent.id.desc())
+    )
+    for event in events.iterator():
+        action = event.payload.get("action") if event.type == "activity_state" else "edit"
+        if action == "time_up":
+            return True
+        if action in ("start", "extend", "edit"):
+            return False
+    return False
 
 
 def engine(svc: Services) -> LiveEngine:

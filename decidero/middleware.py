@@ -19,7 +19,15 @@ from .db import Busy
 from .grab import GRAB_PATH
 from .logs import QUIET_PATHS, redact
 from .models import utcnow
-from .sessions import PRESESSION_COOKIE, SESSION_COOKIE, find_session, needs_touch, new_raw_id, touch
+from .sessions import (
+    PRESESSION_COOKIE,
+    SESSION_COOKIE,
+    find_session,
+    from_signed_in_page,
+    needs_touch,
+    new_raw_id,
+    touch,
+)
 from .web import RequestContext, error_response, services, sign_in_response
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +40,7 @@ audit_log = logging.getLogger("audit")
 log = logging.getLogger("decidero")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+UNATTRIBUTED = "decidero.unattributed"  # scope flag: log this request without its user
 BODY_LIMIT = 1024 * 1024
 IMPORT_BODY_LIMIT = 20 * 1024 * 1024
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
@@ -100,8 +109,13 @@ async def _submitted_fields(scope: Scope, body: bytes, receive: Receive) -> dict
             data = json.loads(body or b"{}")
         except ValueError:
             return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        return {_utf8(k): _utf8(v) for k, v in data.items()} if isinstance(data, dict) else {}
     return {}
+
+
+def _utf8(value: object) -> str:
+    """JSON may carry lone surrogates ("\\ud800"), which no page or database can store."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 class DecideroMiddleware:
@@ -136,6 +150,7 @@ class DecideroMiddleware:
                 log.error("Database unavailable during authentication: %s", exc)
                 await error_response(request, 503, BUSY_MESSAGE, {"Retry-After": "5"})(scope, receive, send)
                 return
+            self._note_ended_session(ctx, request.headers.get("x-csrf-token"))
         if scope["method"] in UNSAFE_METHODS:
             limit = IMPORT_BODY_LIMIT if path == "/meeting/import" else BODY_LIMIT
             try:
@@ -145,6 +160,7 @@ class DecideroMiddleware:
                 return
             fields = await _submitted_fields(scope, body, receive)
             scope["decidero.fields"] = fields
+            self._note_ended_session(ctx, fields.get("csrf_token"))
             # Either one may be current: a form's own field outlives a stale header, and vice versa.
             tokens = (request.headers.get("x-csrf-token"), fields.get("csrf_token"))
             if not any(services(request).signing.csrf_valid(ctx.csrf_binding, token) for token in tokens):
@@ -176,6 +192,12 @@ class DecideroMiddleware:
             ctx.csrf_binding = new_raw_id()
             ctx.new_presession_cookie = svc.signing.sign_presession(ctx.csrf_binding)
 
+    @staticmethod
+    def _note_ended_session(ctx: RequestContext, token: str | None) -> None:
+        """Signed out, but sent from a signed-in page (even with the cookie gone): the session ended."""
+        if ctx.user is None and from_signed_in_page(token):
+            ctx.session_expired = True
+
     def _wrap_send(self, scope: Scope, ctx: RequestContext, send: Send, status_holder: dict[str, int]) -> Send:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -201,7 +223,8 @@ class DecideroMiddleware:
         path: str = scope["path"]
         if path.startswith(QUIET_PATHS):
             return
-        user = ctx.user
+        # A request that touches an anonymous round's idea never names its user (SPEC §4.8).
+        user = None if scope.get(UNATTRIBUTED) else ctx.user
         who = user.login if user is not None else "-"
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log.info("%s %s %s %.1fms user=%s id=%s", scope["method"], path, status, elapsed_ms, who, ctx.request_id)

@@ -1,9 +1,12 @@
-"""Own profile and password changes (SPEC §4.3)."""
+"""Own profile, avatar and password changes (SPEC §4.3)."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from .accounts import MISMATCH_MESSAGE, clean_text
-from .errors import FormErrors
+from .errors import FormErrors, Refused
 from .models import User
 from .passwords import password_problems
 from .sessions import revoke_all
@@ -46,3 +49,69 @@ def change_password(user_id: str, password_hash: str, keep_session: str) -> None
     """New hash, clear the must-change flag, sign out every other session."""
     User.update(password_hash=password_hash, must_change_password=False).where(User.id == user_id).execute()
     revoke_all(user_id, except_key=keep_session)
+
+
+# -- avatar ---------------------------------------------------------------------------------------
+
+INVALID_AVATAR_KEY = "Invalid avatar key"
+# The curated catalog: key → emoji. Readable on a coloured circle, nothing that reads as a verdict.
+EMOJI_CATALOG: dict[str, str] = dict(
+    pair.split("=")
+    for pair in (
+        "dog=🐶 cat=🐱 mouse=🐭 hamster=🐹 rabbit=🐰 fox=🦊 bear=🐻 panda=🐼 koala=🐨 tiger=🐯 lion=🦁 cow=🐮 "
+        "pig=🐷 frog=🐸 monkey=🐵 chicken=🐔 penguin=🐧 bird=🐦 chick=🐤 duck=🦆 eagle=🦅 owl=🦉 bat=🦇 "
+        "wolf=🐺 boar=🐗 horse=🐴 unicorn=🦄 bee=🐝 butterfly=🦋 snail=🐌 ladybug=🐞 turtle=🐢 snake=🐍 "
+        "lizard=🦎 octopus=🐙 squid=🦑 shrimp=🦐 crab=🦀 fish=🐟 tropical_fish=🐠 blowfish=🐡 dolphin=🐬 "
+        "whale=🐳 shark=🦈 crocodile=🐊 zebra=🦓 giraffe=🦒 elephant=🐘 rhino=🦏 camel=🐫 kangaroo=🦘 "
+        "llama=🦙 peacock=🦚 parrot=🦜 swan=🦢 flamingo=🦩 hedgehog=🦔 sloth=🦥 otter=🦦 beaver=🦫 "
+        "apple=🍎 pear=🍐 orange=🍊 lemon=🍋 banana=🍌 watermelon=🍉 grapes=🍇 strawberry=🍓 cherries=🍒 "
+        "peach=🍑 pineapple=🍍 kiwi=🥝 avocado=🥑 carrot=🥕 corn=🌽 pepper=🌶️ broccoli=🥦 mushroom=🍄 "
+        "chestnut=🌰 bread=🍞 cheese=🧀 pizza=🍕 taco=🌮 cookie=🍪 doughnut=🍩 cupcake=🧁 "
+        "sunflower=🌻 tulip=🌷 rose=🌹 blossom=🌼 cactus=🌵 palm=🌴 evergreen=🌲 maple=🍁 clover=🍀 "
+        "seedling=🌱 sun=🌞 moon=🌙 star=⭐ rainbow=🌈 snowflake=❄️ fire=🔥 droplet=💧 wave=🌊 "
+        "volcano=🌋 mountain=🏔️ rocket=🚀 airplane=✈️ sailboat=⛵ bicycle=🚲 car=🚗 train=🚆 balloon=🎈 "
+        "kite=🪁 gift=🎁 trophy=🏆 soccer=⚽ basketball=🏀 tennis=🎾 guitar=🎸 trumpet=🎺 drum=🥁 "
+        "palette=🎨 books=📚 bulb=💡 compass=🧭 telescope=🔭 microscope=🔬 key=🔑 anchor=⚓ gem=💎 "
+        "crystal_ball=🔮 puzzle=🧩 dice=🎲 robot=🤖 alien=👽 ghost=👻"
+    ).split()
+)
+EMOJI_KEYS = list(EMOJI_CATALOG)
+COLOR_LOW, COLOR_HIGH = 40, 215  # each RGB channel: white initials stay readable
+
+
+def emoji_for(user_id: str, seed: int) -> str:
+    """``catalog[hash(user_id:seed) mod size]``: deterministic per user and seed."""
+    digest = hashlib.sha256(f"{user_id}:{seed}".encode()).digest()
+    return EMOJI_CATALOG[EMOJI_KEYS[int.from_bytes(digest[:8], "big") % len(EMOJI_KEYS)]]
+
+
+def regenerate_avatar(user_id: str, key: str = "") -> str:
+    """Switch to an emoji: the catalog's ``key`` when given, else the next one for the user's seed."""
+    user = User.get_by_id(user_id)
+    if key:
+        if key not in EMOJI_CATALOG:
+            raise Refused(INVALID_AVATAR_KEY, 400)
+        user.avatar_emoji = EMOJI_CATALOG[key]
+    else:
+        user.avatar_seed += 1
+        user.avatar_emoji = emoji_for(user.id, user.avatar_seed)
+    user.save()
+    return str(user.avatar_emoji)
+
+
+def use_initials(user_id: str) -> None:
+    User.update(avatar_emoji=None).where(User.id == user_id).execute()
+
+
+def _random_color() -> str:
+    return "#" + "".join(f"{COLOR_LOW + secrets.randbelow(COLOR_HIGH - COLOR_LOW + 1):02x}" for _ in range(3))
+
+
+def new_color(user_id: str) -> str:
+    """A random colour in the readable range, unlike the current one and unused by anyone else."""
+    current = User.get_by_id(user_id).avatar_color
+    while True:
+        color = _random_color()
+        if color != current and not User.select().where(User.avatar_color == color).exists():
+            User.update(avatar_color=color).where(User.id == user_id).execute()
+            return color

@@ -18,6 +18,9 @@ from .models import User, UserSession, utcnow
 
 SESSION_COOKIE = "decidero_session"
 PRESESSION_COOKIE = "decidero_presession"
+# Marks the CSRF token of a signed-in page. A request carrying one without a live session comes from
+# a page whose session has ended (expired, revoked, or its cookie deleted): the user is told so.
+SIGNED_IN_TOKEN_PREFIX = "s."
 LAST_SEEN_INTERVAL = timedelta(minutes=1)
 
 
@@ -54,12 +57,20 @@ class Signing:
         except BadSignature:
             return None
 
-    def csrf_token(self, binding: str) -> str:
+    def csrf_token(self, binding: str, signed_in: bool = False) -> str:
         key = f"{self.issuer}.csrf:{self.secret}".encode()
-        return hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
+        token = hmac.new(key, binding.encode(), hashlib.sha256).hexdigest()
+        return SIGNED_IN_TOKEN_PREFIX + token if signed_in else token
 
     def csrf_valid(self, binding: str | None, token: str | None) -> bool:
-        return bool(binding and token) and hmac.compare_digest(self.csrf_token(binding or ""), token or "")
+        if not binding or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(binding), token.removeprefix(SIGNED_IN_TOKEN_PREFIX))
+
+
+def from_signed_in_page(token: str | None) -> bool:
+    """The token was issued to a page rendered inside a session (it proves nothing else)."""
+    return bool(token) and str(token).startswith(SIGNED_IN_TOKEN_PREFIX)
 
 
 def new_raw_id() -> str:

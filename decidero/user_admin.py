@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peewee import Case
+from peewee import Case, Ordering
 
 from .accounts import EMAIL_PATTERN, LOGIN_PATTERN, clean_text, create_user
 from .errors import Forbidden, FormErrors, NotFound, Refused
@@ -28,8 +28,29 @@ ROLE_RANK = {"super_admin": 0, "admin": 1, "facilitator": 2, "participant": 3}
 DELETION_HOOKS: list[Callable[[User, User], int]] = []
 
 
-def list_users(query: str = "") -> list[User]:
-    rank = Case(User.role, [(role, n) for role, n in ROLE_RANK.items()], 9)
+# Sortable columns of the Manage Users table (SPEC §4.2); the default order is role rank, then login.
+SORT_COLUMNS = ("login", "email", "first", "last", "role", "status")
+
+
+def _rank() -> Case:
+    return Case(User.role, [(role, n) for role, n in ROLE_RANK.items()], 9)
+
+
+def _ordering(sort: str, descending: bool) -> list[Ordering]:
+    way = "DESC" if descending else "ASC"
+    if sort == "email":  # users without an email come last either way
+        keys = [Ordering(User.email.is_null(), "ASC"), Ordering(User.email, way)]
+    elif sort == "status":  # ascending: Active first
+        keys = [Ordering(User.is_active, "ASC" if descending else "DESC")]
+    else:
+        names = {"first": User.first_name.collate("NOCASE"), "last": User.last_name.collate("NOCASE")}
+        column = {"login": User.login, **names}.get(sort, _rank())
+        keys = [Ordering(column, way)]
+    return [*keys, Ordering(User.login, "ASC")]
+
+
+def list_users(query: str = "", sort: str = "", descending: bool = False) -> list[User]:
+    """Users who are not deleted, filtered by login, email or name, in the table's order."""
     select = User.select().where(User.is_deleted == False)  # noqa: E712
     text = clean_text(query).lower()
     if text:
@@ -41,7 +62,7 @@ def list_users(query: str = "") -> list[User]:
             | User.last_name ** like
             | User.display_name ** like
         )
-    return list(select.order_by(rank, User.login))
+    return list(select.order_by(*_ordering(sort, descending)))
 
 
 def _target(user_id: str) -> User:

@@ -210,8 +210,12 @@ def require_results(meeting_id: str, activity_id: str, user: User) -> tuple[Acce
     if not access.is_facilitator and not in_scope(activity, user.id):
         raise Forbidden(NOT_ASSIGNED)
     if not may_see(activity, user.id, access.is_facilitator):
-        raise Forbidden(VOTES_HIDDEN if activity.type == VOTING else RESULTS_HIDDEN)
+        raise Forbidden(hidden_text(activity))
     return access, activity
+
+
+def hidden_text(activity: Activity) -> str:
+    return VOTES_HIDDEN if activity.type == VOTING else RESULTS_HIDDEN
 
 
 def voter_for(access: Access, activity: Activity, for_user: str) -> User:
@@ -368,42 +372,68 @@ def check_order(activity: Activity, order: list[str]) -> list[str]:
     return order
 
 
-def submit_ranking(meeting_id: str, activity_id: str, actor: User, fields: Mapping[str, str]) -> MeetingEvent:
-    """Write path: a complete ranking atomically replaces the user's previous one."""
+def submit_ranking(
+    meeting_id: str, activity_id: str, actor: User, fields: Mapping[str, str], for_user: str = ""
+) -> MeetingEvent:
+    """Write path: a complete ranking atomically replaces the voter's previous one (the actor's own,
+    or, for facilitators, that of someone in the room: ``for_user``)."""
     access = require_member(meeting_id, actor)
     activity = voting_activity(meeting_id, activity_id)
     if activity.type != RANKING:
         raise NotFound()
-    voter = voter_for(access, activity, "")
+    voter = voter_for(access, activity, for_user)
     run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
     if not options_of(activity):
         raise Refused(NO_IDEAS, 409)
     order = check_order(activity, requested_order(fields, activity.id))
+    recorder = actor.id if voter.id != actor.id else None
     Ranking.insert(
-        activity=activity.id, user=voter.id, order_json=json.dumps(order), submitted_at=utcnow()
+        activity=activity.id, user=voter.id, order_json=json.dumps(order), recorded_by=recorder, submitted_at=utcnow()
     ).on_conflict_replace().execute()
-    return event_log.record(
-        meeting_id, "rankings_changed", f"A ranking was submitted in “{activity.title}”.", actor_id=actor.id,
-        activity_id=activity.id,
+    summary = (
+        f"{actor.display_name} recorded a ranking on behalf of a participant in “{activity.title}”."
+        if recorder
+        else f"A ranking was submitted in “{activity.title}”."
     )
+    return event_log.record(meeting_id, "rankings_changed", summary, actor_id=actor.id, activity_id=activity.id)
 
 
-def reset_ranking(meeting_id: str, activity_id: str, actor: User) -> MeetingEvent | None:
+def reset_ranking(meeting_id: str, activity_id: str, actor: User, for_user: str = "") -> MeetingEvent | None:
     access = require_member(meeting_id, actor)
     activity = voting_activity(meeting_id, activity_id)
     if activity.type != RANKING:
         raise NotFound()
-    voter = voter_for(access, activity, "")
+    voter = voter_for(access, activity, for_user)
     run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
     if not activity.config.get("allow_reset", True):
         raise Conflict(RESET_DISABLED)
     deleted = Ranking.delete().where(Ranking.activity == activity.id, Ranking.user == voter.id).execute()
     if not deleted:
         return None
-    return event_log.record(
-        meeting_id, "rankings_changed", f"A ranking was reset in “{activity.title}”.", actor_id=actor.id,
-        activity_id=activity.id,
+    summary = (
+        f"{actor.display_name} reset a ranking on behalf of a participant in “{activity.title}”."
+        if voter.id != actor.id
+        else f"A ranking was reset in “{activity.title}”."
     )
+    return event_log.record(meeting_id, "rankings_changed", summary, actor_id=actor.id, activity_id=activity.id)
+
+
+def recorded_by(activity: Activity, voter_id: str) -> User | None:
+    """The facilitator who recorded ``voter_id``'s stored ballot on their behalf, if one did."""
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    row = (
+        model.select(model.recorded_by)
+        .where(model.activity == activity.id, model.user == voter_id, model.recorded_by.is_null(False))
+        .first()
+    )
+    return None if row is None else User.get_or_none(User.id == row.recorded_by_id)
+
+
+def recorded_for_others(activity: Activity) -> list[User]:
+    """Voters whose stored ballot a facilitator recorded for them (people in the room), by name."""
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    ids = {r.user_id for r in model.select(model.user).where(model.activity == activity.id, model.recorded_by.is_null(False))}
+    return list(User.select().where(User.id.in_(sorted(ids))).order_by(User.display_name)) if ids else []
 
 
 def own_ranking(activity: Activity, user_id: str) -> list[str] | None:

@@ -88,8 +88,14 @@ def wants_fragment(request: Request) -> bool:
 
 
 def local_path(candidate: str | None) -> str | None:
-    """``next=`` targets: only same-site absolute paths, never ``//host`` or schemes."""
+    """``next=`` targets: only same-site absolute paths, never ``//host`` or schemes.
+
+    Browsers drop tabs and newlines from URLs ("/<tab>/evil.example" becomes "//evil.example"), so
+    any control character disqualifies a target too.
+    """
     if not candidate or not candidate.startswith("/") or candidate.startswith("//") or "\\" in candidate:
+        return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in candidate):
         return None
     return candidate
 
@@ -138,6 +144,7 @@ def make_templates(config: Config) -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=not config.production,  # a stat() per template use is measurable under load
     )
     env.globals["notices"] = NOTICES
     env.globals["types"] = TYPES
@@ -161,7 +168,7 @@ def render(
     data = {
         "request": request,
         "user": ctx.user,
-        "csrf_token": services(request).signing.csrf_token(ctx.csrf_binding or ""),
+        "csrf_token": services(request).signing.csrf_token(ctx.csrf_binding or "", signed_in=ctx.session is not None),
         "config": services(request).config,
         "settings": services(request).settings,
         **(values or {}),

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive (browser, reverse proxy, sqlite3 CLI) when missing.
+# Installs the Debian packages the tests drive (browser, reverse proxy, sqlite3 CLI, systemd-analyze
+# for the unit check) when missing. `just test` runs it; under `just test` a missing tool fails its
+# tests instead of skipping them (DECIDERO_TEST_REQUIRE_TOOLS=1, see tests/caddy_helpers.py).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,8 +1,8 @@
 """Caddy as a plain process running the shipped deploy/Caddyfile in front of a local upstream.
 
 Shared by the Caddyfile tests against a stand-in (test_deploy_units.py) and the end-to-end proxy
-test against the real app (test_proxy.py). Tests install nothing: without ``caddy`` they skip
-(``just test`` installs it through scripts/install-system-packages.sh).
+test against the real app (test_proxy.py). Tests install nothing: run by hand without ``caddy`` they
+skip; ``just test`` installs it through scripts/install-system-packages.sh and then requires it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,17 @@ CADDYFILE = Path(__file__).resolve().parent.parent / "deploy" / "Caddyfile"
 SITE_ADDRESS = "decidero.example.com {"
 UPSTREAM = "127.0.0.1:8000"
 
-needs_caddy = pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy not installed (apt install caddy)")
+# `just test` installs every tool first and sets this: there a missing tool is a failure, not a skip.
+TOOLS_REQUIRED = os.environ.get("DECIDERO_TEST_REQUIRE_TOOLS") == "1"
+
+
+def needs_tool(command: str, package: str) -> pytest.MarkDecorator:
+    """Skip a test without ``command`` when run by hand; under ``just test`` the test runs and fails."""
+    missing = shutil.which(command) is None and not TOOLS_REQUIRED
+    return pytest.mark.skipif(missing, reason=f"{command} not installed (apt install {package}; `just test` does)")
+
+
+needs_caddy = needs_tool("caddy", "caddy")
 
 
 def free_port() -> int:

@@ -1,15 +1,16 @@
-"""People and meetings for the meeting tests: seeded straight through the write path (fast), then
-used over HTTP the way each person's browser would."""
+"""People and meetings for the in-process (TestClient) meeting tests: seeded straight through the
+write path (fast), then used over HTTP the way each person's browser would. The real-server tests
+use ``helpers_meetings``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 
 import httpx
 from account_helpers import database, soup
-from conftest import PASSWORD, csrf_token, sign_in
+from conftest import csrf_token, sign_in
+from helpers_meetings import password_hash
 from starlette.testclient import TestClient
 
 from decidero import meetings
@@ -17,12 +18,6 @@ from decidero.accounts import create_user
 from decidero.meeting_access import Access, access_for
 from decidero.meeting_models import Activity, Meeting, MeetingMember
 from decidero.models import User
-from decidero.passwords import hash_password
-
-
-@cache
-def password_hash() -> str:
-    return hash_password(PASSWORD)
 
 
 def make_user(client: TestClient, login: str, role: str = "participant", **fields: str) -> User:

@@ -6,10 +6,26 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from account_helpers import database, field_error, live_sessions, logins, notice, page_error, soup, user, user_id
+from account_helpers import (
+    database,
+    field_error,
+    field_value,
+    live_sessions,
+    logins,
+    notice,
+    page_error,
+    soup,
+    user,
+    user_id,
+)
 from conftest import PASSWORD, csrf_token, post_form, register, sign_in
+from helpers_brainstorming import DEFAULT_CONFIG, board_rows
+from helpers_meetings import add_people
 from starlette.testclient import TestClient
+from voting_helpers import client_opener, results_rows, seed_poll
 
+from decidero import agenda
+from decidero.meeting_models import Meeting, MeetingMember
 from decidero.models import User
 
 NEW_PASSWORD = "Fresh-Passw0rd!"
@@ -132,6 +148,51 @@ def test_the_filter_matches_login_email_or_name(cohort: TestClient) -> None:
     table = soup(fragment)
     assert table.find("html") is None
     assert [tr["data-login"] for tr in table.select("#user-rows tbody tr")] == ["p02"]
+
+
+def _order(client: TestClient, query: str) -> list[str]:
+    return [str(tr["data-login"]) for tr in soup(client.get(f"/admin/users?{query}")).select("#user-rows tbody tr")]
+
+
+def _header_links(client: TestClient, query: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Column → (its aria-sort, the query its link asks for)."""
+    headers = soup(client.get(f"/admin/users?{query}")).select("#user-rows thead th")
+    return {
+        th.get_text(strip=True): (str(th.get("aria-sort", "")), _query(str(th.a["href"])))
+        for th in headers
+        if th.a is not None
+    }
+
+
+def test_the_headers_sort_the_table_both_ways(cohort: TestClient) -> None:
+    register(cohort, "zed", first_name="Ann", last_name="Young", email="a@corp.example")
+    register(cohort, "amy", first_name="Zoe", last_name="Able", email="z@corp.example")
+    _act(cohort, "p02", "deactivate")
+    assert _order(cohort, "") == ["boss", "amy", "p01", "p02", "p03", "zed"]
+    assert _order(cohort, "sort=login&dir=desc") == ["zed", "p03", "p02", "p01", "boss", "amy"]
+    assert _order(cohort, "sort=email")[:2] == ["zed", "amy"]  # users without an email come last
+    assert _order(cohort, "sort=email&dir=desc")[:2] == ["amy", "zed"]
+    assert _order(cohort, "sort=first") == ["boss", "zed", "p01", "p02", "p03", "amy"]  # ignoring case
+    assert _order(cohort, "sort=last")[-2:] == ["amy", "zed"]
+    assert _order(cohort, "sort=status")[-1] == "p02"
+    assert _order(cohort, "sort=status&dir=desc")[0] == "p02"
+    assert _order(cohort, "sort=role&dir=desc") == ["amy", "p01", "p02", "p03", "zed", "boss"]
+    assert _order(cohort, "sort=nonsense&dir=desc") == _order(cohort, "")
+    assert _order(cohort, "q=corp&sort=login") == ["amy", "zed"]
+
+
+def test_a_header_link_sorts_by_its_column_then_reverses_it(cohort: TestClient) -> None:
+    default = _header_links(cohort, "")
+    assert list(default) == ["Login", "Email", "First", "Last", "Role", "Status"]
+    assert default["Role"] == ("ascending", {"sort": "role", "dir": "desc"})
+    assert default["Login"] == ("", {"sort": "login", "dir": "asc"})
+    by_login = _header_links(cohort, "q=p0&sort=login&dir=asc")
+    assert by_login["Login"] == ("ascending", {"q": "p0", "sort": "login", "dir": "desc"})
+    assert by_login["Role"][0] == ""
+    assert _header_links(cohort, "sort=login&dir=desc")["Login"] == ("descending", {"sort": "login", "dir": "asc"})
+    page = soup(cohort.get("/admin/users?q=p0&sort=login&dir=desc"))
+    kept = {str(i["name"]): str(i["value"]) for i in page.select("form[role=search] input[name]")}
+    assert kept == {"q": "p0", "sort": "login", "dir": "desc"}  # filtering keeps the chosen order
 
 
 # -- roles --------------------------------------------------------------------------------------
@@ -284,6 +345,42 @@ def test_deletion_leaves_a_tombstone_and_frees_login_and_email(admin_client: Tes
     assert user_id(admin_client, "pat") != pat_id
 
 
+def _add_brainstorming(client: TestClient, meeting_id: str) -> str:
+    def write() -> str:
+        meeting = Meeting.get_by_id(meeting_id)
+        common = {"title": "Ideas", "instructions": "", "time_limit_minutes": None, "auto_stop": False}
+        activity, _ = agenda.add_activity(meeting, "brainstorming", common, dict(DEFAULT_CONFIG), meeting.owner_id)
+        return str(activity.id)
+
+    return database(client).write_sync(write)
+
+
+def test_deletion_keeps_ideas_and_votes_under_the_last_display_name(client: TestClient) -> None:
+    """S3.4: p02 is deleted; what p02 contributed to a meeting stays, under p02's name."""
+    db = database(client)
+    poll = seed_poll(db, client_opener(client))
+    ideas = _add_brainstorming(client, poll.meeting.id)
+    admin = add_people(db, {"adm": "admin"})["adm"]
+    for activity in (poll.vote, ideas):
+        poll.control("start", activity)
+    submitted = poll.post("pat", f"/meeting/{{mid}}/activities/{ideas}/ideas", {"content": "Idea A", "client_token": "pat-a"})
+    assert submitted.status_code == 303
+    assert poll.vote_as("pat", {"A": 2, "B": 1}).status_code == 303
+    pat_id = poll.people["pat"].user_id
+
+    admin_browser = client_opener(client)(admin)
+    deleted = admin_browser.post(f"/admin/users/{pat_id}/delete", data={})
+
+    assert deleted.status_code == 303
+    assert "pat" not in _rows(admin_browser)
+    assert poll.get("pat").status_code == 303  # pat's session ended with the account
+    room = poll.get("owner")
+    assert [(row.text, row.author) for row in board_rows(room, ideas)] == [("Idea A", "pat")]
+    assert results_rows(room, poll.vote)[:2] == [["1", "A", "2", "1"], ["2", "B", "1", "1"]]
+    assert poll.allocation("pat") == {"A": 2, "B": 1}
+    assert "pat" not in [m.user.login for m in db.read_sync(lambda: list(MeetingMember.select().join(User)))]
+
+
 def test_deletion_is_confirmed_with_the_login(cohort: TestClient) -> None:
     response = post_form(cohort, f"/admin/users/{user_id(cohort, 'p02')}/delete", headers={"HX-Request": "true"}, page="/admin/users")
     assert response.status_code == 200
@@ -423,6 +520,16 @@ def test_an_email_batch_creates_updates_and_skips(admin_client: TestClient) -> N
     assert user(admin_client, "carol@example.org").role == "participant"  # type: ignore[union-attr]
     again = post_form(admin_client, "/admin/users/batch/emails", data, page="/admin/users")
     assert _batch_result(again)[0] == "Created 0"
+
+
+def test_an_email_batch_over_500_addresses_is_refused_and_creates_nothing(admin_client: TestClient) -> None:
+    emails = "\n".join(f"u{n}@example.org" for n in range(501))
+    data = {"emails": emails, "password": "TempPass123!", "role": "participant"}
+    response = post_form(admin_client, "/admin/users/batch/emails", data, page="/admin/users")
+    assert response.status_code == 422
+    assert field_error(response, "emails") == "A batch can create at most 500 users."
+    assert field_value(response, "emails") == emails
+    assert logins(admin_client) == ["boss"]
 
 
 def test_an_empty_email_batch_is_refused(admin_client: TestClient) -> None:

@@ -31,7 +31,6 @@ from conftest import (
     register,
     sign_in,
     sign_up_and_in,
-    wait_until,
 )
 from peewee import OperationalError
 from starlette.testclient import TestClient
@@ -39,6 +38,7 @@ from starlette.testclient import TestClient
 from decidero import middleware
 from decidero.app import create_app
 from decidero.models import UserSession, utcnow
+from decidero.ratelimit import LoginLimiter
 
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
 TOO_MANY = "Too many login attempts. Please wait before trying again."
@@ -334,7 +334,10 @@ def test_a_deactivated_account_is_told_so_only_with_the_right_password(admin_cli
     assert page_error(wrong) == INCORRECT
 
 
-@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "dashboard"])
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example", "//evil.example", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "javascript:alert(1)", "dashboard"],
+)
 def test_foreign_next_targets_are_ignored(client: TestClient, target: str) -> None:
     register(client, "alice")
     response = _login(client, "alice", next=target)
@@ -450,6 +453,78 @@ def test_an_htmx_post_after_the_session_ended_gets_401_with_hx_redirect(client: 
     assert _query(elsewhere.headers["hx-redirect"])["next"] == "/dashboard"
 
 
+def _age_sessions(client: TestClient) -> None:
+    """Past the session lifetime (2880 minutes by default)."""
+    database(client).write_sync(lambda: UserSession.update(created_at=utcnow() - timedelta(minutes=2881)).execute())
+
+
+def _delete_cookies(client: TestClient) -> None:
+    """The browser lost every cookie (cleared by the user, or a private window closed)."""
+    client.cookies.clear()
+
+
+SESSION_ENDINGS = {"revoked": _end_sessions, "past its lifetime": _age_sessions, "cookie deleted": _delete_cookies}
+
+
+@pytest.mark.parametrize("ending", SESSION_ENDINGS)
+def test_a_plain_form_sent_after_the_session_ended_says_the_session_expired(client: TestClient, ending: str) -> None:
+    sign_up_and_in(client, "alice")
+    token = csrf_token(client, "/profile")
+    SESSION_ENDINGS[ending](client)
+    response = client.post("/profile", data={"csrf_token": token, "display_name": "Late"}, headers={"Referer": "http://testserver/profile"})
+    assert response.status_code == 303
+    assert _query(response.headers["location"]) == {"next": "/profile", "message": "session_expired"}
+    login_page = client.get(response.headers["location"])
+    assert notice(login_page) == EXPIRED
+    assert CSRF_MESSAGE not in login_page.text
+    assert user(client, "alice").display_name == "alice"  # type: ignore[union-attr]
+    assert _login(client, "alice", next="/profile").headers["location"] == "/profile"
+
+
+@pytest.mark.parametrize("ending", SESSION_ENDINGS)
+def test_an_htmx_post_sent_after_the_session_ended_says_the_session_expired(client: TestClient, ending: str) -> None:
+    sign_up_and_in(client, "alice")
+    token = csrf_token(client, "/profile")
+    SESSION_ENDINGS[ending](client)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token, "HX-Current-URL": "http://testserver/profile"}
+    response = client.post("/profile", data={"display_name": "Late"}, headers=headers)
+    assert response.status_code == 401
+    assert _query(response.headers["hx-redirect"]) == {"next": "/profile", "message": "session_expired"}
+    assert user(client, "alice").display_name == "alice"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ending", SESSION_ENDINGS)
+def test_a_page_opened_after_the_session_ended_says_the_session_expired(client: TestClient, ending: str) -> None:
+    sign_up_and_in(client, "alice")
+    token = csrf_token(client, "/dashboard")
+    SESSION_ENDINGS[ending](client)
+    # A click in the page: htmx (hx-boost) sends the page's token along with every request.
+    boosted = client.get("/profile", headers={"HX-Request": "true", "HX-Boosted": "true", "X-CSRF-Token": token})
+    assert boosted.status_code == 401
+    assert _query(boosted.headers["hx-redirect"]) == {"next": "/profile", "message": "session_expired"}
+    fragment = client.get("/admin/users?q=a", headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert fragment.status_code == 401
+    assert _query(fragment.headers["hx-redirect"]) == {"next": "/admin/users?q=a", "message": "session_expired"}
+
+
+def test_a_typed_address_after_the_cookie_is_gone_simply_asks_to_sign_in(client: TestClient) -> None:
+    """Nothing in such a request shows there was a session, so it is an ordinary signed-out visit."""
+    sign_up_and_in(client, "alice")
+    _delete_cookies(client)
+    response = client.get("/profile")
+    assert _query(response.headers["location"]) == {"next": "/profile", "message": "login_required"}
+
+
+def test_a_stale_token_with_a_live_session_is_still_a_form_expired_refusal(client: TestClient) -> None:
+    sign_up_and_in(client, "alice")
+    old_token = csrf_token(client, "/profile")
+    assert sign_in(client, "alice").status_code == 303  # a new session: the old page's token is stale
+    response = client.post("/profile", data={"csrf_token": old_token, "display_name": "Late"})
+    assert response.status_code == 403
+    assert page_error(response) == CSRF_MESSAGE
+    assert user(client, "alice").display_name == "alice"  # type: ignore[union-attr]
+
+
 def test_signed_out_page_requests_redirect_to_login(client: TestClient) -> None:
     for path in ("/dashboard", "/profile", "/profile/password", "/admin/users"):
         response = client.get(path)
@@ -462,6 +537,26 @@ def test_signed_out_htmx_requests_get_401_with_hx_redirect(client: TestClient) -
     response = client.get("/dashboard", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert _query(response.headers["hx-redirect"]) == {"next": "/dashboard", "message": "login_required"}
+
+
+def test_an_unknown_page_is_the_not_found_page_inside_the_layout(client: TestClient) -> None:
+    sign_up_and_in(client, "alice")
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert page_error(response) == "Not found"
+    menu = soup(response).select_one("nav.usermenu")
+    assert menu is not None and "alice" in menu.get_text(" ")
+    assert menu.select_one('form[action="/logout"] button') is not None
+    swap = client.get("/no-such-page", headers={"HX-Request": "true"})
+    assert (swap.status_code, swap.headers["hx-retarget"]) == (404, "#flash")
+    assert "Not found" in soup(swap).get_text(" ")
+
+
+def test_a_wrong_method_is_refused_with_a_page_not_a_crash(client: TestClient) -> None:
+    sign_up_and_in(client, "alice")
+    response = post_form(client, "/dashboard")
+    assert response.status_code == 405
+    assert page_error(response) == "Method not allowed"
 
 
 def test_pages_carry_the_security_headers(client: TestClient) -> None:
@@ -529,12 +624,52 @@ def test_eight_failures_lock_the_username_even_for_the_right_password(client: Te
     _assert_locked(_login(client, "ALICE"), 60)
 
 
-def test_a_lockout_ends_after_its_lockout_time(client: TestClient) -> None:
+class _Clock:
+    """The limiter's clock, moved by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _stopped_clock(client: TestClient) -> _Clock:
+    clock = _Clock()
+    client.app.state.services.limiter = LoginLimiter(clock=clock)  # type: ignore[attr-defined]
+    return clock
+
+
+def test_a_lockout_counts_down_in_retry_after_and_ends_after_its_lockout_time(client: TestClient) -> None:
     register(client, "alice")
-    set_setting(client, "security.login_rate_limit_lockout_seconds", "2")
+    clock = _stopped_clock(client)
     _fail(client, "alice", 8)
-    _assert_locked(_login(client, "alice"), 2)
-    wait_until(lambda: _login(client, "alice").status_code == 303, timeout=10, interval=0.2, message="lockout to end")
+    assert _login(client, "alice").headers["retry-after"] == "60"
+    clock.now += 59.5
+    locked = _login(client, "alice")
+    _assert_locked(locked, 1)
+    assert locked.headers["retry-after"] == "1"
+    clock.now += 0.5
+    assert _login(client, "alice").status_code == 303
+
+
+def test_a_shorter_lockout_setting_applies_to_the_next_attempt(client: TestClient) -> None:
+    register(client, "alice")
+    clock = _stopped_clock(client)
+    set_setting(client, "security.login_rate_limit_lockout_seconds", "5")
+    _fail(client, "alice", 8)
+    assert _login(client, "alice").headers["retry-after"] == "5"
+    clock.now += 5
+    assert _login(client, "alice").status_code == 303
+
+
+def test_failures_older_than_the_window_no_longer_count(client: TestClient) -> None:
+    register(client, "alice")
+    clock = _stopped_clock(client)
+    _fail(client, "alice", 7)
+    clock.now += 60
+    _fail(client, "alice", 7)  # seven in the current window: not yet locked
+    assert _login(client, "alice").status_code == 303
 
 
 def test_seven_failures_do_not_lock(client: TestClient) -> None:

@@ -6,15 +6,27 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 from account_helpers import page_error, run_coroutine
-from helpers_brainstorming import board_rows, control, empty_state, form_error, seed_brainstorm, stored, unwrap
+from conftest import base_env
+from helpers_brainstorming import (
+    StoredIdea,
+    board_rows,
+    control,
+    empty_state,
+    form_error,
+    seed_brainstorm,
+    stored,
+    unwrap,
+)
 from helpers_meetings import Person, SeededMeeting, add_people, shift_segment, soup, text_of
 from starlette.testclient import TestClient
 
 from decidero import agenda, run_control
+from decidero.app import create_app
 from decidero.db import Database
 from decidero.meeting_models import Activity, MeetingEvent
 from decidero.models import User
@@ -239,6 +251,39 @@ def test_a_reply_to_an_idea_of_another_activity_is_refused(client: TestClient) -
     assert board.stored() == [("1", "Here", "pat")]
 
 
+@pytest.mark.parametrize("parent", ["99999999999999999999999", "1.99999999999999999999999", "²", "1.²", "٣", "1.1.1", "-1", "1."])
+def test_a_reply_to_something_that_is_not_an_idea_number_is_refused_without_a_500(board: Board, parent: str) -> None:
+    board.submit("pat", "Idea")
+
+    response = board.submit("quinn", "reply", parent=parent, htmx=True)
+
+    assert response.status_code == 422
+    assert form_error(response) == "Parent idea not found in this activity."
+    assert board.stored() == [("1", "Idea", "pat")]
+
+
+@pytest.mark.parametrize("label", ["99999999999999999999999", "1.99999999999999999999999", "²", "٣", "1.²", "1.1.1"])
+@pytest.mark.parametrize(("login", "action"), [("pat", "edit"), ("pat", "delete"), ("owner", "hide"), ("owner", "unhide"), ("owner", "delete")])
+def test_acting_on_something_that_is_not_an_idea_number_is_a_404(board: Board, label: str, login: str, action: str) -> None:
+    board.submit("pat", "Idea")
+
+    response = board.act(login, label, action, {"content": "changed"})
+
+    assert response.status_code == 404
+    assert page_error(response) == "Idea not found in this activity."
+    assert stored(board.db, board.aid()) == [StoredIdea("1", "Idea", "pat", "pat", False, False)]
+
+
+def test_a_json_submit_with_broken_unicode_is_stored_readable(board: Board) -> None:
+    url = f"{board.meeting.url}/activities/{board.aid()}/ideas"
+    body = b'{"content": "half \\ud800 a character", "client_token": "json-1"}'
+
+    response = board.as_("pat").post(url, content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 303
+    assert board.stored() == [("1", "half ? a character", "pat")]
+
+
 def test_a_reply_to_a_hidden_idea_is_refused_for_participants(board: Board) -> None:
     board.submit("pat", "Idea")
     board.act("owner", "1", "hide")
@@ -251,17 +296,24 @@ def test_a_reply_to_a_hidden_idea_is_refused_for_participants(board: Board) -> N
 
 
 def test_a_participant_outside_the_sub_roster_gets_403(board: Board) -> None:
+    board.submit("quinn", "Before the roster changed")
+
     def narrow() -> None:
         activity = Activity.get_by_id(board.aid())
         run_control.set_sub_roster(activity, [board.people["pat"].user_id], User.get(User.login == "owner"), False)
 
     board.db.write_sync(narrow)
 
-    response = board.submit("quinn", "Let me in")
-
-    assert response.status_code == 403
-    assert page_error(response) == NOT_ASSIGNED
-    assert board.stored() == []
+    refusals = [
+        board.submit("quinn", "Let me in"),
+        board.submit("quinn", "A reply", parent="1"),
+        board.act("quinn", "1", "edit", {"content": "Changed"}),
+        board.act("quinn", "1", "delete"),
+    ]
+    for response in refusals:
+        assert response.status_code == 403
+        assert page_error(response) == NOT_ASSIGNED
+    assert board.stored() == [("1", "Before the roster changed", "quinn")]
     assert board.submit("pat", "In scope").status_code == 303
 
 
@@ -293,16 +345,24 @@ def test_participants_submit_only_while_the_activity_runs(client: TestClient) ->
 
 
 def test_input_locks_when_time_is_up(board: Board) -> None:
+    board.submit("pat", "In time")
+
     def limit() -> None:
         Activity.update(time_limit_minutes=1).where(Activity.id == board.aid()).execute()
 
     board.db.write_sync(limit)
     shift_segment(board.db, board.aid(), 61)
 
-    for login in ("pat", "owner"):
-        response = board.submit(login, "too late")
+    refusals = [
+        board.submit("pat", "too late"),
+        board.submit("owner", "too late"),
+        board.submit("quinn", "late reply", parent="1"),
+        board.act("pat", "1", "edit", {"content": "late edit"}),
+        board.act("pat", "1", "delete"),
+    ]
+    for response in refusals:
         assert response.status_code == 409 and page_error(response) == "Time is up."
-    assert board.stored() == []
+    assert board.stored() == [("1", "In time", "pat")]
 
 
 def test_facilitators_seed_ideas_before_the_start_but_not_while_paused(client: TestClient) -> None:
@@ -348,6 +408,39 @@ def test_the_same_key_with_different_content_is_refused_with_409(board: Board) -
     assert response.status_code == 409
     assert page_error(response) == "Idempotency key was already used with a different request payload."
     assert board.stored() == [("1", "Original", "pat")]
+
+
+def test_the_same_key_for_a_reply_to_another_idea_is_refused_with_409(board: Board) -> None:
+    board.submit("pat", "One")
+    board.submit("pat", "Two")
+    board.submit("quinn", "+1", key="reply-key", parent="1")
+
+    response = board.submit("quinn", "+1", key="reply-key", parent="2", htmx=True)
+
+    assert response.status_code == 409
+    assert text_of(soup(response).select_one(".flash-message")) == "Idempotency key was already used with a different request payload."
+    assert board.stored() == [("1", "One", "pat"), ("1.1", "+1", "quinn"), ("2", "Two", "pat")]
+
+
+def test_a_retry_that_arrives_after_a_pause_still_gets_the_first_result(board: Board) -> None:
+    first = board.submit("pat", "Sent just in time", key="late-retry", htmx=True)
+    control(board.db, board.aid(), "pause")
+
+    retry = board.submit("pat", "Sent just in time", key="late-retry", htmx=True)
+
+    assert retry.status_code == first.status_code == 200
+    assert [r.label for r in board_rows(retry)] == [r.label for r in board_rows(first)] == ["1"]
+    assert board.stored() == [("1", "Sent just in time", "pat")]
+    assert page_error(board.submit("pat", "Sent just in time", key="another-key")) == "This activity is paused."
+
+
+def test_an_overlong_submission_key_is_refused_with_a_message(board: Board) -> None:
+    response = board.submit("pat", "Idea", key="k" * 129)
+
+    assert response.status_code == 400
+    assert page_error(response) == "Idempotency keys are at most 128 characters."
+    assert board.stored() == []
+    assert board.submit("pat", "Idea", key="k" * 128).status_code == 303
 
 
 def test_the_idempotency_header_is_accepted_and_scoped_per_user(board: Board) -> None:
@@ -421,7 +514,11 @@ def test_edits_and_deletes_need_a_running_activity_and_a_visible_idea(board: Boa
 
     assert page_error(board.act("pat", "1", "edit", {"content": "x"})) == "This activity is paused."
     assert page_error(board.act("pat", "1", "delete")) == "This activity is paused."
-    control(board.db, board.aid(), "resume")
+    assert page_error(board.submit("quinn", "reply", parent="1")) == "This activity is paused."
+    control(board.db, board.aid(), "stop")
+    assert page_error(board.act("pat", "1", "edit", {"content": "x"})) == "This activity is not open yet."
+    assert page_error(board.act("pat", "1", "delete")) == "This activity is not open yet."
+    control(board.db, board.aid(), "start")
     board.act("owner", "2", "hide")
     response = board.act("pat", "2", "edit", {"content": "sneaky"})
     assert response.status_code == 409 and page_error(response) == "Hidden ideas cannot be edited."
@@ -547,6 +644,48 @@ def test_an_anonymous_round_never_reveals_the_author(client: TestClient) -> None
     assert [i.author for i in stored(board.db, board.aid())] == ["pat", "pat"]  # kept for caps and edit-own
 
 
+def test_htmx_answers_in_an_anonymous_round_name_nobody(client: TestClient) -> None:
+    board = make_board(client, [("Ideas", {"anonymous": True, "allow_comments": True})])
+    pat = board.people["pat"]
+
+    answers = [
+        board.submit("pat", "Secret", htmx=True),
+        board.submit("pat", "Secret reply", parent="1", htmx=True),
+        board.act("pat", "1", "edit", {"content": "Secret, edited"}, htmx=True),
+        board.act("owner", "1", "hide", htmx=True),
+        board.act("owner", "1", "unhide", htmx=True),
+        board.act("owner", "1.1", "delete", htmx=True),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 200, answer.text[:300]
+        assert pat.user_id not in answer.text and not re.search(r"\bpat\b", answer.text), answer.text
+        assert {r.author for r in board_rows(answer)} <= {"Anonymous"}
+    assert "Edit" in board_rows(answers[0])[0].actions  # the author's own answer keeps their controls
+
+
+def test_an_anonymous_round_leaves_no_author_in_the_logs(tmp_path: Path) -> None:
+    with TestClient(create_app(base_env(tmp_path, LOG_LEVEL="INFO"), cwd=tmp_path), follow_redirects=False) as client:
+        board = make_board(client, [("Secret", {"anonymous": True, "allow_comments": True}), ("Named", {})])
+        control(board.db, board.aid(1), "start")
+        board.submit("pat", "Secret idea")
+        board.submit("owner", "A facilitator's secret idea")
+        board.submit("quinn", "Secret reply", parent="1")
+        board.act("pat", "1", "edit", {"content": "Secret idea, edited"})
+        board.act("quinn", "1", "edit", {"content": "not mine"})  # even a refusal would say whose it is
+        board.act("owner", "1.1", "hide")
+        board.act("pat", "1", "delete")
+        board.submit("pat", "Signed idea", index=1)
+
+    lines = (tmp_path / "logs" / "app.log").read_text().splitlines()
+    secret = [line for line in lines if f"/activities/{board.aid()}/ideas" in line]
+    assert len(secret) == 7
+    assert all(" user=- " in line for line in secret), secret
+    assert not any("audit" in line for line in secret)
+    named = [line for line in lines if f"/activities/{board.aid(1)}/ideas" in line]
+    assert len(named) == 1 and " user=pat " in named[0]  # other rounds stay attributed
+
+
 def test_anonymity_locks_once_ideas_exist_while_other_settings_stay_editable(board: Board) -> None:
     owner = board.as_("owner")
     url = f"{board.meeting.url}/activities/{board.aid()}/edit"
@@ -575,6 +714,8 @@ def test_anonymity_locks_once_ideas_exist_while_other_settings_stay_editable(boa
         ("char_limit", "5001", "Character limit must be blank or a whole number between 50 and 5000."),
         ("max_ideas_per_user", "0", "Max ideas per person must be blank or a whole number between 1 and 1000."),
         ("max_ideas_per_user", "many", "Max ideas per person must be blank or a whole number between 1 and 1000."),
+        ("max_ideas_per_user", "٣", "Max ideas per person must be blank or a whole number between 1 and 1000."),
+        ("char_limit", "9" * 30, "Character limit must be blank or a whole number between 50 and 5000."),
         ("prompt", "p" * 1001, "Prompt must be at most 1000 characters."),
     ],
 )
@@ -588,15 +729,26 @@ def test_config_errors_show_beside_their_field(board: Board, field: str, value: 
 
 
 def test_a_new_round_takes_its_defaults_from_the_runtime_settings(board: Board) -> None:
+    def added_config() -> dict[str, object]:
+        response = board.as_("owner").post(f"{board.meeting.url}/activities", data={"type": "brainstorming", "title": "Another"})
+        assert response.status_code == 303
+        return dict(board.db.read_sync(lambda: agenda.ordered(board.meeting.id)[-1].config))
+
+    built_in = added_config()  # nothing saved yet: the declared defaults
+    assert (built_in["anonymous"], built_in["allow_comments"], built_in["auto_jump"]) == (False, False, True)
     board.save_setting("brainstorming.default_maintain_anonymity", "true")
     board.save_setting("brainstorming.default_allow_subcomments", "true")
+    board.save_setting("brainstorming.default_auto_jump_new_ideas", "false")
 
-    response = board.as_("owner").post(f"{board.meeting.url}/activities", data={"type": "brainstorming", "title": "Round two"})
+    config = added_config()
 
-    assert response.status_code == 303
-    config = board.db.read_sync(lambda: agenda.ordered(board.meeting.id)[-1].config)
-    assert config["anonymous"] is True and config["allow_comments"] is True
+    assert (config["anonymous"], config["allow_comments"], config["auto_jump"]) == (True, True, False)
     assert config["char_limit"] is None and config["max_ideas_per_user"] is None
+    newest = board.db.read_sync(lambda: agenda.ordered(board.meeting.id)[-1].id)
+    control(board.db, newest, "start")
+    panel = soup(board.page("pat")).select_one(f"#panel-{newest}")
+    assert panel.select_one(f"#ideas-{newest}")["data-auto-jump"] == "0"
+    assert "This round is anonymous" in text_of(panel)
 
 
 # -- results, counts, deletion --------------------------------------------------------------------------

@@ -14,13 +14,15 @@ import httpx
 import pytest
 from conftest import LiveServer, base_env
 from helpers_brainstorming import board_rows, seed_brainstorm, stored, unwrap
-from helpers_live import RawStream, Sse, open_stream
+from helpers_live import RawStream, Sse, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
 
 from decidero import event_log
 from decidero.db import Database
 
 GROUP_ID = re.compile(r'id="idea-group-(\d+)"')
+GROUP_NUMBER = re.compile(r'<tbody class="idea-group" id="idea-group-\d+" data-number="(\d+)"')
+OWN_ROW = re.compile(r'<tr class="idea-row[^"]* mine" id="idea-\d+" data-number="\d+" data-sub="\d+" data-label="([\d.]+)"')
 
 
 class Live:
@@ -91,8 +93,15 @@ def idea_events(stream: RawStream, kind: str = "idea_created") -> list[Sse]:
 
 
 def delivered_groups(stream: RawStream) -> Counter[str]:
-    """How often each idea group arrived; concurrent commits may come merged into one message."""
-    return Counter(i for e in stream.events if e.event != "hello" for i in GROUP_ID.findall(e.data))
+    """In how many messages each idea group arrived; concurrent commits may come merged into one
+    message, and an author's message carries their own row twice (shared, then with Edit/Delete)."""
+    return Counter(i for e in stream.events if e.event != "hello" for i in set(GROUP_ID.findall(e.data)))
+
+
+def arrival_order(stream: RawStream) -> list[int]:
+    """The idea numbers in the order this stream first received them."""
+    numbers = (int(n) for e in stream.events for n in GROUP_NUMBER.findall(e.data))
+    return list(dict.fromkeys(numbers))
 
 
 def test_a_new_idea_reaches_every_viewer_once_and_only_its_author_gets_edit_controls(live: Live) -> None:
@@ -184,6 +193,59 @@ def test_hiding_removes_the_idea_for_participants_and_greys_it_for_facilitators(
     assert [r.label for r in board_rows(back.data)] == ["1"]
 
 
+def test_a_facilitator_delete_removes_the_idea_and_its_comments_everywhere(live: Live) -> None:
+    live.control("start")
+    live.submit("pat", "Going", "fd-1")
+    live.submit("quinn", "a comment", "fd-2", parent="1")
+    live.submit("quinn", "Staying", "fd-3")
+    owner, pat, quinn = live.stream("owner"), live.stream("pat"), live.stream("quinn")
+
+    assert live.act("owner", "1", "delete").status_code == 303
+
+    removals = {login: s.wait_event("idea_deleted") for login, s in (("owner", owner), ("pat", pat), ("quinn", quinn))}
+    for login, removal in removals.items():
+        assert '<tbody id="idea-group-' in removal.data and 'hx-swap-oob="delete"' in removal.data, login
+        assert "Going" not in removal.data and "a comment" not in removal.data, login
+    assert "Transfer Ideas (1)" in removals["owner"].data
+    assert [i.label for i in stored(live.db, live.aid)] == ["2"]
+
+
+def test_a_facilitator_reconnecting_after_an_edit_and_a_delete_gets_the_current_count(live: Live) -> None:
+    live.control("start")
+    live.submit("pat", "One", "rc-1")
+    live.submit("pat", "Two", "rc-2")
+    since = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    live.act("pat", "1", "edit", {"content": "One, edited"})
+    live.act("pat", "1", "delete")
+
+    replay = live.stream("owner", since=since).wait_event("replay")
+
+    assert 'id="idea-group-' in replay.data and 'hx-swap-oob="delete"' in replay.data
+    assert "Transfer Ideas (1)" in replay.data
+
+
+def test_a_submit_sent_twice_at_once_with_one_key_stores_one_idea(live: Live) -> None:
+    live.control("start")
+    owner = live.stream("owner")
+    gate = threading.Barrier(2)
+
+    def send(_: int) -> httpx.Response:
+        with live.browser("pat") as browser:
+            gate.wait(timeout=20)
+            data = {"content": "Clicked twice", "client_token": "same-key"}
+            return browser.post(f"{live.meeting.url}/activities/{live.aid}/ideas", data=data, headers={"HX-Request": "true"})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(send, range(2)))
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [[r.label for r in board_rows(a)] for a in answers] == [["1"], ["1"]]
+    assert [(i.label, i.content) for i in stored(live.db, live.aid)] == [("1", "Clicked twice")]
+    owner.wait_for(lambda e: e.event == "idea_created")
+    owner.read_for(0.3)
+    assert list(delivered_groups(owner).values()) == [1]
+
+
 def test_a_reconnecting_viewer_gets_each_missed_idea_once(live: Live) -> None:
     live.control("start")
     live.stream("quinn").close()
@@ -213,7 +275,8 @@ def test_fifty_simultaneous_submissions_are_stored_once_numbered_and_delivered_o
 
     live.db.write_sync(roster)
     live.control("start")
-    watchers = [live.stream("owner"), live.stream("pat"), live.stream("quinn")]
+    # Every subscribed client: the facilitator, two watching participants and all fifty submitters.
+    streams = {login: live.stream(login) for login in ["owner", "pat", "quinn", *logins]}
     gate = threading.Barrier(len(logins))
 
     def submit(login: str) -> int:
@@ -229,10 +292,15 @@ def test_fifty_simultaneous_submissions_are_stored_once_numbered_and_delivered_o
     ideas = stored(live.db, live.aid)
     assert [i.label for i in ideas] == [str(n) for n in range(1, 51)]
     assert sorted(i.author for i in ideas if i.author) == logins
-    for stream in watchers:
-        stream.wait_for(lambda e, s=stream: len(delivered_groups(s)) >= len(logins), timeout=20)
-        stream.read_for(0.3)  # anything extra would show up now
+    author_of = {i.label: i.author for i in ideas}
+    read_all(list(streams.values()), lambda: all(len(arrival_order(s)) >= len(logins) for s in streams.values()), timeout=30)
+    streams["owner"].read_for(0.3)  # anything extra would show up now
+    for login, stream in streams.items():
+        stream.read_for(0.01)
         delivered = delivered_groups(stream)
-        assert len(delivered) == len(logins) and set(delivered.values()) == {1}
-        numbers = [g["data-number"] for e in stream.events for g in unwrap(e.data).select("tbody.idea-group")]
-        assert sorted(map(int, numbers)) == list(range(1, 51))
+        assert len(delivered) == len(logins) and set(delivered.values()) == {1}, login
+        assert arrival_order(stream) == list(range(1, 51)), login  # in commit order
+        ids = [int(e.id) for e in stream.events if e.id and GROUP_ID.search(e.data)]
+        assert ids == sorted(set(ids)), login
+        own = [label for e in stream.events for label in OWN_ROW.findall(e.data)]
+        assert own == [label for label, author in author_of.items() if author == login], login

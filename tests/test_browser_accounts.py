@@ -147,6 +147,38 @@ def test_sign_out_and_a_session_that_survives_a_restart(page: Page, live_server:
     expect(page.get_by_role("heading", name="Welcome, boss")).to_be_visible()
 
 
+def test_a_click_after_the_session_ended_asks_to_sign_in_again_and_returns(page: Page, live_server: LiveServer) -> None:
+    """S19.3: the next click after the session ended says so, and signing in leads back."""
+    with live_server.client() as http:
+        assert register(http, "boss").status_code == 303
+    page.goto(live_server.url + "/login?next=/profile")
+    _sign_in(page, "boss")
+    expect(page).to_have_url(live_server.url + "/profile")
+
+    # Signed out in another tab: this tab's next click (a link, boosted by htmx) finds no session.
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server.url + "/dashboard")
+    other_tab.get_by_role("button", name="Sign out").click()
+    expect(other_tab.get_by_text("You have been signed out.")).to_be_visible()
+    other_tab.close()
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_text("Your session expired. Please sign in again.")).to_be_visible()
+    expect(page).to_have_url(live_server.url + "/login?next=%2Fdashboard&message=session_expired")
+    _sign_in(page, "boss")
+    expect(page).to_have_url(live_server.url + "/dashboard")
+
+    # Every cookie deleted while a form is open: submitting it says the session expired, not "form expired".
+    page.goto(live_server.url + "/profile")
+    page.context.clear_cookies()
+    page.get_by_label("Display name").fill("Late")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your session expired. Please sign in again.")).to_be_visible()
+    expect(page.get_by_text("Your form expired. Please reload the page and try again.")).to_have_count(0)
+    _sign_in(page, "boss")
+    expect(page).to_have_url(live_server.url + "/profile")
+    expect(page.get_by_label("Display name")).to_have_value("boss")
+
+
 def test_registration_and_sign_in_work_without_javascript(browser: Browser, live_server: LiveServer) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()

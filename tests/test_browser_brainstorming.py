@@ -4,7 +4,7 @@ context, against a real server (SPEC S5, S6)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,7 +113,10 @@ def test_ideas_replies_edits_and_moderation_reach_everyone_live(room: Room) -> N
         expect(idea).to_be_visible(timeout=LIVE_MS)
         expect(idea.locator("td.num")).to_have_text("1")
         expect(idea.locator(".author-name")).to_have_text("pat")
+        expect(idea.locator(".avatar")).to_have_text("P")
         expect(page.get_by_text("No ideas yet. Be the first to share!")).to_be_hidden()
+    transfer = owner.locator(f"#row-{room.aid}").get_by_role("button", name=re.compile(r"^Transfer Ideas"))
+    expect(transfer).to_have_text("Transfer Ideas (1)")  # the agenda's count, live
     expect(pat.locator(f"#idea-form-{room.aid} textarea")).to_have_value("")
     expect(row(pat, room, "Idea A").get_by_text("Edit", exact=True)).to_be_visible()
     expect(row(quinn, room, "Idea A").get_by_text("Edit", exact=True)).to_have_count(0)
@@ -137,8 +140,12 @@ def test_ideas_replies_edits_and_moderation_reach_everyone_live(room: Room) -> N
         expect(row(page, room, "sharpened")).to_have_count(0, timeout=LIVE_MS)
         expect(row(page, room, "+1")).to_have_count(0)
     expect(row(owner, room, "sharpened").locator(".hidden-badge")).to_have_text("Hidden", timeout=LIVE_MS)
+    expect(transfer).to_have_text("Transfer Ideas (0)")
+    for page in (pat, quinn):
+        expect(page.get_by_text("No ideas yet. Be the first to share!")).to_be_visible()
     row(owner, room, "sharpened").get_by_role("button", name="Unhide").click()
     expect(row(quinn, room, "+1")).to_be_visible(timeout=LIVE_MS)
+    expect(transfer).to_have_text("Transfer Ideas (1)")
     expect(row(pat, room, "sharpened").get_by_text("Edit", exact=True)).to_be_visible()  # still hers
 
     questions: list[str] = []
@@ -153,7 +160,46 @@ def test_ideas_replies_edits_and_moderation_reach_everyone_live(room: Room) -> N
         expect(row(page, room, "sharpened")).to_have_count(0, timeout=LIVE_MS)
         expect(row(page, room, "+1")).to_have_count(0)
     assert questions == ["Delete this idea and its 1 comments?"]
+    for page in (owner, pat, quinn):
+        expect(page.get_by_text("No ideas yet. Be the first to share!")).to_be_visible()
+    expect(transfer).to_have_text("Transfer Ideas (0)")
     assert stored(room.db, room.aid) == []
+    assert room.console_errors == []
+
+
+def test_a_facilitator_deletes_an_idea_and_it_leaves_every_screen(room: Room) -> None:
+    owner, pat, quinn = room.open("owner"), room.open("pat"), room.open("quinn")
+    start(owner, room)
+    submit(pat, room, "Keep me")
+    submit(quinn, room, "Remove me")
+    for page in (owner, pat, quinn):
+        expect(row(page, room, "Remove me")).to_be_visible(timeout=LIVE_MS)
+
+    owner.once("dialog", lambda dialog: dialog.accept())
+    row(owner, room, "Remove me").get_by_role("button", name="Delete").click()
+
+    for page in (owner, pat, quinn):
+        expect(row(page, room, "Remove me")).to_have_count(0, timeout=LIVE_MS)
+        expect(row(page, room, "Keep me")).to_be_visible()
+    assert [i.content for i in stored(room.db, room.aid)] == ["Keep me"]
+    assert room.console_errors == []
+
+
+def test_pausing_locks_the_composer_and_keeps_what_was_typed(room: Room) -> None:
+    owner, pat = room.open("owner"), room.open("pat")
+    start(owner, room)
+    composer = pat.locator(f"#idea-form-{room.aid}")
+    composer.get_by_placeholder("Share an idea…").fill("Half a thought", timeout=LIVE_MS)
+
+    owner.locator(f"#row-{room.aid}").get_by_role("button", name="Pause").click()
+
+    expect(pat.locator(f"#panel-{room.aid}").get_by_text("This activity is paused.")).to_be_visible(timeout=LIVE_MS)
+    expect(composer.get_by_role("button", name="Submit Idea")).to_be_disabled()
+    owner.locator(f"#row-{room.aid}").get_by_role("button", name="Resume").click()
+    expect(composer.get_by_role("button", name="Submit Idea")).to_be_enabled(timeout=LIVE_MS)
+    expect(composer.get_by_placeholder("Share an idea…")).to_have_value("Half a thought")
+    composer.get_by_role("button", name="Submit Idea").click()
+    expect(row(owner, room, "Half a thought")).to_be_visible(timeout=LIVE_MS)
     assert room.console_errors == []
 
 
@@ -254,17 +300,44 @@ def test_an_anonymous_round_shows_no_author_anywhere(room: Room) -> None:
     assert room.console_errors == []
 
 
-def test_a_participant_without_javascript_submits_and_others_see_it_live(room: Room) -> None:
+def test_a_participant_without_javascript_submits_replies_edits_and_deletes(room: Room) -> None:
+    configure(room, allow_comments=True)
     owner = room.open("owner")
     start(owner, room)
     expect(owner.locator(f"#row-{room.aid}")).to_contain_text("Running", timeout=LIVE_MS)
     rita = room.open("rita", javascript=False)
 
-    rita.locator(f"#idea-form-{room.aid} textarea").fill("Typed without JavaScript")
-    rita.get_by_role("button", name="Submit Idea").click()
+    def posted(action: Callable[[], None]) -> None:
+        """A plain form post, answered with 303 back to the meeting page."""
+        with rita.expect_response(lambda r: r.request.method == "POST") as answer:
+            action()
+        assert answer.value.status == 303
+        assert answer.value.headers["location"] == f"{room.meeting.url}?activity={room.aid}"
 
+    rita.locator(f"#idea-form-{room.aid} textarea").fill("Typed without JavaScript")
+    posted(lambda: rita.get_by_role("button", name="Submit Idea").click())
     expect(row(rita, room, "Typed without JavaScript").locator(".author-name")).to_have_text("rita")
     expect(row(owner, room, "Typed without JavaScript")).to_be_visible(timeout=LIVE_MS)
+
+    mine = row(rita, room, "Typed without JavaScript")
+    mine.get_by_text("Reply", exact=True).click()
+    mine.get_by_label("Reply to idea 1").fill("A reply, no script")
+    posted(lambda: mine.get_by_role("button", name="Submit reply").click())
+    expect(row(rita, room, "A reply, no script").locator("td.num")).to_have_text("1.1")
+    expect(row(owner, room, "A reply, no script")).to_be_visible(timeout=LIVE_MS)
+
+    mine.get_by_text("Edit", exact=True).click()
+    mine.get_by_label("Edit idea 1").fill("Edited without JavaScript")
+    posted(lambda: mine.get_by_role("button", name="Save").click())
+    edited = row(rita, room, "Edited without JavaScript")
+    expect(edited.locator(".edited")).to_have_text("(edited)")
+    expect(row(owner, room, "Edited without JavaScript")).to_be_visible(timeout=LIVE_MS)
+
+    posted(lambda: edited.get_by_role("button", name="Delete").click())
+    expect(rita.get_by_text("No ideas yet. Be the first to share!")).to_be_visible()
+    expect(row(owner, room, "Edited without JavaScript")).to_have_count(0, timeout=LIVE_MS)
+    assert stored(room.db, room.aid) == []
+
     rita.locator(f"#idea-form-{room.aid} textarea").fill("")
     rita.get_by_role("button", name="Submit Idea").click()
     expect(rita.get_by_text("Write something before submitting.")).to_be_visible()

@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import LiveServer, base_env
+from helpers_live import RawStream, open_stream
 from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, second_handle, seed_meeting
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
-from decidero import run_control
+from decidero import event_log, run_control
 from decidero.agenda import get_activity
 from decidero.db import Database
 from decidero.meeting_models import Activity
@@ -83,15 +84,19 @@ def room(server: LiveServer, browser: Browser, contexts: list[BrowserContext]) -
 def opener(
     server: LiveServer, browser: Browser, contexts: list[BrowserContext], meeting: SeededMeeting, people: dict[str, Person]
 ) -> Callable[..., Page]:
-    def open_page(login: str, javascript: bool = True) -> Page:
+    def open_page(login: str, javascript: bool = True, before: Callable[[Page], None] | None = None, connected: bool = True) -> Page:
+        """``before`` prepares the page before it loads (a fake clock, routes)."""
         context = browser.new_context(base_url=server.url, java_script_enabled=javascript)
         context.set_default_timeout(5000)
         contexts.append(context)
         context.add_cookies([{"name": "decidero_session", "value": people[login].cookie, "url": server.url}])
         page = context.new_page()
+        if before is not None:
+            before(page)
         page.goto(meeting.url)
         if javascript:
-            expect(page.locator("#live-pill")).to_have_text("Connected")
+            if connected:
+                expect(page.locator("#live-pill")).to_have_text("Connected")
             page.evaluate("window.__sameDocument = true")  # gone after any reload
         return page
 
@@ -271,6 +276,189 @@ def test_pages_reconnect_after_a_restart_and_keep_the_run_state(room: Meeting) -
         assert activity_row(db, talk).state == "running"
 
 
+class Outage:
+    """The page's event stream answered 503 (as a proxy does while the server restarts) while the
+    rest of the site works; ``attempts`` counts the stream requests refused meanwhile."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.attempts = 0
+        self.on = False
+        page.route("**/events?*", self._handle)
+
+    def _handle(self, route: Route) -> None:
+        if not self.on:
+            route.continue_()
+            return
+        self.attempts += 1
+        route.fulfill(status=503, body="Decidero is busy. Please try again in a moment.")
+
+
+def fake_clock(page: Page) -> None:
+    """A paused clock: the page's timers run only when the test moves time on."""
+    page.clock.install()
+    page.clock.pause_at(time.time() * 1000)
+    page.add_init_script("document.addEventListener('htmx:sseError', () => { window.__errors = (window.__errors || 0) + 1; })")
+
+
+def pump_until(page: Page, predicate: Callable[[], bool], message: str, timeout: float = LIVE_MS / 1000) -> None:
+    """Wait for state the test sees through Playwright's callbacks (routes, responses), which only
+    run while Playwright is called."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {message}"
+        page.wait_for_timeout(50)
+
+
+def stream_errors(page: Page) -> int:
+    return int(page.evaluate("window.__errors || 0"))
+
+
+def crowd_out(room: Meeting, login: str) -> list[RawStream]:
+    """Ten more streams of the same session: the server closes the page's, the oldest (SPEC §4.14)."""
+    path = f"{room.meeting.url}/events"
+    return [open_stream(room.server.url, path, room.people[login].cookie) for _ in range(10)]
+
+
+def test_reconnecting_waits_at_most_30_s_between_attempts_and_never_gives_up(room: Meeting) -> None:
+    outage: list[Outage] = []
+
+    def refuse_from_the_start(page: Page) -> None:
+        fake_clock(page)
+        outage.append(Outage(page))
+        outage[0].on = True
+
+    pat = room.open_page("pat", before=refuse_from_the_start, connected=False)
+    pill = pat.locator("#live-pill")
+    expect(pill).to_have_text("Reconnecting…")
+
+    pat.clock.run_for(10_100)  # more than 10 s disconnected
+    expect(pill).to_have_text("Disconnected")
+    for _ in range(15):  # 7½ minutes: the waits have long reached their cap
+        errors = stream_errors(pat)
+        pat.clock.run_for(30_000)
+        pat.wait_for_function("n => (window.__errors || 0) > n", arg=errors)
+    assert outage[0].attempts >= 16
+    expect(pill).to_have_text("Disconnected")
+
+    outage[0].on = False
+    pat.clock.run_for(30_000)
+
+    expect(pill).to_have_text("Connected")
+    assert same_document(pat)
+
+
+def test_while_disconnected_the_room_refetches_its_regions_every_15_s(room: Meeting) -> None:
+    outage: list[Outage] = []
+
+    def prepare(page: Page) -> None:
+        fake_clock(page)
+        outage.append(Outage(page))
+
+    pat = room.open_page("pat", before=prepare)
+    refetches: list[int] = []  # statuses of the answers
+    asked: list[Request] = []
+    pat.on("request", lambda r: asked.append(r) if _is_refetch(r, room) else None)
+    pat.on("response", lambda r: refetches.append(r.status) if _is_refetch(r.request, room) else None)
+    outage[0].on = True
+    extra = crowd_out(room, "pat")
+    expect(pat.locator("#live-pill")).to_have_text("Reconnecting…", timeout=LIVE_MS)
+    pump_until(pat, lambda: outage[0].attempts >= 1, "a refused reconnection")
+
+    room.post("dana", room.meeting.activity_url(0, "control"), {"action": "start"})  # missed by pat's stream
+    pat.clock.run_for(10_100)
+
+    expect(pat.locator("#live-pill")).to_have_text("Disconnected")
+    expect(pat.locator(room.panel(0))).to_be_visible(timeout=LIVE_MS)
+    expect(pat.locator(f"{room.row(0)} .badge.state")).to_have_text("Running")
+    pump_until(pat, lambda: refetches == [200], "the first re-fetch")
+
+    pat.clock.run_for(15_000)  # nothing changed since: the next re-fetch is a 204
+    pump_until(pat, lambda: refetches == [200, 204], "the second re-fetch")
+
+    outage[0].on = False
+    pat.clock.run_for(30_000)
+    expect(pat.locator("#live-pill")).to_have_text("Connected", timeout=LIVE_MS)
+    before = len(asked)
+    pat.clock.run_for(60_000)
+    pat.evaluate("0")  # a round trip, so a request those minutes caused would have been seen
+    assert len(asked) == before  # connected again: no more re-fetching
+    assert same_document(pat)
+    for stream in extra:
+        stream.close()
+
+
+def _is_refetch(request: Request, room: Meeting) -> bool:
+    return request.url.split("?")[0].endswith(room.meeting.url) and request.headers.get("hx-request") == "true"
+
+
+def test_a_reconnect_too_far_behind_for_a_replay_refetches_the_regions_without_reloading(room: Meeting) -> None:
+    talk = room.meeting.activities[0]
+    pat = room.open_page("pat")
+    expect(pat.locator(room.panel(0))).to_be_hidden()
+
+    def missed(db: Database) -> None:  # committed, never announced: only a resync can bring it
+        def write() -> None:
+            for _ in range(501):
+                event_log.record(room.meeting.id, "meeting_updated", "Details changed.")
+            run_control.control(get_activity(room.meeting.id, talk), "start", User.get(User.login == "dana"), False)
+
+        db.write_sync(write)
+
+    on_file(room.db_path, missed)
+    extra = crowd_out(room, "pat")
+
+    expect(pat.locator(room.panel(0))).to_be_visible(timeout=12000)
+    expect(pat.locator(f"{room.row(0)} .badge.state")).to_have_text("Running")
+    expect(pat.locator("#live-pill")).to_have_text("Connected")
+    assert same_document(pat)
+    for stream in extra:
+        stream.close()
+
+
+@pytest.mark.parametrize("script_first", [True, False], ids=["script-first", "connection-first"])
+def test_a_room_reached_by_a_boosted_link_stays_live(
+    room: Meeting, browser: Browser, contexts: list[BrowserContext], script_first: bool
+) -> None:
+    context = browser.new_context(base_url=room.server.url)
+    context.set_default_timeout(5000)
+    contexts.append(context)
+    context.add_cookies([{"name": "decidero_session", "value": room.people["pat"].cookie, "url": room.server.url}])
+    pat = context.new_page()
+    held: list[Route] = []
+    if not script_first:  # a slow network: the room connects before its script arrives
+        pat.route("**/static/js/meeting.js", lambda route: held.append(route))
+    pat.goto("/dashboard")
+    pat.evaluate("window.__sameDocument = true")
+
+    with pat.expect_request(lambda r: "/events?" in r.url):
+        pat.locator(f"a.meeting-title[href='{room.meeting.url}']").click()
+    for route in held:
+        route.continue_()
+
+    expect(pat.locator("#live-pill")).to_have_text("Connected")
+    room.post("dana", room.meeting.activity_url(0, "control"), {"action": "start"})
+    expect(pat.locator(room.panel(0))).to_be_visible(timeout=LIVE_MS)
+    assert same_document(pat)  # boosted: the same document throughout
+
+
+# -- what the facilitator is told (SPEC §4.6, §6) -----------------------------------------------------
+
+
+def test_the_facilitator_is_told_what_each_run_control_did(room: Meeting) -> None:
+    dana = room.open_page("dana")
+
+    for label, message in (
+        ("Start", "Activity started."),
+        ("Pause", "Activity paused."),
+        ("Resume", "Activity resumed."),
+        ("Stop", "Activity stopped."),
+    ):
+        click_control(dana, room.row(0), label)
+        expect(dana.locator("#flash .flash-message")).to_have_text(message)
+    assert same_document(dana)
+
+
 # -- without JavaScript (SPEC §1 progressive enhancement) ---------------------------------------------
 
 
@@ -280,8 +468,9 @@ def test_the_room_works_without_javascript(room: Meeting) -> None:
 
     click_control(dana, row, "Start")
 
-    expect(dana).to_have_url(re.compile(re.escape(room.meeting.url) + r"$"))
+    expect(dana).to_have_url(re.compile(re.escape(room.meeting.url) + r"(\?flash=[^&]+)?$"))
     expect(dana.locator(f"{row} .badge.state")).to_have_text("Running")
+    expect(dana.locator(".notice", has_text="Activity started.")).to_be_visible()
     pat.reload()
     expect(pat.locator(room.panel(0))).to_be_visible()
     expect(pat.locator(room.panel(0))).to_contain_text("Say hello.")
@@ -289,6 +478,7 @@ def test_the_room_works_without_javascript(room: Meeting) -> None:
     click_control(dana, row, "Stop")
 
     expect(dana.locator(f"{row} .badge.state")).to_have_text("Stopped")
+    expect(dana.locator(".notice", has_text="Activity stopped.")).to_be_visible()
     pat.reload()
     expect(pat.locator(room.panel(0))).to_be_hidden()
 

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from caddy_helpers import needs_tool
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 BACKUP = DEPLOY / "backup.sh"
 RESTORE = DEPLOY / "restore.sh"
 
-pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None, reason="sqlite3 CLI not installed")
+pytestmark = needs_tool("sqlite3", "sqlite3")
 
 
 def run_backup(db: Path, backup_dir: Path, keep: int = 14, timeout: float = 5) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ receives, replay after a reconnect, revocation, slow clients and clean-up."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from decidero import broker, event_log, live, run_control
 from decidero.agenda import get_activity
 from decidero.broker import Event, InProcessBroker, Viewer
 from decidero.db import Database
-from decidero.meeting_models import MeetingEvent
+from decidero.meeting_models import Activity, MeetingEvent
 from decidero.models import User
 
 PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "ruth": "participant", "outsider": "participant"}
@@ -258,6 +259,21 @@ def test_reconnecting_with_last_event_id_replays_what_was_missed_once(room: Live
     assert kinds(back) == ["hello", "replay"]
 
 
+def test_hello_carries_the_latest_event_id_not_the_resume_point(room: Live) -> None:
+    seen = room.latest()
+    room.control("start")
+    room.control("pause")
+    paused = room.latest()
+
+    back = room.stream("pat", last_event_id=seen)
+
+    hello = back.wait_event("hello")
+    latest = json.loads(hello.data)["latest"]
+    assert paused <= latest <= room.latest()  # (pat's own arrival may be logged since)
+    assert hello.id is None  # resuming from it would skip the replay that follows
+    assert back.wait_event("replay").id == str(paused)
+
+
 def test_a_stream_opened_from_a_fresh_page_replays_nothing(room: Live) -> None:
     room.control("start")
 
@@ -302,6 +318,99 @@ def test_more_than_500_missed_events_ask_for_a_resync(room: Live) -> None:
     resync = back.wait_event("resync")
     assert kinds(back) == ["hello", "resync"]
     assert resync.data == f'{{"since": {latest}}}'
+
+
+def test_a_crowd_arriving_at_once_is_one_presence_row_and_one_event(room: Live) -> None:
+    owner = room.listening("owner")
+    owner.wait_for(lambda e: e.event == "presence" and "Present (1)" in e.data)
+    start, before = len(owner.events), room.latest()
+    arriving = [room.people[login].user_id for login in ("pat", "quinn", "ruth")]
+    services = room.server.app.state.services  # type: ignore[union-attr]
+
+    async def arrive() -> None:  # three pages connecting in the same instant, as after a restart
+        for user_id in arriving:
+            room.server.engine.presence.join(services, room.meeting.id, user_id)
+
+    room.server.call(arrive())
+
+    event = owner.wait_for(lambda e: e.event == "presence", start=start)
+    assert "Present (4)" in html(event).select_one("#presence").get_text()  # type: ignore[union-attr]
+    names = room.db.read_sync(lambda: [User.get_by_id(u).display_name for u in arriving])
+    rows = room.db.read_sync(
+        lambda: [
+            e.summary
+            for e in MeetingEvent.select().where(
+                MeetingEvent.meeting_id == room.meeting.id, MeetingEvent.type == "presence", MeetingEvent.id > before
+            )
+        ]
+    )
+    assert rows == [f"{names[0]}, {names[1]} and {names[2]} joined the meeting."]
+    assert [e.event for e in owner.events[start:]].count("presence") == 1
+
+
+def test_presence_lines_name_a_few_people_and_count_the_rest() -> None:
+    assert live._name_list(["Pat"]) == "Pat"
+    assert live._name_list(["Pat", "Quinn"]) == "Pat and Quinn"
+    assert live._name_list(["Pat", "Quinn", "Ruth", "Sam", "Tia"]) == "Pat, Quinn and 3 others"
+
+
+# -- timers on the server clock (SPEC §4.6) ---------------------------------------------------------
+
+
+def time_up_rows(room: Live) -> int:
+    def count() -> int:
+        events = MeetingEvent.select().where(MeetingEvent.meeting_id == room.meeting.id, MeetingEvent.type == "activity_state")
+        return sum(1 for e in events if e.payload.get("action") == "time_up")
+
+    return room.db.read_sync(count)
+
+
+def test_time_up_is_logged_once_even_by_a_ticker_that_forgot_it(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    room.control("start")
+    room.db.write_sync(
+        lambda: Activity.update(time_limit_minutes=1, elapsed_seconds=61.0).where(Activity.id == talk).execute()
+    )
+    engine = room.server.engine
+
+    # Each tick with an empty memory is what the first tick after a restart does.
+    room.server.call(engine._tick(set()))
+    room.server.call(engine._tick(set()))
+    assert time_up_rows(room) == 1
+
+    room.control("pause")
+    room.control("resume")  # still out of time: nothing new to announce
+    room.server.call(engine._tick(set()))
+    assert time_up_rows(room) == 1
+
+    room.control("extend")
+    room.db.write_sync(lambda: Activity.update(elapsed_seconds=200.0).where(Activity.id == talk).execute())
+    room.server.call(engine._tick(set()))  # the extra minute ran out as well: say so again
+    assert time_up_rows(room) == 2
+
+
+def test_a_page_catching_up_refetches_every_region_or_hears_that_nothing_changed(room: Live) -> None:
+    talk = room.meeting.activities[0]
+    room.control("start")
+    latest = room.latest()
+    htmx = {"HX-Request": "true"}
+
+    with room.browser("pat") as browser:
+        regions = browser.get(room.meeting.url, headers=htmx)
+        unchanged = browser.get(f"{room.meeting.url}?since={latest}", headers=htmx)
+        behind = browser.get(f"{room.meeting.url}?since={latest - 1}", headers=htmx)
+        restoring = browser.get(room.meeting.url, headers={**htmx, "HX-History-Restore-Request": "true"})
+
+    assert regions.status_code == 200 and regions.headers["X-Decidero-Since"] == str(latest)
+    fragment = BeautifulSoup(regions.text, "html.parser")
+    assert fragment.select_one("body") is None
+    oob = {str(node["id"]) for node in fragment.select("[hx-swap-oob]")}
+    assert {"meeting-header", "presence", "agenda", "switcher", "panels"} <= oob
+    assert "Say hello." in fragment.select_one(f"#panel-{talk}").get_text()  # type: ignore[union-attr]
+    assert (unchanged.status_code, unchanged.text) == (204, "")
+    assert unchanged.headers["X-Decidero-Since"] == str(latest)
+    assert behind.status_code == 200 and behind.headers["X-Decidero-Since"] == str(latest)
+    assert BeautifulSoup(restoring.text, "html.parser").select_one("body #room") is not None
 
 
 # -- revocation and expiry (SPEC §4.1, §4.4, S12.4) -------------------------------------------------
@@ -388,14 +497,15 @@ def test_a_full_queue_drops_only_that_subscription_and_publishing_never_waits() 
 
 
 def test_close_delivers_what_is_queued_then_ends_the_stream() -> None:
-    async def scenario() -> list[str]:
+    async def scenario() -> list[bytes]:
         hub = InProcessBroker()
         engine = live.LiveEngine(svc=None, broker=hub, presence=live.Presence())  # type: ignore[arg-type]
         subscription = hub.subscribe("m", Viewer("u", "s", False))
         engine.send_to("m", lambda v: v.user_id == "u", "access_revoked", {"message": "Gone."})
-        return [item.event or "" async for item in engine._live(subscription, 0)]
+        return [chunk async for chunk in engine._live(subscription, 0)]
 
-    assert run_coroutine(scenario()) == ["access_revoked"]
+    [chunk] = run_coroutine(scenario())
+    assert chunk.startswith(b"event: access_revoked")
 
 
 def test_a_slow_client_does_not_delay_the_others_and_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -422,6 +532,9 @@ def test_a_slow_client_does_not_delay_the_others_and_is_dropped(tmp_path: Path, 
                     lambda action=action: run_control.control(get_activity(meeting.id, talk), action, actor, False)
                 )
                 await server.engine.announce(event)
+                # One publish per change (no merging), so ruth's queue fills instead of shrinking.
+                while server.engine.published.get(meeting.id, 0) < event.id:
+                    await asyncio.sleep(0.001)
                 published[event.id] = time.monotonic()
             return published
 
@@ -441,6 +554,31 @@ def test_a_slow_client_does_not_delay_the_others_and_is_dropped(tmp_path: Path, 
         for reader in readers:
             reader.close()
         wait_for_subscriptions(server, meeting.id, 0)
+    finally:
+        server.stop()
+
+
+def test_a_client_that_stops_reading_is_cut_off_by_the_send_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small socket buffers: a few large events fill them, far fewer than a full queue would take.
+    monkeypatch.setattr(live, "SEND_TIMEOUT_SECONDS", 0.5)
+    server = ThreadedServer(tmp_path, send_buffer=4096).start()
+    try:
+        people = add_people(server.db, PEOPLE)
+        meeting = seed_meeting(server.db, "owner", ["pat"])
+        room = Live(server, meeting, people, [])
+        stalled = room.stream("pat", since=room.latest(), receive_buffer=2048)
+        stalled.wait_event("hello")
+        wait_for_subscriptions(server, meeting.id, 1)
+        subscription = server.run(lambda: server.broker.subscriptions(meeting.id)[0])
+        first, big = room.latest() + 1, "<p>" + "x" * 16_000 + "</p>"
+
+        for number in range(first, first + 40):  # never read: the server's sends stall
+            event = Event("meeting_updated", number, {"x": big}, lambda _v: "x")
+            server.run(lambda event=event: server.broker.publish(meeting.id, event))
+
+        wait_for_subscriptions(server, meeting.id, 0, timeout=10)
+        assert not subscription.dropped  # ended by the stalled send, not by a full queue
+        stalled.close()
     finally:
         server.stop()
 

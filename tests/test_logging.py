@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 from bs4 import BeautifulSoup
 from conftest import SECRET, LiveServer, base_env, csrf_token, post_form, register, sign_in, sign_up_and_in
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from decidero.app import create_app
+from decidero.config import DEV_SECRET_WARNING
 from decidero.models import User
 
 
@@ -29,7 +31,7 @@ def _user_id(client: TestClient, login: str) -> str:
     return str(db.read_sync(lambda: User.get(User.login == login).id))
 
 
-def _sign_in_and_browse(client: TestClient) -> None:
+def _sign_in_and_browse(client: TestClient | httpx.Client) -> None:
     sign_up_and_in(client, "boss")
     assert client.get("/dashboard").status_code == 200
 
@@ -53,6 +55,34 @@ def test_debug_level_adds_debug_lines(tmp_path: Path) -> None:
     with _app_client(tmp_path, LOG_LEVEL="DEBUG") as client:
         _sign_in_and_browse(client)
     assert {"DEBUG", "INFO"} <= _levels(tmp_path / "logs" / "app.log")
+
+
+def _console_and_app_log_of_a_real_server(tmp_path: Path, **env: str) -> tuple[str, str]:
+    """uvicorn started as the systemd unit does; its console is what journald would receive."""
+    server = LiveServer(cwd=tmp_path, env=base_env(tmp_path, **env))
+    server.start()
+    try:
+        with server.client() as browser:
+            _sign_in_and_browse(browser)
+    finally:
+        server.stop()
+    return (tmp_path / "server.out").read_text(), (tmp_path / "logs" / "app.log").read_text()
+
+
+def test_log_level_warning_quiets_the_console_and_app_log_of_a_real_server(tmp_path: Path) -> None:
+    # No secret in development: the one WARNING Decidero writes at startup must still get through.
+    console, app_log = _console_and_app_log_of_a_real_server(tmp_path, LOG_LEVEL="warning", DECIDERO_JWT_SECRET_KEY="")
+    for text in (console, app_log):
+        assert f"decidero - WARNING - {DEV_SECRET_WARNING}" in text
+        assert not re.search(r" - (INFO|DEBUG) - |^(INFO|DEBUG):", text, re.MULTILINE), text[-2000:]
+
+
+def test_log_level_debug_reaches_the_console_and_app_log_of_a_real_server(tmp_path: Path) -> None:
+    console, app_log = _console_and_app_log_of_a_real_server(tmp_path, LOG_LEVEL="DEBUG")
+    for text in (console, app_log):
+        assert " - decidero.db - DEBUG - " in text
+        assert re.search(r"decidero\.access - INFO - GET /dashboard 200 ", text)
+        assert "uvicorn.error - INFO - Started server process" in text
 
 
 def test_error_log_holds_only_errors(tmp_path: Path) -> None:

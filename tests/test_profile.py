@@ -1,12 +1,17 @@
-"""Own profile and password changes (SPEC §4.3, S18.3)."""
+"""Own profile, avatar and password changes (SPEC §4.3, S18)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import httpx
 import pytest
-from account_helpers import field_error, live_sessions, notice, user
-from conftest import PASSWORD, csrf_token, sign_in, sign_up_and_in
+from account_helpers import field_error, live_sessions, notice, page_error, soup, user
+from conftest import PASSWORD, csrf_token, register, sign_in, sign_up_and_in
 from starlette.testclient import TestClient
+
+from decidero.profile import EMOJI_CATALOG, emoji_for
 
 NEW = "Newer-Passw0rd!"
 
@@ -79,3 +84,94 @@ def test_profile_edits_are_saved_and_validated(alice: TestClient) -> None:
     assert field_error(refused, "display_name") == "Display name must be 1–100 characters."
     assert field_error(refused, "organisation") == "Organisation must be at most 200 characters."
     assert user(alice, "alice").display_name == "Pat"  # type: ignore[union-attr]
+
+
+# -- avatar (SPEC §4.3, S18.2) --------------------------------------------------------------------
+
+
+def _header_avatar(client: TestClient) -> tuple[str, str]:
+    """The avatar in the page header after a fresh load: (its text, its colour)."""
+    node = soup(client.get("/dashboard")).select_one("header .me .avatar")
+    assert node is not None
+    return node.get_text(strip=True), str(node["style"]).removeprefix("background: ")
+
+
+def _avatar_post(client: TestClient, action: str, **data: str) -> httpx.Response:
+    return client.post(f"/profile/avatar/{action}", data={"csrf_token": csrf_token(client, "/profile"), **data})
+
+
+def _channels(color: str) -> list[int]:
+    assert re.fullmatch(r"#[0-9a-f]{6}", color), color
+    return [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+
+
+def test_a_new_account_shows_initials_on_its_own_readable_colour(client: TestClient) -> None:
+    register(client, "alice", first_name="Alice Beth")
+    register(client, "bob")
+    alice, bob = user(client, "alice"), user(client, "bob")
+    assert alice is not None and bob is not None
+    expected = "#" + "".join(f"{40 + b % 176:02x}" for b in hashlib.sha256(alice.id.encode()).digest()[:3])
+    assert alice.avatar_color == expected  # derived from sha256(user id)
+    assert alice.avatar_color != bob.avatar_color
+    assert all(40 <= c <= 215 for c in _channels(alice.avatar_color))
+    sign_in(client, "alice")
+    assert _header_avatar(client) == ("AB", alice.avatar_color)
+
+
+def test_generate_new_avatar_steps_through_the_catalog_and_persists(alice: TestClient) -> None:
+    me = user(alice, "alice")
+    assert me is not None
+    first = _avatar_post(alice, "regenerate")
+    assert (first.status_code, first.headers["location"]) == (303, "/profile#avatar")
+    assert _header_avatar(alice)[0] == emoji_for(me.id, 1)
+    assert _avatar_post(alice, "regenerate").status_code == 303
+    again = user(alice, "alice")
+    assert again is not None and (again.avatar_seed, again.avatar_emoji) == (2, emoji_for(me.id, 2))
+    assert again.avatar_emoji in EMOJI_CATALOG.values()
+    assert _header_avatar(alice) == (emoji_for(me.id, 2), me.avatar_color)
+
+
+def test_use_initials_switches_back(alice: TestClient) -> None:
+    _avatar_post(alice, "regenerate")
+    assert _avatar_post(alice, "initials").status_code == 303
+    assert user(alice, "alice").avatar_emoji is None  # type: ignore[union-attr]
+    assert _header_avatar(alice)[0] == "A"
+
+
+def test_generate_new_color_picks_another_readable_colour(alice: TestClient) -> None:
+    before = _header_avatar(alice)[1]
+    for _ in range(3):
+        assert _avatar_post(alice, "color").status_code == 303
+        after = _header_avatar(alice)[1]
+        assert after != before
+        assert all(40 <= c <= 215 for c in _channels(after))
+        assert user(alice, "alice").avatar_color == after  # type: ignore[union-attr]
+        before = after
+
+
+def test_an_emoji_can_be_chosen_by_key_and_an_unknown_key_is_refused(alice: TestClient) -> None:
+    assert _avatar_post(alice, "regenerate", key="rocket").status_code == 303
+    assert _header_avatar(alice)[0] == EMOJI_CATALOG["rocket"]
+    refused = _avatar_post(alice, "regenerate", key="not-in-the-catalog")
+    assert refused.status_code == 400
+    assert page_error(refused) == "Invalid avatar key"
+    assert _header_avatar(alice)[0] == EMOJI_CATALOG["rocket"]
+
+
+def test_the_profile_page_offers_the_avatar_actions(alice: TestClient) -> None:
+    page = soup(alice.get("/profile"))
+    buttons = [b.get_text(strip=True) for b in page.select("#avatar button")]
+    assert buttons == ["Generate new avatar", "Generate new color", "Use this emoji"]
+    assert len(page.select("#avatar select[name=key] option")) == len(EMOJI_CATALOG) >= 100
+    _avatar_post(alice, "regenerate")
+    assert "Use initials" in [b.get_text(strip=True) for b in soup(alice.get("/profile")).select("#avatar button")]
+
+
+def test_avatar_actions_need_a_session_and_answer_htmx_with_a_redirect(alice: TestClient) -> None:
+    token = csrf_token(alice, "/profile")
+    swapped = alice.post("/profile/avatar/color", data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert (swapped.status_code, swapped.headers["hx-redirect"]) == (204, "/profile#avatar")
+    alice.cookies.delete("decidero_session")
+    signed_out = alice.post("/profile/avatar/regenerate", data={"csrf_token": token})
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"].startswith("/login?")

@@ -9,6 +9,8 @@ reach a participant's event stream within one second of the facilitator's action
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from caddy_helpers import needs_caddy, running_caddy
-from conftest import CSRF_PATTERN, PASSWORD, LiveServer, base_env
+from conftest import CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env
 from helpers_live import open_stream
 from helpers_meetings import SeededMeeting, add_people, on_file, seed_meeting
 
@@ -43,7 +45,7 @@ def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
     tmp_path = tmp_path_factory.mktemp("proxied")
 
     def seed(db):  # type: ignore[no-untyped-def]
-        add_people(db, {"fran": "facilitator", "pat": "participant"})
+        add_people(db, {"boss": "super_admin", "fran": "facilitator", "pat": "participant"})
         return seed_meeting(db, "fran", participants=["pat"], activities=[("Warm-up talk", {})])
 
     meeting = on_file(tmp_path / "decidero.db", seed)
@@ -131,3 +133,31 @@ def test_a_meeting_event_reaches_an_sse_client_through_caddy_within_a_second(pro
     assert delay < EVENT_BOUND_SECONDS, f"activity_state took {delay:.3f}s through Caddy"
     assert f'id="row-{meeting.activities[0]}"' in event.data and "Running" in event.data
     print(f"activity_state reached the SSE client through Caddy {delay * 1000:.0f} ms after the POST was sent")
+
+
+def smoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    script = ROOT / "deploy" / "smoke.sh"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+
+
+def test_the_smoke_check_passes_against_the_real_app_through_caddy(proxied: Proxied) -> None:
+    result = smoke(proxied.url, "fran", PASSWORD, SMOKE_MEETING_ID=proxied.meeting.id, SMOKE_STREAM_SECONDS="2")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke: 5 passed, 0 failed" in result.stdout
+    assert f"ok    event stream of meeting {proxied.meeting.id} delivers its first frame" in result.stdout
+
+
+def test_the_smoke_check_signs_in_a_throwaway_account_on_the_real_app(proxied: Proxied) -> None:
+    result = smoke(proxied.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke: 5 passed, 0 failed" in result.stdout
+    assert "ok    event stream endpoint refuses an unknown meeting promptly (HTTP 404)" in result.stdout
+
+
+def test_the_smoke_check_fails_on_a_wrong_password_against_the_real_app(proxied: Proxied) -> None:
+    result = smoke(proxied.url, "fran", "Wrong-Passw0rd!")
+
+    assert result.returncode == 1
+    assert "FAIL  sign in as fran: HTTP 401 without a decidero_session cookie" in result.stdout

@@ -43,6 +43,30 @@ def test_population_variance_and_top_choice_share_of_three_rankings() -> None:
     assert [r.option.label for r in rank_rows([a, b, c, d], rankings)] == ["A", "B", "C", "D"]
 
 
+def test_a_three_way_cycle_ties_on_every_measure_and_falls_back_to_names() -> None:
+    # X, Y, Z / Y, Z, X / Z, X, Y: each idea is first, second and third once.
+    rows = rank_rows([Z, X, Y], [[X.id, Y.id, Z.id], [Y.id, Z.id, X.id], [Z.id, X.id, Y.id]])
+
+    # Borda 2 + 1 + 0 = 3 each; ranks {1, 2, 3}: mean 2, variance (1 + 0 + 1) / 3; first in 1 of 3.
+    assert [(r.rank, r.option.label, r.borda, r.avg_rank, r.rankings) for r in rows] == [
+        (1, "X", 3, 2.0, 3),
+        (2, "Y", 3, 2.0, 3),
+        (3, "Z", 3, 2.0, 3),
+    ]
+    assert all(r.variance == pytest.approx(2 / 3) and r.top_share == pytest.approx(100 / 3) for r in rows)
+
+
+def test_unanimous_rankings_have_no_dissent_and_one_top_choice() -> None:
+    rows = rank_rows([X, Y, Z], [[Z.id, Y.id, X.id]] * 4)
+
+    # n = 3, four ballots: Z 4 × 2 = 8, Y 4 × 1 = 4, X 0; every variance 0; Z first on all four.
+    assert _table(rows) == [
+        (1, "Z", 8, 1.0, 0.0, 100.0, 4),
+        (2, "Y", 4, 2.0, 0.0, 0.0, 4),
+        (3, "X", 0, 3.0, 0.0, 0.0, 4),
+    ]
+
+
 def test_names_break_ties_ignoring_case() -> None:
     banana, apple = Option("a:opt-1", "Banana"), Option("a:opt-2", "apple")
 

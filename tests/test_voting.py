@@ -25,7 +25,8 @@ from voting_helpers import (
     seed_poll,
 )
 
-from decidero.meeting_models import Activity
+from decidero import event_log
+from decidero.meeting_models import Activity, MeetingEvent
 
 VOTES_LOCKED = "Voting settings are locked because votes already exist for this activity: options, total dots, dots per option."
 RANKINGS_LOCKED = "Ranking settings are locked because rankings already exist for this activity: ideas."
@@ -268,7 +269,10 @@ def test_without_retraction_counts_cannot_go_down_but_results_show_after_submitt
     assert not has_totals(poll.get("pat"))
     assert poll.vote_as("pat", {"A": 2}).status_code == 303
 
+    events = poll.events("votes_changed")
+
     lowered = poll.vote_as("pat", {"A": 1, "B": 1})
+    assert (poll.allocation("pat"), poll.events("votes_changed")) == ({"A": 2}, events), "the refusal stored nothing"
     raised = poll.vote_as("pat", {"A": 2, "B": 1})
 
     assert lowered.status_code == 409
@@ -327,6 +331,26 @@ def test_people_outside_the_activity_or_the_meeting_cannot_vote(running: Poll) -
     assert progress(poll.get("owner"), poll.vote) == "0 of 2 participants have voted"
 
 
+def test_people_outside_the_ranking_cannot_rank_or_reset(running: Poll) -> None:
+    poll = running
+    rae = poll.people["rae"].user_id
+    assert poll.post("owner", "/meeting/{mid}/activities/{rank}/roster", {"op": "remove", "user": rae}).status_code == 303
+    events = poll.events("rankings_changed")
+
+    ranked = poll.rank_as("rae", ["X", "Y", "Z"])
+    reset = poll.post("rae", "/meeting/{mid}/activities/{rank}/ranking/reset")
+    for_rae = poll.post("owner", "/meeting/{mid}/activities/{rank}/ranking", {"order": "opt-1 opt-2 opt-3", "for": rae})
+    outsider = poll.rank_as("outsider", ["X", "Y", "Z"])
+
+    assert [(r.status_code, page_error(r)) for r in (ranked, reset, for_rae)] == [
+        (403, "You are not assigned to this activity.")
+    ] * 3
+    assert (outsider.status_code, page_error(outsider)) == (403, "You do not have access to this meeting.")
+    assert poll.ranking("rae") is None and poll.ranking("outsider") is None
+    assert poll.events("rankings_changed") == events
+    assert progress(poll.get("owner"), poll.rank) == "Submitted rankings: 0/2"
+
+
 def test_unknown_activities_and_other_types_are_not_found(running: Poll) -> None:
     poll = running
     wrong_type = poll.post("pat", "/meeting/{mid}/activities/{rank}/votes", {"opt-1": "1"})
@@ -378,6 +402,52 @@ def test_facilitators_record_votes_for_someone_in_the_room_clearly_marked(runnin
     assert chosen_dots(mine, poll.vote)["B"] == 2
     assert (pat_tries.status_code, page_error(pat_tries)) == (403, "Only facilitators can record votes on behalf of someone.")
     assert poll.allocation("quinn") == {"B": 2}
+
+
+def test_facilitators_record_rankings_for_someone_in_the_room_clearly_marked(running: Poll) -> None:
+    poll = running
+    quinn = poll.people["quinn"].user_id
+    form = ballot(poll.get("owner", f"/meeting/{{mid}}/activities/{{rank}}/ballot?for={quinn}"), poll.rank)
+    assert "Recording ranking on behalf of quinn, who is in the room." in [text_of(n) for n in form.select(".notice")]
+    assert form.select_one("form.rank-ballot input[name=for]")["value"] == quinn  # type: ignore[index]
+
+    response = poll.post("owner", "/meeting/{mid}/activities/{rank}/ranking", {"order": "opt-3 opt-1 opt-2", "for": quinn})
+    pat_tries = poll.post("pat", "/meeting/{mid}/activities/{rank}/ranking", {"order": "opt-1 opt-2 opt-3", "for": quinn})
+    stranger = poll.post("owner", "/meeting/{mid}/activities/{rank}/ranking",
+                         {"order": "opt-1 opt-2 opt-3", "for": poll.people["outsider"].user_id})
+
+    assert response.status_code == 303
+    assert poll.ranking("quinn") == ["Z", "X", "Y"] and poll.ranking("owner") is None
+    assert (pat_tries.status_code, page_error(pat_tries)) == (403, "Only facilitators can record votes on behalf of someone.")
+    assert (stranger.status_code, page_error(stranger)) == (400, "That person is not a participant of this meeting.")
+    assert poll.ranking("quinn") == ["Z", "X", "Y"]
+    mine = ballot(poll.get("quinn"), poll.rank)
+    assert "A facilitator (owner) recorded this ranking on your behalf." in [text_of(n) for n in mine.select(".notice")]
+    assert [text_of(li.select_one(".rank-label")) for li in mine.select("li")] == ["Z", "X", "Y"]
+    results = page_of(poll.get("owner", "/meeting/{mid}/activities/{rank}/results"))
+    assert text_of(results.select_one(".recorded-for")) == "Recorded by a facilitator for people in the room: quinn"
+    log = poll.db.read_sync(
+        lambda: [e.summary for e in MeetingEvent.select().where(MeetingEvent.type == "rankings_changed").order_by(MeetingEvent.id)]
+    )
+    assert log == ["owner recorded a ranking on behalf of a participant in “Rank”."]
+
+    assert poll.rank_as("quinn", ["X", "Y", "Z"]).status_code == 303  # quinn's own ranking replaces it
+    assert not [n for n in ballot(poll.get("quinn"), poll.rank).select(".notice.recorded-by")]
+    assert page_of(poll.get("owner", "/meeting/{mid}/activities/{rank}/results")).select_one(".recorded-for") is None
+    assert poll.post("owner", "/meeting/{mid}/activities/{rank}/ranking", {"order": "opt-2 opt-1 opt-3", "for": quinn}).status_code == 303
+    reset = poll.post("owner", "/meeting/{mid}/activities/{rank}/ranking/reset", {"for": quinn})
+    assert reset.status_code == 303 and poll.ranking("quinn") is None
+
+
+def test_anonymous_results_count_ballots_recorded_for_others_without_names(running: Poll) -> None:
+    poll = running
+    poll.configure(poll.vote, anonymous=True)
+    for login in ("quinn", "rae"):
+        assert poll.vote_as("owner", {"A": 1}, key=f"k-{login}", **{"for": poll.people[login].user_id}).status_code == 303
+
+    note = page_of(poll.get("owner", "/meeting/{mid}/activities/{vote}/results")).select_one(".recorded-for")
+
+    assert text_of(note) == "2 ballots were recorded by a facilitator for people in the room."
 
 
 def test_the_ballot_fragment_is_the_voters_own(running: Poll) -> None:
@@ -529,6 +599,42 @@ def test_participants_see_totals_only_when_allowed_on_every_surface(
     assert _surfaces(poll, "pat", poll.vote) == voter
     assert _surfaces(poll, "quinn", poll.vote) == other
     assert _surfaces(poll, "owner", poll.vote) == ALL
+
+
+def test_the_results_page_follows_the_meeting_stream_from_the_moment_it_was_rendered(running: Poll) -> None:
+    poll = running
+    assert poll.vote_as("pat", {"A": 1}).status_code == 303
+    latest = poll.db.read_sync(lambda: event_log.latest_id(poll.meeting.id))
+
+    page = page_of(poll.get("owner", "/meeting/{mid}/activities/{vote}/results"))
+
+    live = page.select_one("#results-page")
+    assert live is not None and live["sse-connect"] == f"/meeting/{poll.meeting.id}/events?since={latest}"
+    sink = page.select_one("#results-sink")
+    assert sink is not None and sink["sse-swap"] == "votes_changed,rankings_changed"
+    body = page.select_one(f"#results-body-{poll.vote}")
+    assert body is not None and body["hx-get"] == f"/meeting/{poll.meeting.id}/activities/{poll.vote}/results"
+    assert "sse:activity_state" in str(body["hx-trigger"]) and "sse:results_published" in str(body["hx-trigger"])
+    assert body.select_one(f"#results-{poll.vote}") is not None and body.select_one(f"#progress-{poll.vote}") is not None
+
+
+@pytest.mark.parametrize("login", ["pat", "quinn", "outsider"])
+def test_a_results_refresh_that_is_no_longer_allowed_replaces_the_totals_with_the_reason(running: Poll, login: str) -> None:
+    poll = running
+    poll.configure(poll.vote, results_visibility="live", show_results_immediately=True)
+    assert poll.vote_as("pat", {"A": 2}).status_code == 303
+    assert has_totals(poll.get("quinn", "/meeting/{mid}/activities/{vote}/results", **{"HX-Request": "true"}))
+    poll.control("stop", poll.vote)
+
+    refresh = poll.get(login, "/meeting/{mid}/activities/{vote}/results", **{"HX-Request": "true"})
+    owner = poll.get("owner", "/meeting/{mid}/activities/{vote}/results", **{"HX-Request": "true"})
+
+    expected = HIDDEN if login != "outsider" else "You do not have access to this meeting."
+    assert refresh.status_code == 403
+    assert "HX-Retarget" not in refresh.headers, "the reason replaces the results block itself"
+    assert [text_of(n) for n in page_of(refresh).select(".notice")] == [expected]
+    assert not has_totals(refresh)
+    assert owner.status_code == 200 and results_rows(owner, poll.vote)[0] == ["1", "A", "2", "1"]
 
 
 def test_hidden_results_say_why(running: Poll) -> None:

@@ -167,6 +167,22 @@ def test_twenty_parallel_submissions_never_store_more_than_the_limits(remote_pol
     assert poll.events("votes_changed") == 10
 
 
+def test_twenty_parallel_over_limit_submissions_from_one_voter_store_nothing(remote_poll: Poll) -> None:
+    poll = remote_poll
+    assert poll.vote_as("rae", {"A": 1}, key="first").status_code == 303
+    over = [{"A": 2, "B": 2}, {"A": 1, "B": 1, "C": 1, "D": 1}, {"C": 3}, {"D": 2, "B": 2}]
+    browsers = [poll.as_("rae") for _ in range(20)]
+
+    responses = _all_at_once(20, lambda i: browsers[i].post(
+        poll.url("/meeting/{mid}/activities/{vote}/votes"),
+        data={f"opt-{'ABCD'.index(k) + 1}": str(v) for k, v in over[i % 4].items()} | {"key": f"over-{i}"},
+    ))
+
+    assert [r.status_code for r in responses] == [409] * 20
+    assert poll.allocation("rae") == {"A": 1}
+    assert poll.events("votes_changed") == 1
+
+
 def test_parallel_retries_with_one_key_store_once(remote_poll: Poll) -> None:
     poll = remote_poll
     browsers = [poll.as_("quinn") for _ in range(12)]

@@ -14,6 +14,7 @@ from peewee import JOIN
 from ..accounts import clean_text
 from ..brainstorming_models import Idea
 from ..errors import Conflict, FormErrors
+from ..forms import whole_number
 from ..idempotency import delete_for_activity
 from ..meeting_models import Activity
 from ..models import RuntimeSetting, User
@@ -152,9 +153,10 @@ def board(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | 
 def find(activity: Activity, label: str) -> Idea | None:
     """The idea or comment numbered ``label`` ("5" or "5.2") in this activity."""
     parts = label.strip().split(".")
-    if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
-        return None
-    number, sub = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+    numbers = [n for n in map(whole_number, parts) if n is not None]
+    if len(numbers) != len(parts) or len(numbers) > 2:
+        return None  # not a label: anything but plain ASCII digits, or too large to be a number
+    number, sub = numbers[0], numbers[1] if len(numbers) == 2 else 0
     return Idea.get_or_none(Idea.activity == activity.id, Idea.number == number, Idea.sub == sub)
 
 
@@ -211,11 +213,8 @@ def _limit(form: dict[str, str], name: str, bounds: tuple[int, int], message: st
     raw = clean_text(form.get(name))
     if not raw or raw == "None":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = bounds[0] - 1
-    if not bounds[0] <= value <= bounds[1]:
+    value = whole_number(raw)
+    if value is None or not bounds[0] <= value <= bounds[1]:
         errors[name] = message
         return None
     return value

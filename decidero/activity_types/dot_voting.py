@@ -11,7 +11,6 @@ from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
 from ..vote_results import chart
-from ..voting_models import VoteAllocation
 from .base import ActivityType
 
 NO_OPTIONS = "No options yet. Add choices before starting voting."
@@ -119,6 +118,7 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict
         "progress": progress,
         "rows": rows,
         "missing": [] if anonymous or not facilitator else progress.missing,
+        "recorded_for": voting.recorded_for_others(activity) if facilitator else [],
         "anonymous": anonymous,
         "after_submit": voting.visible_after_submit(activity),
         "hidden_text": voting.VOTES_HIDDEN,
@@ -136,17 +136,11 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
     order = voting.participant_order(
         activity, voter.id, voting.options_of(activity), bool(config.get("randomize_participant_order"))
     )
-    recorder = (
-        VoteAllocation.select(VoteAllocation.recorded_by)
-        .where(VoteAllocation.activity == activity.id, VoteAllocation.user == voter.id, VoteAllocation.recorded_by.is_null(False))
-        .first()
-    )
-    recorded_by = User.get_or_none(User.id == recorder.recorded_by_id) if recorder else None
     return {
         "kind": "dots",
         "voter": voter,
         "behalf": actor is not None,
-        "recorded_by": recorded_by if actor is None else None,
+        "recorded_by": voting.recorded_by(activity, voter.id) if actor is None else None,
         "options": [
             {"option": o, "field": voting.short_id(o), "saved": saved.get(o.id, 0), "floor": saved.get(o.id, 0) if floor_applies else 0}
             for o in order

@@ -64,7 +64,7 @@ class RankOrderVoting(ActivityType):
         )
         values = {"results": results_values(activity, can_see, facilitator), "ballot": None}
         if user_id:
-            values["ballot"] = ballot_values(activity, User.get_by_id(user_id))
+            values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
         return values
 
     def transfer_count(self, activity: Activity) -> int:
@@ -89,14 +89,18 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict
         "progress": progress,
         "rows": rows,
         "missing": [] if anonymous or not facilitator else progress.missing,
+        "recorded_for": voting.recorded_for_others(activity) if facilitator else [],
         "anonymous": anonymous,
         "after_submit": voting.visible_after_submit(activity),
         "hidden_text": voting.RESULTS_HIDDEN,
     }
 
 
-def ballot_values(activity: Activity, voter: User, notice: str = "") -> dict[str, Any]:
-    """The voter's list: their saved order, else the (per-user shuffled) starting order."""
+def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
+    """The voter's list: their saved order, else the (per-user shuffled) starting order (read path).
+
+    ``actor`` is the facilitator recording on the voter's behalf, if any.
+    """
     ideas = voting.options_of(activity)
     saved = voting.own_ranking(activity, voter.id)
     by_id = {o.id: o for o in ideas}
@@ -109,6 +113,9 @@ def ballot_values(activity: Activity, voter: User, notice: str = "") -> dict[str
     return {
         "kind": "rank",
         "voter": voter,
+        "behalf": actor is not None,
+        "recorded_by": voting.recorded_by(activity, voter.id) if actor is None and saved is not None else None,
+        "choices": voting.in_scope_people(activity) if facilitator else [],
         "items": [{"option": o, "field": voting.short_id(o)} for o in order],
         "saved": saved is not None,
         "allow_reset": bool(activity.config.get("allow_reset", True)),

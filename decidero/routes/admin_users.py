@@ -26,12 +26,17 @@ def _admin(request: Request) -> User:
 
 async def _page(request: Request, status: int = 200, **values: Any) -> Response:
     query = request.query_params.get("q", "")
-    users = await services(request).db.read(lambda: user_admin.list_users(query))
+    sort = request.query_params.get("sort", "")
+    sort = sort if sort in user_admin.SORT_COLUMNS else ""
+    descending = bool(sort) and request.query_params.get("dir") == "desc"
+    users = await services(request).db.read(lambda: user_admin.list_users(query, sort, descending))
     values.setdefault("pattern_form", {"prefix": "user_", "start": "1", "end": "5", "role": "participant"})
     values.setdefault("email_form", {"role": "participant"})
     data = {
         "users": users,
         "q": query,
+        "sort": sort,
+        "descending": descending,
         "default_password": services(request).settings.get("users.default_password"),
         "errors": {},
         **values,

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from jinja2 import Environment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from ..errors import Forbidden, FormErrors, NotFound
 from ..idea_events import idea_fragment
 from ..meeting_access import require_member
 from ..meeting_models import Activity
+from ..middleware import UNATTRIBUTED
 from ..models import User
 from ..web import current_user, form_data, is_htmx, render, see_other, services
 from . import voting
@@ -40,36 +42,46 @@ def _room_url(meeting_id: str, activity_id: str) -> str:
 
 async def _write(request: Request, fn: Callable[[], ideas.Outcome]) -> ideas.Outcome:
     """Commit, then announce; refusals propagate (htmx shows them in the page's flash area)."""
-    outcome = await services(request).db.write(fn)
+    _, activity_id = _ids(request)
+
+    def run() -> ideas.Outcome:
+        # In an anonymous round even a refusal ("only your own ideas") would tie a user to an idea.
+        activity = Activity.get_or_none(Activity.id == activity_id)
+        if activity is not None and activity.type == "brainstorming" and activity.config.get("anonymous"):
+            request.scope[UNATTRIBUTED] = True
+        return fn()
+
+    outcome = await services(request).db.write(run)
     await live.announce(services(request), outcome.event)
     return outcome
 
 
+def _row_html(env: Environment, meeting_id: str, activity_id: str, user: User, outcome: ideas.Outcome, payload: dict[str, Any]) -> str:
+    """The changed idea as the actor sees it now (their own controls included); read path."""
+    activity = ideas.activity_of(meeting_id, activity_id)
+    idea = Idea.get_or_none(Idea.id == outcome.idea_id) if outcome.idea_id else None
+    if idea is not None:
+        data = {"idea": idea.id, "parent": idea.parent_id}
+    elif payload:
+        data = payload  # a deletion: the row to remove
+    else:
+        return ""  # replayed key whose idea is gone since
+    return idea_fragment(env, activity, rules_of(activity), idea, data, outcome.facilitator, user.id)
+
+
+def _form_values_now(meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
+    activity = ideas.activity_of(meeting_id, activity_id)
+    access = require_member(meeting_id, user)
+    return row_values(activity, rules_of(activity), access.is_facilitator)
+
+
 async def _rows(request: Request, meeting_id: str, activity_id: str, user: User, outcome: ideas.Outcome, payload: dict[str, Any]) -> str:
-    """The changed idea as the actor sees it now (their own controls included)."""
     env = services(request).templates
-
-    def load() -> str:
-        activity = ideas.activity_of(meeting_id, activity_id)
-        idea = Idea.get_or_none(Idea.id == outcome.idea_id) if outcome.idea_id else None
-        if idea is not None:
-            data = {"idea": idea.id, "parent": idea.parent_id}
-        elif payload:
-            data = payload  # a deletion: the row to remove
-        else:
-            return ""  # replayed key whose idea is gone since
-        return idea_fragment(env, activity, rules_of(activity), idea, data, outcome.facilitator, user.id)
-
-    return await services(request).db.read(load)
+    return await services(request).db.read(lambda: _row_html(env, meeting_id, activity_id, user, outcome, payload))
 
 
 async def _form_values(request: Request, meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
-    def load() -> dict[str, Any]:
-        activity = ideas.activity_of(meeting_id, activity_id)
-        access = require_member(meeting_id, user)
-        return row_values(activity, rules_of(activity), access.is_facilitator)
-
-    return await services(request).db.read(load)
+    return await services(request).db.read(lambda: _form_values_now(meeting_id, activity_id, user))
 
 
 def _composer(values: dict[str, Any], parent: str) -> dict[str, Any]:
@@ -96,10 +108,16 @@ async def ideas_post(request: Request) -> Response:
         return _refused_form(request, values, "activities/_idea_form.html")
     if not is_htmx(request):
         return see_other(_room_url(meeting_id, activity_id))
-    values = _composer(await _form_values(request, meeting_id, activity_id, user), parent)
-    values.update(content="", error="")
+    env = services(request).templates
+    # One trip to the reader pool for both parts of the answer: this is the busiest write route.
+    values, rows = await services(request).db.read(
+        lambda: (
+            _form_values_now(meeting_id, activity_id, user),
+            _row_html(env, meeting_id, activity_id, user, outcome, {}),
+        )
+    )
+    values = {**_composer(values, parent), "content": "", "error": ""}
     composer = render(request, "activities/_idea_form.html", values)
-    rows = await _rows(request, meeting_id, activity_id, user, outcome, {})
     return HTMLResponse(bytes(composer.body).decode() + rows)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .. import agenda, event_log, live, run_control
 from ..activity_types import TYPES, get_type
@@ -19,9 +22,22 @@ from ..meeting_models import Activity, MeetingEvent
 from ..models import User
 from ..room import load_room, panel_values, region_values
 from ..roster import REVERTED
-from ..web import context, current_user, form_data, is_htmx, redirect, render, services
+from ..web import (
+    context,
+    current_user,
+    form_data,
+    is_htmx,
+    redirect,
+    render,
+    render_fragment,
+    services,
+    wants_fragment,
+)
+from .meetings import read_flash, with_flash
 
-LIVE_REGIONS = ("header", "presence", "agenda", "switcher", "panels")
+log = logging.getLogger("decidero.live")
+# The event id a re-fetch of the live regions reflects, so the page knows where it stands.
+SINCE_HEADER = "X-Decidero-Since"
 
 
 async def _member(request: Request) -> Access:
@@ -57,15 +73,22 @@ async def _room_values(request: Request, access: Access) -> dict[str, Any]:
     return values
 
 
-async def _after_change(request: Request, access: Access, events: list[MeetingEvent | None], url: str = "") -> Response:
-    """Announce committed events; answer htmx with the actor's refreshed regions, forms with a 303."""
+async def _after_change(
+    request: Request, access: Access, events: list[MeetingEvent | None], url: str = "", notice: str = ""
+) -> Response:
+    """Announce committed events; answer htmx with the actor's refreshed regions (and ``notice`` in
+    the flash region), forms with a 303 (carrying ``notice`` to the page)."""
     svc = services(request)
     for event in events:
         await live.announce(svc, event)
     if not is_htmx(request) or url:
-        return redirect(request, url or f"/meeting/{access.meeting.id}")
+        return redirect(request, with_flash(request, url or f"/meeting/{access.meeting.id}", notice))
     values = await _room_values(request, access)
-    return render(request, "_partials/room_regions.html", {**values, "oob": True})
+    response = render(request, "_partials/room_regions.html", {**values, "oob": True})
+    if not notice:
+        return response
+    flash = {"message": notice, "status": 200, "kind": "success", "oob": True}
+    return HTMLResponse(bytes(response.body).decode() + render_fragment(svc.templates, "_partials/flash.html", flash))
 
 
 # -- page, stream, log --------------------------------------------------------------------------
@@ -73,9 +96,40 @@ async def _after_change(request: Request, access: Access, events: list[MeetingEv
 
 async def meeting_get(request: Request) -> Response:
     access = await _member(request)
+    # htmx restoring history after a cache miss wants the whole page back.
+    if wants_fragment(request) and not request.headers.get("HX-History-Restore-Request"):
+        return await _regions(request, access)
     values = await _room_values(request, access)
     values["selected"] = request.query_params.get("activity", "")
+    values["flash"] = read_flash(request)
     return render(request, "meeting.html", values)
+
+
+async def _regions(request: Request, access: Access) -> Response:
+    """Every live region as this viewer sees it, out of band: how a page catches up after a resync
+    or while its stream is down. With ``?since=N`` (what the page already shows), 204 when the log
+    has nothing newer, so a page polling through an outage costs almost nothing."""
+    known = whole_number(request.query_params.get("since"))
+    if known is not None:
+        meeting_id = access.meeting.id
+        latest = await services(request).db.read(lambda: event_log.latest_id(meeting_id))
+        if latest <= known:
+            return Response(status_code=204, headers={SINCE_HEADER: str(latest)})
+    values = await _room_values(request, access)
+    response = render(request, "_partials/room_regions.html", {**values, "oob": True})
+    response.headers[SINCE_HEADER] = str(values["since"])
+    return response
+
+
+class _EventStream(EventSourceResponse):
+    """An event stream whose stalled sends give up after ``live.SEND_TIMEOUT_SECONDS``: the stream
+    ends quietly (the browser reconnects and replays) instead of logging an application error."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("Ended an event stream whose client stopped reading")
 
 
 async def events_get(request: Request) -> Response:
@@ -88,7 +142,7 @@ async def events_get(request: Request) -> Response:
     viewer = Viewer(ctx.user.id, ctx.session.id, access.is_facilitator)
     stream = live.engine(services(request)).stream(access.meeting.id, viewer, last_id)
     headers = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
-    return EventSourceResponse(stream, headers=headers, ping=live.PING_SECONDS)
+    return _EventStream(stream, headers=headers, ping=live.PING_SECONDS, send_timeout=live.SEND_TIMEOUT_SECONDS)
 
 
 async def log_get(request: Request) -> Response:
@@ -249,7 +303,7 @@ async def control_post(request: Request) -> Response:
         )
     except run_control.CollisionRefused as exc:
         return _collision(request, access, exc)
-    return await _after_change(request, access, [event])
+    return await _after_change(request, access, [event], notice=run_control.MESSAGES[action])
 
 
 def _collision(request: Request, access: Access, exc: run_control.CollisionRefused) -> Response:

@@ -18,7 +18,8 @@ async def profile_get(request: Request) -> Response:
     user = current_user(request)
     form = {"display_name": user.display_name, "organisation": user.organisation, "about": user.about}
     notice = request.query_params.get("message", "")
-    return render(request, "profile.html", {"form": form, "errors": {}, "notice": notice})
+    values = {"form": form, "errors": {}, "notice": notice, "emoji_catalog": profile.EMOJI_CATALOG}
+    return render(request, "profile.html", values)
 
 
 async def profile_post(request: Request) -> Response:
@@ -27,9 +28,29 @@ async def profile_post(request: Request) -> Response:
     try:
         values = profile.validate_profile(form)
     except FormErrors as exc:
-        return render(request, "profile.html", {"form": form, "errors": exc.errors}, status=422)
+        page = {"form": form, "errors": exc.errors, "emoji_catalog": profile.EMOJI_CATALOG}
+        return render(request, "profile.html", page, status=422)
     await services(request).db.write(lambda: profile.save_profile(user.id, values))
     return redirect(request, "/profile?message=saved")
+
+
+async def avatar_regenerate_post(request: Request) -> Response:
+    user = current_user(request)
+    key = (await form_data(request)).get("key", "").strip()
+    await services(request).db.write(lambda: profile.regenerate_avatar(user.id, key))
+    return redirect(request, "/profile#avatar")
+
+
+async def avatar_initials_post(request: Request) -> Response:
+    user = current_user(request)
+    await services(request).db.write(lambda: profile.use_initials(user.id))
+    return redirect(request, "/profile#avatar")
+
+
+async def avatar_color_post(request: Request) -> Response:
+    user = current_user(request)
+    await services(request).db.write(lambda: profile.new_color(user.id))
+    return redirect(request, "/profile#avatar")
 
 
 async def password_get(request: Request) -> Response:
@@ -66,6 +87,9 @@ async def password_post(request: Request) -> Response:
 routes = [
     Route("/profile", profile_get, methods=["GET"]),
     Route("/profile", profile_post, methods=["POST"]),
+    Route("/profile/avatar/regenerate", avatar_regenerate_post, methods=["POST"]),
+    Route("/profile/avatar/initials", avatar_initials_post, methods=["POST"]),
+    Route("/profile/avatar/color", avatar_color_post, methods=["POST"]),
     Route("/profile/password", password_get, methods=["GET"]),
     Route("/profile/password", password_post, methods=["POST"]),
 ]

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from .. import idempotency, live, voting
+from .. import event_log, idempotency, live, voting
 from ..activity_types import dot_voting, rank_order
 from ..broker import personal
 from ..errors import Refused
@@ -31,11 +31,11 @@ def results_for(activity: Activity, can_see: bool, facilitator: bool) -> dict[st
 def ballot_page_values(access: Access, activity: Activity, voter: User, notice: str = "") -> dict[str, Any]:
     """The ballot of ``voter`` as ``access.user`` sees it, with the progress and results beside it (read path)."""
     facilitator = access.is_facilitator
+    actor = access.user if voter.id != access.user.id else None
     if activity.type == voting.VOTING:
-        actor = access.user if voter.id != access.user.id else None
         ballot = dot_voting.ballot_values(activity, voter, facilitator, actor, notice)
     else:
-        ballot = rank_order.ballot_values(activity, voter, notice)
+        ballot = rank_order.ballot_values(activity, voter, facilitator, actor, notice)
     can_see = voting.may_see(activity, access.user.id, facilitator)
     return {"meeting": access.meeting, "activity": activity, "b": ballot, "res": results_for(activity, can_see, facilitator)}
 
@@ -98,33 +98,51 @@ async def votes_post(request: Request) -> Response:
 
 
 async def ranking_post(request: Request) -> Response:
+    """A complete ranking, the voter's own or (facilitators) that of someone in the room (``for``)."""
     user = current_user(request)
     form = await form_data(request)
     meeting_id, activity_id = request.path_params["mid"], request.path_params["aid"]
+    for_user = form.get("for", "")
     try:
-        event = await services(request).db.write(lambda: voting.submit_ranking(meeting_id, activity_id, user, form))
+        event = await services(request).db.write(
+            lambda: voting.submit_ranking(meeting_id, activity_id, user, form, for_user)
+        )
     except Refused as exc:
         return _refused(request, exc)
-    return await _saved(request, event, "ranking", voting.RANKING_SAVED)
+    return await _saved(request, event, "ranking", voting.RANKING_SAVED, for_user)
 
 
 async def ranking_reset_post(request: Request) -> Response:
     user = current_user(request)
+    form = await form_data(request)
     meeting_id, activity_id = request.path_params["mid"], request.path_params["aid"]
+    for_user = form.get("for", "")
     try:
-        event = await services(request).db.write(lambda: voting.reset_ranking(meeting_id, activity_id, user))
+        event = await services(request).db.write(lambda: voting.reset_ranking(meeting_id, activity_id, user, for_user))
     except Refused as exc:
         return _refused(request, exc)
-    return await _saved(request, event, "reset", "")
+    return await _saved(request, event, "reset", "", for_user)
 
 
 async def results_get(request: Request) -> Response:
-    """Facilitators always; participants per the visibility policy or once published after stop."""
+    """Facilitators always; participants per the visibility policy or once published after stop.
+
+    The page follows the meeting's stream: new totals arrive as the ``votes_changed`` /
+    ``rankings_changed`` fragments rendered once per audience, and run-state, publishing, agenda and
+    roster events make the results block re-fetch itself here, where the policy is checked again. A
+    re-fetch that is refused replaces the block with the reason, so withdrawn totals leave the page.
+    """
     user = current_user(request)
     meeting_id, activity_id = request.path_params["mid"], request.path_params["aid"]
+    fragment = wants_fragment(request)
 
     def load() -> dict[str, Any]:
-        access, activity = voting.require_results(meeting_id, activity_id, user)
+        try:
+            access, activity = voting.require_results(meeting_id, activity_id, user)
+        except Refused as exc:
+            if not fragment:
+                raise
+            return {"withheld": exc.message, "status": exc.status}
         return {
             "meeting": access.meeting,
             "activity": activity,
@@ -132,10 +150,11 @@ async def results_get(request: Request) -> Response:
             "type_label": dot_voting.DotVoting.label if activity.type == voting.VOTING else rank_order.RankOrderVoting.label,
             "state_label": STATE_LABELS[activity.state],
             "on_results_page": True,
+            "since": event_log.latest_id(meeting_id),
         }
 
     values = await services(request).db.read(load)
-    return render(request, "voting_results.html", values, block="results")
+    return render(request, "voting_results.html", values, block="results", status=values.get("status", 200))
 
 
 async def results_csv_get(request: Request) -> Response:

@@ -1,17 +1,162 @@
-// Meeting room behaviour on top of htmx + its SSE extension: connection pill, resume point,
-// timers, follow-the-facilitator, revocation. Without this file the room still works by reloads.
+// Live pages (the meeting room, its activity log) on top of htmx + its SSE extension: a stream that
+// reconnects forever from where it was, the connection pill, catching up after an outage; in the
+// room also timers, follow-the-facilitator and revocation. Without this file the pages still work
+// by reloads.
 (function () {
   "use strict";
+  var RETRY_CAP_MS = 30000;     // SPEC §4.14: backoff capped at 30 s, and reconnection never gives up
+  var STALE_AFTER_MS = 10000;   // after more than 10 s disconnected…
+  var REFETCH_EVERY_MS = 15000; // …live regions re-fetch every 15 s
+
+  // Wait before reconnect attempt n (0, 1, …): doubling from 1 s up to the cap, jittered so a
+  // restarted server is not met by every page in the same instant.
+  function backoff(attempt) {
+    var ceiling = Math.min(RETRY_CAP_MS, 1000 * Math.pow(2, Math.min(attempt, 15)));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  // An EventSource that keeps itself connected. The browser reconnects by itself after a network
+  // error, but gives up (CLOSED) on an HTTP error such as a proxy's 502 during a restart; the SSE
+  // extension then retries with a wait that doubles up to 64 s. This source reconnects on our
+  // backoff instead and never reports CLOSED until closed, so the extension never retries itself.
+  // New connections resume from the newest event id seen (the page's ?since=).
+  function LiveSource(url) {
+    var since = /[?&]since=(\d+)/.exec(url);
+    this.url = url;
+    this.lastId = since ? parseInt(since[1], 10) : 0;
+    this.readyState = 0;
+    this.withCredentials = true;
+    this.onopen = this.onerror = this.onmessage = null;
+    this.listeners = [];
+    this.attempt = 0;
+    this.timer = null;
+    this.connect();
+  }
+  LiveSource.prototype.connect = function () {
+    var self = this;
+    var es = this.es = new EventSource(this.url.replace(/([?&]since=)\d*/, "$1" + this.lastId), { withCredentials: true });
+    this.listeners.forEach(function (l) { es.addEventListener(l.type, l.wrapped); });
+    es.onmessage = function (e) { self.advance(e.lastEventId); if (self.onmessage) self.onmessage(e); };
+    es.onopen = function (e) {
+      self.attempt = 0;
+      self.readyState = 1;
+      if (self.onopen) self.onopen(e);
+    };
+    es.onerror = function (e) {
+      if (self.readyState === 2) return;
+      self.readyState = 0;
+      if (es.readyState === 2) {
+        es.close();
+        clearTimeout(self.timer);
+        self.timer = setTimeout(function () { self.connect(); }, backoff(self.attempt++));
+      }
+      if (self.onerror) self.onerror(e);
+    };
+  };
+  LiveSource.prototype.advance = function (id) {
+    var n = parseInt(id, 10);
+    if (n > this.lastId) this.lastId = n;
+  };
+  LiveSource.prototype.addEventListener = function (type, listener) {
+    var self = this;
+    var wrapped = function (e) { self.advance(e.lastEventId); return listener.call(this, e); };
+    this.listeners.push({ type: type, listener: listener, wrapped: wrapped });
+    this.es.addEventListener(type, wrapped);
+  };
+  LiveSource.prototype.removeEventListener = function (type, listener) {
+    var es = this.es;
+    this.listeners = this.listeners.filter(function (l) {
+      if (l.type !== type || l.listener !== listener) return true;
+      es.removeEventListener(type, l.wrapped);
+      return false;
+    });
+  };
+  LiveSource.prototype.close = function () {
+    this.readyState = 2;
+    clearTimeout(this.timer);
+    this.es.close();
+  };
+  LiveSource.CONNECTING = 0; LiveSource.OPEN = 1; LiveSource.CLOSED = 2;
+
+  if (window.htmx && !(htmx.createEventSource && htmx.createEventSource.liveSource)) {
+    htmx.createEventSource = function (url) { return new LiveSource(url); };
+    htmx.createEventSource.liveSource = true;
+  }
+
+  var host = document.querySelector("[sse-connect]");
+  if (!host) return;
+
+  function source() {
+    var data = host["htmx-internal-data"];
+    return data && data.sseEventSource;
+  }
+
+  // A boosted navigation may have connected before this script ran, with the extension's own
+  // source: connect again through ours (re-processing the changed elements makes the extension
+  // open a new source and re-attach its listeners to it).
+  var first = source();
+  if (first && !(first instanceof LiveSource)) {
+    first.close();
+    [host].concat(Array.prototype.slice.call(host.querySelectorAll("[sse-swap], [hx-trigger*='sse:']"))).forEach(function (el) {
+      el.setAttribute("data-live-source", "own");
+    });
+    htmx.process(host);
+  }
+
+  // -- connection state: pill, and catching up while disconnected --------------------------------
+  var pill = document.getElementById("live-pill");
+  var down = false;
+  var staleTimer = null;
+  var ended = false;
+
+  function setPill(state, text) {
+    if (pill) { pill.dataset.state = state; pill.textContent = text; }
+  }
+  function connected() {
+    down = false;
+    clearTimeout(staleTimer);
+    setPill("connected", "Connected");
+  }
+  function lost() {
+    if (ended || down) return;
+    down = true;
+    setPill("reconnecting", "Reconnecting…");
+    staleTimer = setTimeout(stale, STALE_AFTER_MS + 1);
+  }
+  function stale() {
+    if (!document.body.contains(host)) return;
+    setPill("disconnected", "Disconnected");
+    refetch(true);
+    staleTimer = setTimeout(stale, REFETCH_EVERY_MS);
+  }
+  // Every live region re-fetches itself; ``changedOnly`` lets it skip the work when nothing happened.
+  function refetch(changedOnly) {
+    htmx.trigger(document.body, "live-refetch", { changedOnly: changedOnly, since: (source() || {}).lastId || 0 });
+  }
+  function end() {
+    ended = true;
+    clearTimeout(staleTimer);
+    var current = source();
+    if (current) current.close();
+    setPill("disconnected", "Disconnected");
+  }
+
+  host.addEventListener("htmx:sseError", lost);
+  host.addEventListener("htmx:sseOpen", connected);
+  host.addEventListener("htmx:sseMessage", function (e) {
+    var type = e.detail && e.detail.type;
+    if (type === "hello") connected();
+    else if (type === "resync") refetch(false);
+  });
+
   var room = document.getElementById("room");
   if (!room) return;
-  var pill = document.getElementById("live-pill");
+  var sink = document.getElementById("live-sink");
   var facilitator = room.dataset.facilitator === "1";
   var selected = room.dataset.selected || "";
   var manualChoiceAt = 0;
   var FOLLOW_GRACE_MS = 60000;
   var known = openPanels();
-
-  function setPill(state, text) { pill.dataset.state = state; pill.textContent = text; }
 
   function visiblePanels() {
     return Array.prototype.map.call(document.querySelectorAll("#panels > .panel:not([hidden])"), function (p) { return p.dataset.activity; });
@@ -84,40 +229,59 @@
   }
   setInterval(tick, 1000);
 
-  function rememberEventId(id) {
-    if (!id) return;
-    var url = room.getAttribute("sse-connect").replace(/since=\d*/, "since=" + id);
-    room.setAttribute("sse-connect", url);
-  }
-
   function flash(message) {
     var box = document.getElementById("flash");
     if (box) { box.textContent = ""; var p = document.createElement("p"); p.className = "notice warning"; p.setAttribute("role", "alert"); p.textContent = message; box.appendChild(p); }
   }
 
-  room.addEventListener("htmx:sseOpen", function () { setPill("connected", "Connected"); });
-  room.addEventListener("htmx:sseError", function (e) {
-    var source = e.detail && e.detail.source;
-    if (source && source.readyState === EventSource.CLOSED) setPill("disconnected", "Disconnected");
-    else setPill("reconnecting", "Reconnecting…");
-  });
   room.addEventListener("htmx:sseMessage", function (e) {
     var msg = e.detail || {};
-    rememberEventId(msg.lastEventId);
     if (msg.type === "access_revoked" || msg.type === "session_expired") {
       var data = {};
       try { data = JSON.parse(msg.data); } catch (err) { /* keep defaults */ }
       flash(data.message || "Your access to this meeting has been revoked.");
-      var source = htmx.find(room) && room["htmx-internal-data"] && room["htmx-internal-data"].sseEventSource;
-      if (source) source.close();
+      end();
       var target = msg.type === "session_expired"
         ? "/login?message=session_expired&next=" + encodeURIComponent(location.pathname)
         : (data.to || "/dashboard");
       setTimeout(function () { location.assign(target); }, 1200);
-    } else if (msg.type === "resync") {
-      location.reload();
     }
   });
+
+  // The room's regions re-fetch as one request (a fragment of the page's own URL). Events that
+  // arrive meanwhile are held and applied after it, newer ones only: applying them first would let
+  // the older answer overwrite them.
+  var fetching = false;
+  var fetchedAt = 0;
+  var held = [];
+  var LOGGED = /^(replay|presence|activity_state|activity_roster|agenda_changed|results_published|meeting_updated|roster_changed|idea_created|idea_updated|idea_deleted|votes_changed|rankings_changed|board_changed)$/;
+
+  document.body.addEventListener("live-refetch", function (e) {
+    if (fetching || !document.body.contains(room)) return;
+    fetching = true;
+    fetchedAt = 0;
+    var url = "/meeting/" + encodeURIComponent(room.dataset.meeting) + (e.detail.changedOnly ? "?since=" + e.detail.since : "");
+    htmx.ajax("GET", url, { source: sink, target: sink, swap: "none" }).then(release, release);
+  });
+  sink.addEventListener("htmx:sseBeforeMessage", function (e) {
+    if (fetching && LOGGED.test(e.detail.type)) { held.push(e.detail); e.preventDefault(); }
+  });
+  sink.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail && e.detail.xhr;
+    var since = xhr && parseInt(xhr.getResponseHeader("X-Decidero-Since") || "", 10);
+    if (since && e.detail.successful) fetchedAt = since;
+  });
+  function release() {
+    fetching = false;
+    var current = source();
+    if (current && current.advance) current.advance(fetchedAt);
+    held.splice(0).forEach(function (msg) {
+      if (!(parseInt(msg.lastEventId, 10) > fetchedAt)) return;
+      htmx.swap(sink, msg.data, { swapStyle: "none" }, { contextElement: sink });
+      htmx.trigger(sink, "htmx:sseMessage", msg);
+    });
+  }
+
   document.body.addEventListener("htmx:afterSettle", function () { followFacilitator(); syncInputs(); tick(); });
   document.body.addEventListener("htmx:oobAfterSwap", function () { followFacilitator(); syncInputs(); });
 

@@ -1,8 +1,38 @@
 // Rank-order ballots (SPEC §4.10): Move up / Move down buttons (keyboard), a position select per idea,
 // and drag and drop as an enhancement. The position selects are what the form submits, so they are
 // renumbered after every move. Without this file the selects alone rank the ideas.
+//
+// An order not yet submitted is kept as a draft and put back when a live panel refresh reloads the
+// ballot from the server (see voting.js).
 (function () {
   "use strict";
+  if (window.decideroRanking) return; // boosted navigation may run this file again
+  window.decideroRanking = true;
+  var drafts = {}; // activity id → {voter, order: [option fields]}
+
+  function ballots() { return window.decideroBallots; }
+
+  function remember(list) {
+    var b = ballots();
+    if (!b) return;
+    var root = list.closest(".ballot");
+    drafts[b.activityOf(list)] = {
+      voter: b.voterOf(root),
+      order: rows(list).map(function (li) { return li.dataset.option; })
+    };
+  }
+
+  function restore(list) {
+    var b = ballots();
+    var draft = b && drafts[b.activityOf(list)];
+    if (!draft || draft.voter !== b.voterOf(list.closest(".ballot"))) return;
+    var byOption = {};
+    rows(list).forEach(function (li) { byOption[li.dataset.option] = li; });
+    var same = draft.order.length === rows(list).length && draft.order.every(function (o) { return byOption[o]; });
+    if (!same) return; // the ideas changed: the fresh list wins
+    draft.order.forEach(function (o) { list.appendChild(byOption[o]); });
+    renumber(list);
+  }
 
   function rows(list) {
     return Array.prototype.filter.call(list.children, function (el) { return el.classList.contains("rank-item"); });
@@ -34,12 +64,27 @@
     if (direction > 0 && index < all.length - 1) list.insertBefore(all[index + 1], li);
     renumber(list);
     announce(li);
+    remember(list);
   }
 
   function enhance(root) {
     if (!root.querySelectorAll) return;
     root.querySelectorAll("ol.rank-list [data-move]").forEach(function (button) { button.hidden = false; });
+    root.querySelectorAll("ol.rank-list").forEach(restore);
   }
+
+  // A stored submission or reset replaces the ballot with the saved state: the draft is spent.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var form = e.target.closest && e.target.closest("form.rank-ballot, form.rank-reset");
+    var status = e.detail && e.detail.xhr ? e.detail.xhr.status : 0;
+    var b = ballots();
+    if (form && b && status >= 200 && status < 300) delete drafts[b.activityOf(form)];
+  });
+  document.addEventListener("change", function (e) {
+    var choice = e.target.closest && e.target.closest("form.behalf select[name=for]");
+    var b = ballots();
+    if (choice && b) delete drafts[b.activityOf(choice)];
+  });
 
   document.addEventListener("click", function (e) {
     var button = e.target.closest && e.target.closest("ol.rank-list [data-move]");
@@ -57,6 +102,7 @@
     list.insertBefore(li, others[parseInt(select.value, 10) - 1] || null);
     renumber(list);
     announce(li);
+    remember(list);
     select.focus();
   });
 
@@ -86,6 +132,7 @@
       li.parentElement.insertBefore(dragged, after ? li.nextSibling : li);
       renumber(li.parentElement);
       announce(dragged);
+      remember(li.parentElement);
     }
   });
   document.addEventListener("dragend", function () {
