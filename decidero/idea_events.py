@@ -16,9 +16,10 @@ from typing import Any
 from jinja2 import Environment
 
 from . import live
-from .activity_types.brainstorming import LIVE_STATES, Rules, comment_view, group_of, row_values, rules_of
+from .activity_types.brainstorming import LIVE_STATES, Rules, comment_view, comments_of, group_of, row_values, rules_of
 from .brainstorming_models import Idea
 from .broker import personal
+from .lookups import one
 from .meeting_models import Activity, MeetingEvent
 from .models import User
 from .room import FACILITATOR_AUDIENCE, RoomState
@@ -49,11 +50,12 @@ def idea_fragment(
     payload: dict[str, Any],
     facilitator: bool,
     viewer_id: str | None,
+    comments: list[Idea] | None = None,
 ) -> str:
     """Out-of-band HTML that brings one idea (with its comments) up to date for one viewer."""
     values = {**row_values(activity, rules, facilitator), "idea_oob": True}
     if idea is not None and idea.sub == 0:
-        group = group_of(activity, idea, rules, facilitator, viewer_id)
+        group = group_of(activity, idea, rules, facilitator, viewer_id, comments)
         if group is not None:
             html = env.get_template("activities/_idea_group.html").render({**values, "g": group})
             return f"<template>{html}</template>"
@@ -68,7 +70,7 @@ def idea_fragment(
 def _author_audience(state: RoomState, user_id: str) -> Hashable:
     facilitator = any(f.id == user_id for f in state.facilitators)
     if not facilitator:
-        user = User.get_or_none(User.id == user_id)
+        user = one(User, id=user_id)
         facilitator = user is not None and user.is_admin
     return state.audience_key(user_id, facilitator)
 
@@ -88,16 +90,18 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
     if payload["idea"] in built:
         return out  # a replay of many events needs each idea's latest state only once
     built.add(payload["idea"])
-    idea = Idea.get_or_none(Idea.id == payload["idea"], Idea.activity == activity.id)
+    idea = one(Idea, id=int(payload["idea"]), activity=activity.id)
     rules = rules_of(activity)
+    comments = comments_of(idea) if idea is not None and idea.sub == 0 else None
     rows: dict[Hashable, str] = {}
     for audience in audiences:
         if sees_board(activity, audience):
-            rows[audience] = idea_fragment(env, activity, rules, idea, payload, audience == FACILITATOR_AUDIENCE, None)
+            facilitator = audience == FACILITATOR_AUDIENCE
+            rows[audience] = idea_fragment(env, activity, rules, idea, payload, facilitator, None, comments)
     author = idea.author_id if idea is not None else None
     author_key = _author_audience(state, author) if author else None
     if author and author_key in rows:
-        own = idea_fragment(env, activity, rules, idea, payload, author_key == FACILITATOR_AUDIENCE, author)
+        own = idea_fragment(env, activity, rules, idea, payload, author_key == FACILITATOR_AUDIENCE, author, comments)
         if own != rows[author_key]:  # e.g. a hidden idea: a removal for its author too
             rows[personal(author)] = own
     return {key: rows.get(key, "") + out.get(key, "") for key in rows.keys() | out.keys()}

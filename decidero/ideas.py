@@ -14,6 +14,7 @@ from .activity_types.brainstorming import Rules, find, rules_of
 from .brainstorming_models import Idea
 from .errors import Forbidden, FormErrors, NotFound, Refused
 from .ids import next_in_sequence
+from .lookups import one
 from .meeting_access import NOT_ASSIGNED, Access, in_scope, require_facilitator, require_member, require_writable
 from .meeting_models import Activity, MeetingEvent
 from .models import User, utcnow
@@ -47,7 +48,7 @@ class Outcome:
 
 def activity_of(meeting_id: str, activity_id: str) -> Activity:
     """The meeting's brainstorming activity ``activity_id``, or 404."""
-    activity = Activity.get_or_none(Activity.id == activity_id, Activity.meeting == meeting_id)
+    activity = one(Activity, id=activity_id, meeting=meeting_id)
     if activity is None or activity.type != "brainstorming":
         raise NotFound()
     return activity

@@ -15,6 +15,7 @@ from peewee import CharField, DateTimeField, TextField
 
 from .db import BaseModel
 from .errors import Conflict, Refused
+from .lookups import one
 from .models import utcnow
 
 MAX_KEY_LENGTH = 128
@@ -55,12 +56,8 @@ def replayed(scope: str, key: str | None, payload: Any) -> dict[str, Any] | None
     """
     if not key:
         return None
-    record = IdempotencyRecord.get_or_none(
-        IdempotencyRecord.scope == scope,
-        IdempotencyRecord.key == key,
-        IdempotencyRecord.created_at > utcnow() - LIFETIME,
-    )
-    if record is None:
+    record = one(IdempotencyRecord, scope=scope, key=key)
+    if record is None or record.created_at <= utcnow() - LIFETIME:
         return None
     if record.payload_hash != _hash(payload):
         raise Conflict(PAYLOAD_MISMATCH)

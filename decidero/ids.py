@@ -9,10 +9,16 @@ from .meeting_models import IdCounter
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+NEXT_IN_SEQUENCE = (
+    'INSERT INTO "id_counter" ("scope", "last") VALUES (?, 1) '
+    'ON CONFLICT ("scope") DO UPDATE SET "last" = "last" + 1 RETURNING "last"'
+)
+
+
 def next_in_sequence(scope: str) -> int:
-    IdCounter.insert(scope=scope, last=0).on_conflict_ignore().execute()
-    IdCounter.update(last=IdCounter.last + 1).where(IdCounter.scope == scope).execute()
-    return int(IdCounter.get_by_id(scope).last)
+    # One upsert instead of insert-if-missing, increment and read back: every idea takes a number.
+    cursor = IdCounter._meta.database.execute_sql(NEXT_IN_SEQUENCE, (scope,))
+    return int(cursor.fetchone()[0])
 
 
 def base36(number: int, width: int) -> str:

@@ -22,6 +22,7 @@ from sse_starlette import ServerSentEvent
 
 from . import event_log, run_control
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
+from .lookups import one
 from .meeting_models import Activity, MeetingEvent
 from .models import utcnow
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
@@ -296,7 +297,7 @@ class LiveEngine:
         """The unpublished events after ``last``, each rendered once per audience (read path)."""
         from .meeting_models import Meeting
 
-        if Meeting.get_or_none(Meeting.id == meeting_id) is None:
+        if one(Meeting, id=meeting_id) is None:
             return []
         events = event_log.since(meeting_id, last, REPLAY_LIMIT)
         if events is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import Forbidden, NotFound
+from .lookups import one
 from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingMember
 from .models import User
 
@@ -39,7 +40,7 @@ class Access:
 
 
 def get_meeting(meeting_id: str) -> Meeting:
-    meeting = Meeting.get_or_none(Meeting.id == meeting_id)
+    meeting = one(Meeting, id=meeting_id)
     if meeting is None:
         raise NotFound()
     return meeting
@@ -48,11 +49,8 @@ def get_meeting(meeting_id: str) -> Meeting:
 def access_for(meeting_id: str, user: User) -> Access:
     """Membership of ``user`` (read path); 404 for an unknown meeting."""
     meeting = get_meeting(meeting_id)
-    role = (
-        MeetingMember.select(MeetingMember.role)
-        .where(MeetingMember.meeting == meeting_id, MeetingMember.user == user.id)
-        .scalar()
-    )
+    member = one(MeetingMember, meeting=meeting_id, user=user.id)
+    role = member.role if member is not None else None
     return Access(
         meeting=meeting,
         user=user,
@@ -85,9 +83,7 @@ def in_scope(activity: Activity, user_id: str) -> bool:
     """Participant scope of an activity; facilitators are always in scope (checked by callers)."""
     if activity.roster_mode != "custom":
         return True
-    return ActivityRosterEntry.select().where(
-        ActivityRosterEntry.activity == activity.id, ActivityRosterEntry.user == user_id
-    ).exists()
+    return one(ActivityRosterEntry, activity=activity.id, user=user_id) is not None
 
 
 def participant_ids(meeting_id: str) -> list[str]:

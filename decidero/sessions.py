@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, Signer
 
+from .lookups import one
 from .models import User, UserSession, utcnow
 
 SESSION_COOKIE = "decidero_session"
@@ -86,17 +87,14 @@ def create_session(user: User, ip: str, user_agent: str) -> str:
 
 def find_session(key: str, lifetime_minutes: int) -> tuple[UserSession, User] | None:
     """A live session and its active user (read path); None when revoked, expired or unknown."""
-    row = (
-        UserSession.select(UserSession, User)
-        .join(User)
-        .where(UserSession.id == key, UserSession.revoked == False)  # noqa: E712
-        .first()
-    )
-    if row is None or not row.user.is_active or row.user.is_deleted:
+    row = one(UserSession, id=key, revoked=False)
+    user = one(User, id=row.user_id) if row is not None else None
+    if row is None or user is None or not user.is_active or user.is_deleted:
         return None
     if row.created_at + timedelta(minutes=lifetime_minutes) <= utcnow():
         return None
-    return row, row.user
+    row.user = user
+    return row, user
 
 
 def needs_touch(session: UserSession, now: datetime) -> bool:

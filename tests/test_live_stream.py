@@ -16,6 +16,7 @@ from account_helpers import run_coroutine
 from bs4 import BeautifulSoup
 from helpers_live import RawStream, Sse, ThreadedServer, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, seed_meeting
+from sse_starlette import ServerSentEvent
 
 from decidero import broker, event_log, live, run_control
 from decidero.agenda import get_activity
@@ -622,3 +623,12 @@ def test_presence_is_announced_when_someone_arrives_and_after_the_grace_when_the
     left = owner.wait_for(lambda e: e.event == "presence", start=owner.events.index(arrived) + 1, timeout=3)
     assert left.at - arrived.at >= 0.5
     assert "Present (1)" in left.data
+
+
+@pytest.mark.parametrize("data", ["a", "", "<div>\n  x\n</div>\n", "a\nb\r\nc\rd"])
+@pytest.mark.parametrize("event_id", [None, 7])
+def test_events_are_encoded_exactly_as_sse_starlette_writes_them(data: str, event_id: int | None) -> None:
+    # Live events are encoded once per audience by our own encoder; replays go through sse-starlette.
+    expected = ServerSentEvent(data=data, event="idea_created", id=None if event_id is None else str(event_id)).encode()
+
+    assert broker.sse_bytes("idea_created", event_id, data) == expected

@@ -160,13 +160,19 @@ def find(activity: Activity, label: str) -> Idea | None:
     return Idea.get_or_none(Idea.activity == activity.id, Idea.number == number, Idea.sub == sub)
 
 
-def group_of(activity: Activity, idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None) -> GroupView | None:
-    """One idea with its comments as the viewer sees it, or None when the viewer may not see it."""
+def comments_of(idea: Idea) -> list[Idea]:
+    """Every comment of ``idea``, hidden ones included, in order."""
+    return list(Idea.select().where(Idea.parent == idea.id).order_by(Idea.sub))
+
+
+def group_of(
+    activity: Activity, idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None, every: list[Idea] | None = None
+) -> GroupView | None:
+    """One idea with its comments as the viewer sees it, or None when the viewer may not see it.
+    ``every`` is ``comments_of(idea)`` when the caller already has it (one query for all audiences)."""
     if idea.hidden and not facilitator:
         return None
-    comments = Idea.select().where(Idea.parent == idea.id).order_by(Idea.sub)
-    if not facilitator:
-        comments = comments.where(Idea.hidden == False)  # noqa: E712
+    comments = [c for c in (comments_of(idea) if every is None else every) if facilitator or not c.hidden]
     return GroupView(
         view_of(idea, rules, viewer_id, facilitator), [view_of(c, rules, viewer_id, facilitator) for c in comments]
     )
