@@ -316,16 +316,19 @@ def submitter_ids(activity: Activity) -> set[str]:
 class Progress:
     done: int
     total: int
-    missing: list[User]
+    missing_ids: list[str]
+
+    def missing(self) -> list[User]:
+        """Who has not voted yet, by name: only facilitators see it, so only they pay for loading it."""
+        ids = self.missing_ids
+        return list(User.select().where(User.id.in_(ids)).order_by(User.display_name)) if ids else []
 
 
 def progress(activity: Activity) -> Progress:
     """In-scope participants who have voted (dot voting) or submitted a ranking, and who has not."""
     scope = scope_ids(activity)
     done = submitter_ids(activity)
-    missing_ids = sorted(scope - done)
-    missing = list(User.select().where(User.id.in_(missing_ids)).order_by(User.display_name)) if missing_ids else []
-    return Progress(len(scope & done), len(scope), missing)
+    return Progress(len(scope & done), len(scope), sorted(scope - done))
 
 
 def dot_results(activity: Activity) -> list[DotRow]:

@@ -88,7 +88,7 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict
         "facilitator": facilitator,
         "progress": progress,
         "rows": rows,
-        "missing": [] if anonymous or not facilitator else progress.missing,
+        "missing": [] if anonymous or not facilitator else progress.missing(),
         "recorded_for": voting.recorded_for_others(activity) if facilitator else [],
         "anonymous": anonymous,
         "after_submit": voting.visible_after_submit(activity),
