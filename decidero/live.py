@@ -40,10 +40,10 @@ RETRY_MS = 3000
 # instead of holding a send, and with it the stream's task, forever. It reconnects and replays.
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_STREAMS_PER_SESSION = 10
-# Publishing windows per meeting (see LiveEngine._publisher): 0.2 ms per connected stream, bounded.
+# Publishing windows per meeting (see LiveEngine._publisher): 0.5 ms per connected stream, bounded.
 PUBLISH_WINDOW_MIN = 0.02
 PUBLISH_WINDOW_MAX = 0.25
-PUBLISH_WINDOW_PER_VIEWER = 0.0002
+PUBLISH_WINDOW_PER_VIEWER = 0.0005
 DRAIN_LIMIT = 64  # events joined into one write for a stream that fell behind
 
 REGION_TEMPLATES = {
