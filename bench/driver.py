@@ -600,6 +600,9 @@ class Run:
 
     async def _voting(self, facilitator: Person, voters: list[Person], first_running: bool) -> None:
         plan = self.plan
+        # The last ideas reach everyone before the stop: published together with it, they would
+        # reach facilitators only (participants' boards close), which reads here as a lost idea.
+        await self._caught_up()
         steps = [(plan.brainstorming_id or plan.control_id, "stop")] if first_running else []
         for activity_id, action in [*steps, (plan.voting_id, "start")]:
             path = f"/meeting/{plan.meeting_id}/activities/{activity_id}/control"
@@ -619,10 +622,14 @@ class Run:
     async def _drain(self) -> None:
         """Wait (boundedly) until every live stream has everything the log holds for it, then stop."""
         await asyncio.sleep(1.0)
+        self.rec.phases["cutoff_event_id"] = await self._caught_up()
+        self.rec.phases["drained_at"] = time.time()
+
+    async def _caught_up(self) -> int:
+        """Wait (boundedly) until every live stream has all the log holds for it; the newest id."""
         log = await asyncio.to_thread(setup.event_log, self.plan.database, self.plan.meeting_id)
         cutoff = log[-1][0] if log else 0
         for_participants = max((i for i, kind, _, _ in log if kind not in FACILITATOR_ONLY), default=0)
-        self.rec.phases["cutoff_event_id"] = cutoff
         deadline = time.time() + DRAIN_TIMEOUT
         while time.time() < deadline:
             behind = [
@@ -632,7 +639,7 @@ class Run:
             if not behind:
                 break
             await asyncio.sleep(0.2)
-        self.rec.phases["drained_at"] = time.time()
+        return cutoff
 
 
 def run_load(base_url: str, plan: setup.Plan, options: Options) -> Run:
