@@ -121,6 +121,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         ticker = asyncio.create_task(live_engine.tick_forever())
         yield
         ticker.cancel()
+        live_engine.stop_publishing()
         broker.close_all()
         database.close()
         log.info("Decidero stopped; database closed")

@@ -280,6 +280,11 @@ class LiveEngine:
         finally:
             self.publishers.pop(meeting_id, None)
 
+    def stop_publishing(self) -> None:
+        """At shutdown: publishers must not outlive the database they read."""
+        for task in self.publishers.values():
+            task.cancel()
+
     async def _publish_tail(self, meeting_id: str) -> None:
         last = self.published.get(meeting_id, self.floor)
         wanted = self.wanted.get(meeting_id, 0)
