@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,12 +165,21 @@ class LiveServer:
         return httpx.Client(base_url=self.url, follow_redirects=False, timeout=10)
 
 
+@contextmanager
+def running_server(directory: Path) -> Iterator[LiveServer]:
+    """A started server in ``directory`` with the default test settings, stopped afterwards."""
+    server = LiveServer(cwd=directory, env=base_env(directory))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(cwd=tmp_path, env=base_env(tmp_path))
-    server.start()
-    yield server
-    server.stop()
+    with running_server(tmp_path) as server:
+        yield server
 
 
 # -- Playwright on Debian's Chromium ------------------------------------------------------------

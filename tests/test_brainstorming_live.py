@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer, base_env
+from conftest import LiveServer, running_server
 from helpers_brainstorming import board_rows, seed_brainstorm, stored, unwrap
 from helpers_live import RawStream, Sse, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
@@ -68,11 +68,8 @@ class Live:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One uvicorn for the module; every test seeds its own meeting on it."""
-    directory = tmp_path_factory.mktemp("brainstorming-live")
-    running = LiveServer(cwd=directory, env=base_env(directory))
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("brainstorming-live")) as running:
+        yield running
 
 
 @pytest.fixture

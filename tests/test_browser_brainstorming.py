@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer, base_env
+from conftest import LiveServer, running_server
 from helpers_brainstorming import seed_brainstorm, stored
 from helpers_live import open_stream
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
@@ -23,11 +23,8 @@ LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("brainstorming-browser")
-    running = LiveServer(cwd=directory, env=base_env(directory))
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("brainstorming-browser")) as running:
+        yield running
 
 
 @dataclass

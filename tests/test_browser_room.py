@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer, base_env
+from conftest import LiveServer, running_server
 from helpers_live import RawStream, open_stream
 from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, second_handle, seed_meeting
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
@@ -60,11 +60,8 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One real server for the module; each test seeds its own meeting on it."""
-    directory = tmp_path_factory.mktemp("browser-room")
-    running = LiveServer(cwd=directory, env=base_env(directory))
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("browser-room")) as running:
+        yield running
 
 
 def seed(server: LiveServer, activities: list[tuple[str, dict[str, object]]]) -> tuple[SeededMeeting, dict[str, Person]]:

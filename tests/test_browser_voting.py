@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import LiveServer, base_env
+from conftest import LiveServer, running_server
 from helpers_meetings import second_handle
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
 from voting_helpers import FileDatabase, Poll, http_opener, seed_poll
@@ -26,11 +26,8 @@ def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module; each test seeds its own meeting on it."""
-    directory = tmp_path_factory.mktemp("voting-browser")
-    running = LiveServer(cwd=directory, env=base_env(directory))
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("voting-browser")) as running:
+        yield running
 
 
 @pytest.fixture

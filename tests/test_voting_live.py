@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import LiveServer, base_env
+from conftest import LiveServer, running_server
 from helpers_live import RawStream, ThreadedServer, open_stream
 from helpers_meetings import second_handle, soup, text_of
 from voting_helpers import FileDatabase, Poll, http_opener, seed_poll
@@ -119,11 +119,8 @@ def test_publishing_after_stop_shows_participants_the_results_link_live(server: 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """uvicorn in its own process, as operators run it."""
-    directory = tmp_path_factory.mktemp("voting-race")
-    running = LiveServer(cwd=directory, env=base_env(directory))
-    running.start()
-    yield running
-    running.stop()
+    with running_server(tmp_path_factory.mktemp("voting-race")) as running:
+        yield running
 
 
 @pytest.fixture
