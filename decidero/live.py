@@ -23,8 +23,8 @@ from sse_starlette import ServerSentEvent
 from . import event_log, run_control
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .lookups import one
-from .meeting_models import Activity, MeetingEvent
-from .models import utcnow
+from .meeting_models import Meeting, MeetingEvent
+from .models import User, utcnow
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
 from .web import Services
 
@@ -198,9 +198,6 @@ def _record_presence(meeting_id: str, changes: dict[str, str]) -> MeetingEvent |
     would let a mass reconnect (a restart with 1,000 pages open) push every page past the replay
     limit into a resync.
     """
-    from .meeting_models import Meeting
-    from .models import User
-
     if Meeting.get_or_none(Meeting.id == meeting_id) is None:
         return None
     names = {u.id: u.display_name for u in User.select(User.id, User.display_name).where(User.id.in_(list(changes)))}
@@ -300,8 +297,6 @@ class LiveEngine:
 
     def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> list[Event]:
         """The unpublished events after ``last``, each rendered once per audience (read path)."""
-        from .meeting_models import Meeting
-
         if one(Meeting, id=meeting_id) is None:
             return []
         events = event_log.since(meeting_id, last, REPLAY_LIMIT)
@@ -441,7 +436,7 @@ class LiveEngine:
 
     async def _tick(self, announced: set[Hashable]) -> None:
         """``announced`` spares a write per second per overdue activity; the log, not this memory,
-        is what keeps a restart from announcing the same time-up twice (``expire_once``)."""
+        is what keeps a restart from announcing the same time-up twice (``run_control.expire``)."""
         due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
         markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
         announced.intersection_update(markers.values())
@@ -450,38 +445,9 @@ class LiveEngine:
             if marker in announced and not activity.auto_stop:
                 continue
             announced.add(marker)
-            event = await self.svc.db.write(partial(expire_once, activity.id))
+            event = await self.svc.db.write(partial(run_control.expire, activity.id))
             if event is not None:
                 await self.announce(event)
-
-
-def expire_once(activity_id: str) -> MeetingEvent | None:
-    """``run_control.expire``, unless this activity's time-up is already in the log (write path)."""
-    activity = Activity.get_or_none(Activity.id == activity_id)
-    if activity is not None and not activity.auto_stop and time_up_logged(activity):
-        return None
-    return run_control.expire(activity_id)
-
-
-def time_up_logged(activity: Activity) -> bool:
-    """Whether "Time is up." was logged since the activity last started, was extended or edited
-    (each of which can give it time again); pausing and resuming do not."""
-    events = (
-        MeetingEvent.select(MeetingEvent.type, MeetingEvent.payload_json)
-        .where(
-            MeetingEvent.meeting_id == activity.meeting_id,
-            MeetingEvent.activity_id == activity.id,
-            MeetingEvent.type.in_(("activity_state", "agenda_changed")),
-        )
-        .order_by(MeetingEvent.id.desc())
-    )
-    for event in events.iterator():
-        action = event.payload.get("action") if event.type == "activity_state" else "edit"
-        if action == "time_up":
-            return True
-        if action in ("start", "extend", "edit"):
-            return False
-    return False
 
 
 def engine(svc: Services) -> LiveEngine:

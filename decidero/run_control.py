@@ -143,7 +143,7 @@ def auto_stop_due(now: datetime) -> list[Activity]:
 
 
 def expire(activity_id: str) -> MeetingEvent | None:
-    """At zero: stop when auto-stop is on, else announce "Time is up." (write path, re-checked)."""
+    """At zero: stop when auto-stop is on, else announce "Time is up." once (write path, re-checked)."""
     activity = Activity.get_or_none(Activity.id == activity_id)
     now = utcnow()
     if activity is None or not time_is_up(activity, now):
@@ -161,6 +161,8 @@ def expire(activity_id: str) -> MeetingEvent | None:
             activity_id=activity.id,
             payload={"action": "auto_stop", "state": "stopped"},
         )
+    if time_up_logged(activity):
+        return None  # already said, perhaps before a restart
     return event_log.record(
         activity.meeting_id,
         "activity_state",
@@ -168,6 +170,27 @@ def expire(activity_id: str) -> MeetingEvent | None:
         activity_id=activity.id,
         payload={"action": "time_up", "state": activity.state},
     )
+
+
+def time_up_logged(activity: Activity) -> bool:
+    """Whether "Time is up." was logged since the activity last started, was extended or edited
+    (each of which can give it time again); pausing and resuming do not."""
+    events = (
+        MeetingEvent.select(MeetingEvent.type, MeetingEvent.payload_json)
+        .where(
+            MeetingEvent.meeting_id == activity.meeting_id,
+            MeetingEvent.activity_id == activity.id,
+            MeetingEvent.type.in_(("activity_state", "agenda_changed")),
+        )
+        .order_by(MeetingEvent.id.desc())
+    )
+    for event in events.iterator():
+        action = event.payload.get("action") if event.type == "activity_state" else "edit"
+        if action == "time_up":
+            return True
+        if action in ("start", "extend", "edit"):
+            return False
+    return False
 
 
 def set_sub_roster(activity: Activity, user_ids: list[str], actor: User, exclusivity: bool) -> MeetingEvent:
