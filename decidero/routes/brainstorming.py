@@ -22,6 +22,7 @@ from ..activity_types.brainstorming import board, find, row_values, rules_of
 from ..brainstorming_models import Idea
 from ..errors import Forbidden, FormErrors, NotFound
 from ..idea_events import idea_fragment
+from ..lookups import one
 from ..meeting_access import require_member
 from ..meeting_models import Activity
 from ..middleware import UNATTRIBUTED
@@ -46,7 +47,7 @@ async def _write(request: Request, fn: Callable[[], ideas.Outcome]) -> ideas.Out
 
     def run() -> ideas.Outcome:
         # In an anonymous round even a refusal ("only your own ideas") would tie a user to an idea.
-        activity = Activity.get_or_none(Activity.id == activity_id)
+        activity = one(Activity, id=activity_id)
         if activity is not None and activity.type == "brainstorming" and activity.config.get("anonymous"):
             request.scope[UNATTRIBUTED] = True
         return fn()
