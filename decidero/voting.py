@@ -24,7 +24,7 @@ from .ids import next_in_sequence
 from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member
 from .meeting_models import Activity, MeetingEvent
 from .models import User, utcnow
-from .vote_results import DotRow, Option, RankRow, dot_rows, rank_rows
+from .vote_results import DotRow, Option, RankRow, chart, dot_rows, rank_rows
 from .voting_models import Ranking, VoteAllocation
 
 VOTING = "voting"
@@ -329,6 +329,36 @@ def progress(activity: Activity) -> Progress:
     scope = scope_ids(activity)
     done = submitter_ids(activity)
     return Progress(len(scope & done), len(scope), sorted(scope - done))
+
+
+def results_values(activity: Activity, can_see: bool, facilitator: bool, counted: Progress | None = None) -> dict[str, Any]:
+    """What the results block shows one viewer (read path); totals only when ``can_see``.
+
+    ``counted`` is ``progress(activity)`` when the caller renders several views of one state.
+    """
+    counted = counted or progress(activity)
+    anonymous = bool(activity.config.get("anonymous"))
+    if activity.type == VOTING:
+        dots = dot_results(activity) if can_see else []
+        rows: list[Any] = dots
+        bars = chart([(r.option.label, r.dots, str(r.dots)) for r in dots])
+    else:
+        ranks = rank_results(activity) if can_see else []
+        rows = ranks
+        bars = chart([(r.option.label, r.borda, str(r.borda)) for r in ranks])
+    return {
+        "kind": "dots" if activity.type == VOTING else "rank",
+        "bars": bars,
+        "can_see": can_see,
+        "facilitator": facilitator,
+        "progress": counted,
+        "rows": rows,
+        "missing": [] if anonymous or not facilitator else counted.missing(),
+        "recorded_for": recorded_for_others(activity) if facilitator else [],
+        "anonymous": anonymous,
+        "after_submit": visible_after_submit(activity),
+        "hidden_text": hidden_text(activity),
+    }
 
 
 def dot_results(activity: Activity) -> list[DotRow]:

@@ -10,7 +10,6 @@ from ..errors import Conflict, FormErrors, Refused
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
-from ..vote_results import chart
 from .base import ActivityType
 
 NO_OPTIONS = "No options yet. Add choices before starting voting."
@@ -90,7 +89,7 @@ class DotVoting(ActivityType):
         can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
             facilitator or voting.shared_visible(activity)
         )
-        values = {"results": results_values(activity, can_see, facilitator), "ballot": None}
+        values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
         if user_id:
             values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
         return values
@@ -103,26 +102,6 @@ class DotVoting(ActivityType):
 
     def delete_data(self, activity: Activity) -> None:
         voting.delete_data(activity)
-
-
-def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict[str, Any]:
-    """What the results block shows one viewer (read path); totals only when ``can_see``."""
-    progress = voting.progress(activity)
-    anonymous = bool(activity.config.get("anonymous"))
-    rows = voting.dot_results(activity) if can_see else []
-    return {
-        "kind": "dots",
-        "bars": chart([(r.option.label, r.dots, str(r.dots)) for r in rows]),
-        "can_see": can_see,
-        "facilitator": facilitator,
-        "progress": progress,
-        "rows": rows,
-        "missing": [] if anonymous or not facilitator else progress.missing(),
-        "recorded_for": voting.recorded_for_others(activity) if facilitator else [],
-        "anonymous": anonymous,
-        "after_submit": voting.visible_after_submit(activity),
-        "hidden_text": voting.VOTES_HIDDEN,
-    }
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:

@@ -9,7 +9,7 @@ from ..errors import Conflict, Refused
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
-from ..vote_results import Option, chart
+from ..vote_results import Option
 from .base import ActivityType
 
 TOO_FEW = "Add at least two ideas before starting rank-order voting."
@@ -62,7 +62,7 @@ class RankOrderVoting(ActivityType):
         can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
             facilitator or voting.shared_visible(activity)
         )
-        values = {"results": results_values(activity, can_see, facilitator), "ballot": None}
+        values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
         if user_id:
             values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
         return values
@@ -75,25 +75,6 @@ class RankOrderVoting(ActivityType):
 
     def delete_data(self, activity: Activity) -> None:
         voting.delete_data(activity)
-
-
-def results_values(activity: Activity, can_see: bool, facilitator: bool) -> dict[str, Any]:
-    progress = voting.progress(activity)
-    anonymous = bool(activity.config.get("anonymous"))
-    rows = voting.rank_results(activity) if can_see else []
-    return {
-        "kind": "rank",
-        "bars": chart([(r.option.label, r.borda, str(r.borda)) for r in rows]),
-        "can_see": can_see,
-        "facilitator": facilitator,
-        "progress": progress,
-        "rows": rows,
-        "missing": [] if anonymous or not facilitator else progress.missing(),
-        "recorded_for": voting.recorded_for_others(activity) if facilitator else [],
-        "anonymous": anonymous,
-        "after_submit": voting.visible_after_submit(activity),
-        "hidden_text": voting.RESULTS_HIDDEN,
-    }
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:

@@ -23,11 +23,6 @@ from ..room import FACILITATOR_AUDIENCE, STATE_LABELS, RoomState
 from ..web import current_user, form_data, is_htmx, redirect, render, services, wants_fragment
 
 
-def results_for(activity: Activity, can_see: bool, facilitator: bool) -> dict[str, Any]:
-    module = dot_voting if activity.type == voting.VOTING else rank_order
-    return module.results_values(activity, can_see, facilitator)
-
-
 def ballot_page_values(access: Access, activity: Activity, voter: User, notice: str = "") -> dict[str, Any]:
     """The ballot of ``voter`` as ``access.user`` sees it, with the progress and results beside it (read path)."""
     facilitator = access.is_facilitator
@@ -37,7 +32,7 @@ def ballot_page_values(access: Access, activity: Activity, voter: User, notice: 
     else:
         ballot = rank_order.ballot_values(activity, voter, facilitator, actor, notice)
     can_see = voting.may_see(activity, access.user.id, facilitator)
-    return {"meeting": access.meeting, "activity": activity, "b": ballot, "res": results_for(activity, can_see, facilitator)}
+    return {"meeting": access.meeting, "activity": activity, "b": ballot, "res": voting.results_values(activity, can_see, facilitator)}
 
 
 async def _ballot(request: Request, for_user: str = "", notice: str = "") -> Response:
@@ -146,7 +141,7 @@ async def results_get(request: Request) -> Response:
         return {
             "meeting": access.meeting,
             "activity": activity,
-            "res": results_for(activity, True, access.is_facilitator),
+            "res": voting.results_values(activity, True, access.is_facilitator),
             "type_label": dot_voting.DotVoting.label if activity.type == voting.VOTING else rank_order.RankOrderVoting.label,
             "state_label": STATE_LABELS[activity.state],
             "on_results_page": True,
@@ -189,14 +184,16 @@ def _builder(kind: str) -> live.Builder:
         values = {"meeting": state.meeting, "activity": activity, "swap_oob": True}
         progress = env.get_template("activities/_vote_progress.html")
         results = env.get_template("activities/_vote_results.html")
+        counted = voting.progress(activity)  # one count for every view rendered below
         cache: dict[bool, str] = {}
 
         def totals(facilitator: bool) -> str:
             if facilitator not in cache:
-                cache[facilitator] = results.render({**values, "res": results_for(activity, True, facilitator)})
+                res = voting.results_values(activity, True, facilitator, counted)
+                cache[facilitator] = results.render({**values, "res": res})
             return cache[facilitator]
 
-        counter = progress.render({**values, "res": results_for(activity, False, False)})
+        counter = progress.render({**values, "res": voting.results_values(activity, False, False, counted)})
         shared = voting.shared_visible(activity)
         out: dict[Hashable, str] = {}
         for audience in audiences:
