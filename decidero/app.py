@@ -119,8 +119,10 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("Decidero started (database %s)", config.database_path)
         ticker = asyncio.create_task(live_engine.tick_forever())
+        sweeper = asyncio.create_task(live_engine.stalled.sweep_forever())
         yield
         ticker.cancel()
+        sweeper.cancel()
         live_engine.stop_publishing()
         broker.close_all()
         database.close()

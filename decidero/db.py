@@ -36,6 +36,7 @@ READ_THREADS = 8
 MAX_BATCH = 64
 BUSY_RETRIES = 5
 BUSY_STEP_SECONDS = 0.2
+WRITER_THREAD = "db-writer"
 
 database_proxy = DatabaseProxy()
 
@@ -59,7 +60,7 @@ class Database:
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name=WRITER_THREAD, daemon=True)
         self._writer.start()
         log.debug("Opened SQLite database %s", path)
 

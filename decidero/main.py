@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -9,6 +10,17 @@ from starlette.applications import Starlette
 from .app import create_app
 from .config import ConfigError
 from .logs import report_startup_failure
+
+GC_THRESHOLDS = (50_000, 20, 100)  # CPython's default: (700, 10, 10)
+
+
+def _tune_garbage_collector() -> None:
+    """Thousands of open streams hold millions of long-lived objects. With CPython's default
+    thresholds a full collection then stopped the event loop for 1.5 s every ten seconds or so
+    (bench, 5,000 streams). The young generation is collected far less often, so short-lived
+    objects die before they are promoted, and start-up objects leave the collector's view."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _app_from_environment() -> Starlette:
@@ -21,3 +33,4 @@ def _app_from_environment() -> Starlette:
 
 
 app = _app_from_environment()
+_tune_garbage_collector()

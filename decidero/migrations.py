@@ -12,6 +12,7 @@ from peewee import Field, SqliteDatabase
 from playhouse.migrate import SqliteMigrator
 from playhouse.migrate import migrate as apply_operations
 
+from . import roster_cache
 from .brainstorming_models import Idea
 from .db import Database
 from .idempotency import IdempotencyRecord
@@ -52,6 +53,10 @@ def _voting(db: SqliteDatabase) -> None:
     db.create_tables([VoteAllocation, Ranking], safe=True)
 
 
+def _roster_stamps(db: SqliteDatabase) -> None:
+    roster_cache.install(db)
+
+
 STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -59,6 +64,7 @@ STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (5, _idempotency),
     (7, _voting),
     (6, _brainstorming),
+    (8, _roster_stamps),
 ]
 
 LATEST = max(number for number, _ in STEPS)

@@ -11,16 +11,22 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from .activity_types import get_type
-from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingMember
+from .meeting_models import Activity, Meeting
 from .models import User, utcnow
+from .roster_cache import roster
 from .run_control import ACTIVE_STATES, elapsed_seconds, remaining_seconds, time_is_up
 
 STATE_ICONS = {"running": "▶", "paused": "⏸", "stopped": "■", "not_started": ""}
 STATE_LABELS = {"running": "Running", "paused": "Paused", "stopped": "Stopped", "not_started": "Not started"}
 FACILITATOR_AUDIENCE = "facilitators"
+# Names listed in the presence region (and in the facilitators' "Not connected" list); beyond that a
+# crowd is a count. Every presence change sends the region to every stream: at 1,000 names it was
+# 125 KB per stream per change.
+PRESENCE_NAMES_SHOWN = 50
 
 
 @dataclass
@@ -33,12 +39,28 @@ class RoomState:
     now: datetime
     present: set[str] = field(default_factory=set)
     server_epoch: float = field(default_factory=time.time)
+    _presence: dict[bool, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    # A publish asks every connected viewer's scope and every row's "active now": with a crowd, the
+    # parts that do not depend on the viewer are worked out once per state.
+    @cached_property
+    def _open_to_all(self) -> frozenset[str]:
+        return frozenset(a.id for a in self.activities if a.roster_mode != "custom")
+
+    @cached_property
+    def _custom_activities(self) -> list[str]:
+        return [a.id for a in self.activities if a.roster_mode == "custom"]
+
+    @cached_property
+    def _present_participants(self) -> list[str]:
+        return [u.id for u in self.participants if u.id in self.present]
 
     def in_scope(self, activity: Activity, user_id: str) -> bool:
         return activity.roster_mode != "custom" or user_id in self.custom_rosters.get(activity.id, set())
 
     def scope_of(self, user_id: str) -> frozenset[str]:
-        return frozenset(a.id for a in self.activities if self.in_scope(a, user_id))
+        chosen = [a for a in self._custom_activities if user_id in self.custom_rosters.get(a, ())]
+        return self._open_to_all.union(chosen) if chosen else self._open_to_all
 
     def audience_key(self, user_id: str, facilitator: bool) -> Hashable:
         return FACILITATOR_AUDIENCE if facilitator else self.scope_of(user_id)
@@ -52,30 +74,25 @@ class RoomState:
         return len(self.participants)
 
     def active_now(self, activity: Activity) -> int:
-        return sum(1 for u in self.participants if u.id in self.present and self.in_scope(activity, u.id))
+        if activity.roster_mode != "custom":
+            return len(self._present_participants)
+        chosen = self.custom_rosters.get(activity.id, set())
+        return sum(1 for user_id in self._present_participants if user_id in chosen)
+
+    def presence(self, facilitator: bool) -> dict[str, Any]:
+        if facilitator not in self._presence:
+            self._presence[facilitator] = presence_values(self, facilitator)
+        return self._presence[facilitator]
 
 
 def load_room(meeting_id: str, present: set[str] | None = None) -> RoomState:
     """Everything the room's regions show (read path)."""
     meeting = Meeting.get_by_id(meeting_id)
     activities = list(Activity.select().where(Activity.meeting == meeting_id).order_by(Activity.position))
-    members = list(
-        MeetingMember.select(MeetingMember, User)
-        .join(User)
-        .where(MeetingMember.meeting == meeting_id)
-        .order_by(User.display_name)
+    people = roster(meeting)
+    return RoomState(
+        meeting, activities, people.participants, people.facilitators, people.custom_rosters, utcnow(), present or set()
     )
-    custom: dict[str, set[str]] = {}
-    entries = (
-        ActivityRosterEntry.select(ActivityRosterEntry.activity, ActivityRosterEntry.user)
-        .join(Activity)
-        .where(Activity.meeting == meeting_id)
-    )
-    for entry in entries:
-        custom.setdefault(entry.activity_id, set()).add(entry.user_id)
-    facilitators = [meeting.owner] + [m.user for m in members if m.role == "cofacilitator"]
-    participants = [m.user for m in members if m.role == "participant"]
-    return RoomState(meeting, activities, participants, facilitators, custom, utcnow(), present or set())
 
 
 def timer_values(activity: Activity, now: datetime) -> dict[str, Any]:
@@ -131,6 +148,26 @@ def row_values(state: RoomState, activity: Activity, audience: Hashable) -> dict
     }
 
 
+def presence_values(state: RoomState, facilitator: bool) -> dict[str, Any]:
+    """Present members, facilitators first, up to PRESENCE_NAMES_SHOWN names (SPEC §4.14)."""
+    present = [u for u in state.facilitators if u.id in state.present]
+    facilitators = {u.id for u in present}
+    present += [u for u in state.participants if u.id in state.present and u.id not in facilitators]
+    values: dict[str, Any] = {
+        "count": len(present),
+        "shown": present[:PRESENCE_NAMES_SHOWN],
+        "more": max(0, len(present) - PRESENCE_NAMES_SHOWN),
+        "facilitator_ids": facilitators,
+        "away_count": 0,
+    }
+    if facilitator:
+        away = [u for u in state.participants if u.id not in state.present]
+        values.update(
+            away_count=len(away), away=away[:PRESENCE_NAMES_SHOWN], away_more=max(0, len(away) - PRESENCE_NAMES_SHOWN)
+        )
+    return values
+
+
 def region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
     """Template values shared by every region for one audience."""
     facilitator = audience == FACILITATOR_AUDIENCE
@@ -141,6 +178,7 @@ def region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
         "rows": rows,
         "facilitator": facilitator,
         "open_rows": [r for r in rows if r["open"] and r["in_scope"]],
+        "presence": state.presence(facilitator),
         "active_count": sum(1 for r in rows if r["open"]),
         "server_epoch": state.server_epoch,
         "clock": clock,

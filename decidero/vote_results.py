@@ -41,20 +41,19 @@ def _label_key(option: Option) -> str:
     return option.label.casefold()
 
 
-def dot_rows(options: Sequence[Option], allocations: Iterable[tuple[str, str, int]]) -> list[DotRow]:
-    """Rows from ``(user, option id, count)`` allocations; unknown option ids are ignored."""
+def dot_rows(options: Sequence[Option], totals: Iterable[tuple[str, int, int]]) -> list[DotRow]:
+    """Rows from per-option ``(option id, dots, voters)`` totals; unknown option ids are ignored."""
     dots = {o.id: 0 for o in options}
-    voters: dict[str, set[str]] = {o.id: set() for o in options}
-    for user_id, option_id, count in allocations:
-        if option_id in dots and count > 0:
-            dots[option_id] += count
-            voters[option_id].add(user_id)
+    voters = {o.id: 0 for o in options}
+    for option_id, count, people in totals:
+        if option_id in dots:
+            dots[option_id], voters[option_id] = count, people
     ordered = sorted(options, key=lambda o: (-dots[o.id], _label_key(o), o.label))
     rows: list[DotRow] = []
     for index, option in enumerate(ordered):
         tied = rows and rows[-1].dots == dots[option.id]
         rank = rows[-1].rank if tied else index + 1
-        rows.append(DotRow(rank, option, dots[option.id], len(voters[option.id])))
+        rows.append(DotRow(rank, option, dots[option.id], voters[option.id]))
     return rows
 
 

@@ -16,13 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import fn
+
 from . import event_log, idempotency, run_control
 from .accounts import clean_text
 from .errors import Conflict, Forbidden, FormErrors, NotFound, Refused
 from .forms import whole_number
 from .ids import next_in_sequence
 from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member
-from .meeting_models import Activity, MeetingEvent
+from .meeting_models import Activity, ActivityRosterEntry, MeetingEvent, MeetingMember
 from .models import User, utcnow
 from .vote_results import DotRow, Option, RankRow, chart, dot_rows, rank_rows
 from .voting_models import Ranking, VoteAllocation
@@ -149,14 +151,18 @@ def participant_order(activity: Activity, user_id: str, options: list[Option], s
 # -- who may do and see what ----------------------------------------------------------------------
 
 
-def scope_ids(activity: Activity) -> set[str]:
-    """Participants in scope of the activity (facilitators are always in scope but not counted)."""
-    return run_control.scope_user_ids(activity, participant_ids(activity.meeting_id))
+def _scope_query(activity: Activity) -> Any:
+    """Participants in scope of the activity, as a subquery of user ids (facilitators are always in
+    scope but not counted)."""
+    if activity.roster_mode == "custom":
+        return ActivityRosterEntry.select(ActivityRosterEntry.user).where(ActivityRosterEntry.activity == activity.id)
+    return MeetingMember.select(MeetingMember.user).where(
+        MeetingMember.meeting == activity.meeting_id, MeetingMember.role == "participant"
+    )
 
 
 def in_scope_people(activity: Activity) -> list[User]:
-    ids = sorted(scope_ids(activity))
-    return list(User.select().where(User.id.in_(ids)).order_by(User.display_name)) if ids else []
+    return list(User.select().where(User.id.in_(_scope_query(activity))).order_by(User.display_name))
 
 
 def submitted(activity: Activity, user_id: str) -> bool:
@@ -308,27 +314,41 @@ def submit_allocation(
 
 def submitter_ids(activity: Activity) -> set[str]:
     """Everyone with a stored allocation (dot voting) or ranking, facilitators included."""
-    model = VoteAllocation if activity.type == VOTING else Ranking
-    return {r.user_id for r in model.select(model.user).where(model.activity == activity.id).distinct()}
+    return {r.user_id for r in _submitters(activity).distinct()}
 
 
 @dataclass
 class Progress:
     done: int
     total: int
-    missing_ids: list[str]
+    activity: Activity
 
     def missing(self) -> list[User]:
         """Who has not voted yet, by name: only facilitators see it, so only they pay for loading it."""
-        ids = self.missing_ids
-        return list(User.select().where(User.id.in_(ids)).order_by(User.display_name)) if ids else []
+        return list(
+            User.select()
+            .where(User.id.in_(_scope_query(self.activity)), User.id.not_in(_submitters(self.activity)))
+            .order_by(User.display_name)
+        )
+
+
+def _submitters(activity: Activity) -> Any:
+    """Who has an allocation (dot voting) or a ranking, as a subquery of user ids."""
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    return model.select(model.user).where(model.activity == activity.id)
 
 
 def progress(activity: Activity) -> Progress:
-    """In-scope participants who have voted (dot voting) or submitted a ranking, and who has not."""
-    scope = scope_ids(activity)
-    done = submitter_ids(activity)
-    return Progress(len(scope & done), len(scope), sorted(scope - done))
+    """In-scope participants, and how many of them have voted (dot voting) or submitted a ranking.
+
+    Counted by SQLite: every ballot shows it, and a crowd opens its ballots at once when a vote starts.
+    """
+    scope = _scope_query(activity)
+    model = VoteAllocation if activity.type == VOTING else Ranking
+    # Per in-scope person, an index probe for a vote: cheaper than collecting the distinct voters.
+    voted = model.select(1).where(model.activity == activity.id, model.user == scope.model.user)
+    done = scope.where(fn.EXISTS(voted)).count()
+    return Progress(done, scope.count(), activity)
 
 
 def results_values(activity: Activity, can_see: bool, facilitator: bool, counted: Progress | None = None) -> dict[str, Any]:
@@ -362,10 +382,14 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool, counted
 
 
 def dot_results(activity: Activity) -> list[DotRow]:
-    rows = VoteAllocation.select(VoteAllocation.user, VoteAllocation.option_id, VoteAllocation.count).where(
-        VoteAllocation.activity == activity.id
+    """Totals per option, summed by SQLite (every voter's ballot may show them)."""
+    totals: Any = (
+        VoteAllocation.select(VoteAllocation.option_id, fn.SUM(VoteAllocation.count), fn.COUNT(VoteAllocation.user))
+        .where(VoteAllocation.activity == activity.id, VoteAllocation.count > 0)
+        .group_by(VoteAllocation.option_id)
+        .tuples()
     )
-    return dot_rows(options_of(activity), ((r.user_id, r.option_id, r.count) for r in rows))
+    return dot_rows(options_of(activity), totals)
 
 
 # -- rank-order voting ----------------------------------------------------------------------------

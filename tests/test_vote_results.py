@@ -84,9 +84,9 @@ def test_without_rankings_every_idea_scores_zero_and_has_no_average() -> None:
 
 def test_dot_results_use_standard_competition_ranks() -> None:
     a, b, c, d = (Option(f"a:opt-{i}", name) for i, name in enumerate(["D", "C", "B", "A"], start=1))
-    allocations = [("p1", a.id, 2), ("p2", a.id, 3), ("p1", b.id, 1), ("p3", b.id, 2), ("p2", c.id, 3), ("p3", d.id, 1)]
+    totals = [(a.id, 5, 2), (b.id, 3, 2), (c.id, 3, 1), (d.id, 1, 1)]  # (option, dots, voters)
 
-    rows = dot_rows([a, b, c, d], allocations)
+    rows = dot_rows([a, b, c, d], totals)
 
     # D 5; C 3 and B 3 share rank 2 (B first by name); A 1 is fourth, not third.
     assert [(r.rank, r.option.label, r.dots, r.voters) for r in rows] == [
@@ -98,7 +98,7 @@ def test_dot_results_use_standard_competition_ranks() -> None:
 
 
 def test_options_without_dots_share_the_last_rank_and_unknown_options_are_ignored() -> None:
-    rows = dot_rows([Z, Y, X], [("p1", Y.id, 2), ("p1", "a:opt-99", 5)])
+    rows = dot_rows([Z, Y, X], [(Y.id, 2, 1), ("a:opt-99", 5, 1)])
 
     assert [(r.rank, r.option.label, r.dots, r.voters) for r in rows] == [(1, "Y", 2, 1), (2, "X", 0, 0), (2, "Z", 0, 0)]
 
