@@ -151,6 +151,11 @@ def participant_order(activity: Activity, user_id: str, options: list[Option], s
 # -- who may do and see what ----------------------------------------------------------------------
 
 
+def _vote_model(activity: Activity) -> type[VoteAllocation] | type[Ranking]:
+    """Where a participant's vote is stored: dot allocations or a ranking."""
+    return VoteAllocation if activity.type == VOTING else Ranking
+
+
 def _scope_query(activity: Activity) -> Any:
     """Participants in scope of the activity, as a subquery of user ids (facilitators are always in
     scope but not counted)."""
@@ -166,11 +171,8 @@ def in_scope_people(activity: Activity) -> list[User]:
 
 
 def submitted(activity: Activity, user_id: str) -> bool:
-    if activity.type == VOTING:
-        return bool(
-            VoteAllocation.select().where(VoteAllocation.activity == activity.id, VoteAllocation.user == user_id).exists()
-        )
-    return bool(Ranking.select().where(Ranking.activity == activity.id, Ranking.user == user_id).exists())
+    model = _vote_model(activity)
+    return bool(_submitters(activity).where(model.user == user_id).exists())
 
 
 def shared_visible(activity: Activity) -> bool:
@@ -334,7 +336,7 @@ class Progress:
 
 def _submitters(activity: Activity) -> Any:
     """Who has an allocation (dot voting) or a ranking, as a subquery of user ids."""
-    model = VoteAllocation if activity.type == VOTING else Ranking
+    model = _vote_model(activity)
     return model.select(model.user).where(model.activity == activity.id)
 
 
@@ -344,7 +346,7 @@ def progress(activity: Activity) -> Progress:
     Counted by SQLite: every ballot shows it, and a crowd opens its ballots at once when a vote starts.
     """
     scope = _scope_query(activity)
-    model = VoteAllocation if activity.type == VOTING else Ranking
+    model = _vote_model(activity)
     # Per in-scope person, an index probe for a vote: cheaper than collecting the distinct voters.
     voted = model.select(1).where(model.activity == activity.id, model.user == scope.model.user)
     done = scope.where(fn.EXISTS(voted)).count()
@@ -477,7 +479,7 @@ def reset_ranking(meeting_id: str, activity_id: str, actor: User, for_user: str 
 
 def recorded_by(activity: Activity, voter_id: str) -> User | None:
     """The facilitator who recorded ``voter_id``'s stored ballot on their behalf, if one did."""
-    model = VoteAllocation if activity.type == VOTING else Ranking
+    model = _vote_model(activity)
     row = (
         model.select(model.recorded_by)
         .where(model.activity == activity.id, model.user == voter_id, model.recorded_by.is_null(False))
@@ -488,7 +490,7 @@ def recorded_by(activity: Activity, voter_id: str) -> User | None:
 
 def recorded_for_others(activity: Activity) -> list[User]:
     """Voters whose stored ballot a facilitator recorded for them (people in the room), by name."""
-    model = VoteAllocation if activity.type == VOTING else Ranking
+    model = _vote_model(activity)
     ids = {r.user_id for r in model.select(model.user).where(model.activity == activity.id, model.recorded_by.is_null(False))}
     return list(User.select().where(User.id.in_(sorted(ids))).order_by(User.display_name)) if ids else []
 

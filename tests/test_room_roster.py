@@ -7,6 +7,7 @@ way a script, an import or another code path would, and read it the way pages an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,10 @@ ROLES = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(tmp_path / "decidero.db")
     migrate(database)
-    yield database  # type: ignore[misc]
+    yield database
     database.close()
 
 
