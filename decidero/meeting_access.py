@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import Forbidden, NotFound
 from .lookups import one
@@ -86,11 +87,23 @@ def in_scope(activity: Activity, user_id: str) -> bool:
     return one(ActivityRosterEntry, activity=activity.id, user=user_id) is not None
 
 
-def participant_ids(meeting_id: str) -> list[str]:
-    query = MeetingMember.select(MeetingMember.user).where(
+def participants_query(meeting_id: str) -> Any:
+    """The meeting's participants (not its facilitators), as a query of user ids."""
+    return MeetingMember.select(MeetingMember.user).where(
         MeetingMember.meeting == meeting_id, MeetingMember.role == "participant"
     )
-    return [m.user_id for m in query]
+
+
+def scope_query(activity: Activity) -> Any:
+    """Participants in scope of the activity, as a query of user ids: its sub-roster when it has
+    one, else every participant (facilitators are always in scope but not counted)."""
+    if activity.roster_mode == "custom":
+        return ActivityRosterEntry.select(ActivityRosterEntry.user).where(ActivityRosterEntry.activity == activity.id)
+    return participants_query(activity.meeting_id)
+
+
+def participant_ids(meeting_id: str) -> list[str]:
+    return [m.user_id for m in participants_query(meeting_id)]
 
 
 def facilitator_ids(meeting: Meeting) -> set[str]:

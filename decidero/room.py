@@ -52,8 +52,8 @@ class RoomState:
         return [a.id for a in self.activities if a.roster_mode == "custom"]
 
     @cached_property
-    def _present_participants(self) -> list[str]:
-        return [u.id for u in self.participants if u.id in self.present]
+    def present_participants(self) -> list[User]:
+        return [u for u in self.participants if u.id in self.present]
 
     def in_scope(self, activity: Activity, user_id: str) -> bool:
         return activity.roster_mode != "custom" or user_id in self.custom_rosters.get(activity.id, set())
@@ -75,9 +75,9 @@ class RoomState:
 
     def active_now(self, activity: Activity) -> int:
         if activity.roster_mode != "custom":
-            return len(self._present_participants)
+            return len(self.present_participants)
         chosen = self.custom_rosters.get(activity.id, set())
-        return sum(1 for user_id in self._present_participants if user_id in chosen)
+        return sum(1 for u in self.present_participants if u.id in chosen)
 
     def presence(self, facilitator: bool) -> dict[str, Any]:
         if facilitator not in self._presence:
@@ -152,7 +152,7 @@ def presence_values(state: RoomState, facilitator: bool) -> dict[str, Any]:
     """Present members, facilitators first, up to PRESENCE_NAMES_SHOWN names (SPEC §4.14)."""
     present = [u for u in state.facilitators if u.id in state.present]
     facilitators = {u.id for u in present}
-    present += [u for u in state.participants if u.id in state.present and u.id not in facilitators]
+    present += [u for u in state.present_participants if u.id not in facilitators]
     values: dict[str, Any] = {
         "count": len(present),
         "shown": present[:PRESENCE_NAMES_SHOWN],

@@ -12,7 +12,7 @@ from datetime import datetime
 from . import event_log
 from .activity_types import get_type
 from .errors import Conflict, Refused
-from .meeting_access import participant_ids
+from .meeting_access import participant_ids, scope_query
 from .meeting_models import Activity, ActivityRosterEntry, MeetingEvent, MeetingMember
 from .models import User, utcnow
 
@@ -59,10 +59,11 @@ def check_open_for_input(activity: Activity, now: datetime, not_open: str = NOT_
 
 
 def scope_user_ids(activity: Activity, everyone: list[str]) -> set[str]:
+    """``scope_query`` as ids; ``everyone`` is ``participant_ids`` of the meeting, read once by callers
+    that check several activities."""
     if activity.roster_mode != "custom":
         return set(everyone)
-    entries = ActivityRosterEntry.select(ActivityRosterEntry.user).where(ActivityRosterEntry.activity == activity.id)
-    return {e.user_id for e in entries}
+    return {e.user_id for e in scope_query(activity)}
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from .accounts import clean_text
 from .errors import Conflict, Forbidden, FormErrors, NotFound, Refused
 from .forms import whole_number
 from .ids import next_in_sequence
-from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member
-from .meeting_models import Activity, ActivityRosterEntry, MeetingEvent, MeetingMember
+from .meeting_access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
+from .meeting_models import Activity, MeetingEvent
 from .models import User, utcnow
 from .vote_results import DotRow, Option, RankRow, chart, dot_rows, rank_rows
 from .voting_models import Ranking, VoteAllocation
@@ -156,18 +156,8 @@ def _vote_model(activity: Activity) -> type[VoteAllocation] | type[Ranking]:
     return VoteAllocation if activity.type == VOTING else Ranking
 
 
-def _scope_query(activity: Activity) -> Any:
-    """Participants in scope of the activity, as a subquery of user ids (facilitators are always in
-    scope but not counted)."""
-    if activity.roster_mode == "custom":
-        return ActivityRosterEntry.select(ActivityRosterEntry.user).where(ActivityRosterEntry.activity == activity.id)
-    return MeetingMember.select(MeetingMember.user).where(
-        MeetingMember.meeting == activity.meeting_id, MeetingMember.role == "participant"
-    )
-
-
 def in_scope_people(activity: Activity) -> list[User]:
-    return list(User.select().where(User.id.in_(_scope_query(activity))).order_by(User.display_name))
+    return list(User.select().where(User.id.in_(scope_query(activity))).order_by(User.display_name))
 
 
 def submitted(activity: Activity, user_id: str) -> bool:
@@ -329,7 +319,7 @@ class Progress:
         """Who has not voted yet, by name: only facilitators see it, so only they pay for loading it."""
         return list(
             User.select()
-            .where(User.id.in_(_scope_query(self.activity)), User.id.not_in(_submitters(self.activity)))
+            .where(User.id.in_(scope_query(self.activity)), User.id.not_in(_submitters(self.activity)))
             .order_by(User.display_name)
         )
 
@@ -345,7 +335,7 @@ def progress(activity: Activity) -> Progress:
 
     Counted by SQLite: every ballot shows it, and a crowd opens its ballots at once when a vote starts.
     """
-    scope = _scope_query(activity)
+    scope = scope_query(activity)
     model = _vote_model(activity)
     # Per in-scope person, an index probe for a vote: cheaper than collecting the distinct voters.
     voted = model.select(1).where(model.activity == activity.id, model.user == scope.model.user)
