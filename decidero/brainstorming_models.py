@@ -39,6 +39,8 @@ class Idea(BaseModel):
         indexes = (
             (("activity", "number", "sub"), True),
             (("activity", "author"), False),
+            # The facilitators' "Transfer Ideas (N)" count, on every publish: counted in the index.
+            (("activity", "sub", "hidden"), False),
         )
 
     @property

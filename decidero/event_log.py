@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .meeting_models import MeetingEvent
+from .prepared import add, select
 
 
 def record(
@@ -20,7 +21,8 @@ def record(
 ) -> MeetingEvent:
     """Append to the log (write path). ``summary`` is the readable line of the activity log page
     and must never name the author of an idea."""
-    return MeetingEvent.create(
+    return add(
+        MeetingEvent,
         meeting_id=meeting_id,
         type=type,
         summary=summary,
@@ -32,13 +34,13 @@ def record(
 
 def since(meeting_id: str, last_id: int, limit: int) -> list[MeetingEvent] | None:
     """Events after ``last_id`` in order, or None when more than ``limit`` were missed."""
-    rows = list(
-        MeetingEvent.select()
-        .where(MeetingEvent.meeting_id == meeting_id, MeetingEvent.id > last_id)
-        .order_by(MeetingEvent.id)
-        .limit(limit + 1)
-    )
+    rows = select(MeetingEvent, "since", _since, meeting_id, last_id, limit + 1)
     return None if len(rows) > limit else rows
+
+
+def _since(meeting_id: str, last_id: int, limit: int) -> Any:
+    query = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting_id, MeetingEvent.id > last_id)
+    return query.order_by(MeetingEvent.id).limit(limit)
 
 
 def latest_id(meeting_id: str) -> int:

@@ -16,12 +16,21 @@ from typing import Any
 from jinja2 import Environment
 
 from . import live
-from .activity_types.brainstorming import LIVE_STATES, Rules, comment_view, comments_of, group_of, row_values, rules_of
+from .activity_types.brainstorming import (
+    LIVE_STATES,
+    Rules,
+    comment_view,
+    comments_of,
+    group_of,
+    row_values,
+    rules_of,
+    visible_count,
+)
 from .brainstorming_models import Idea
 from .broker import personal
-from .lookups import one
 from .meeting_models import Activity, MeetingEvent
 from .models import User
+from .prepared import one
 from .room import FACILITATOR_AUDIENCE, RoomState
 
 EVENTS = ("idea_created", "idea_updated", "idea_deleted")
@@ -67,12 +76,34 @@ def idea_fragment(
     return _removal(payload)
 
 
+def transfer_button(env: Environment, activity: Activity) -> str:
+    row = {"activity": activity, "transfer_count": visible_count(activity)}
+    return env.get_template("_partials/transfer_button.html").render(r=row, button_oob=True)
+
+
 def _author_audience(state: RoomState, user_id: str) -> Hashable:
     facilitator = any(f.id == user_id for f in state.facilitators)
     if not facilitator:
-        user = one(User, id=user_id)
+        user = _person(state, user_id)
         facilitator = user is not None and user.is_admin
     return state.audience_key(user_id, facilitator)
+
+
+def _person(state: RoomState, user_id: str) -> User | None:
+    return state.people.get(user_id) or one(User, id=user_id)
+
+
+def _with_relations(state: RoomState, idea: Idea, comments: list[Idea] | None, rules: Rules) -> None:
+    """Attach authors (and a comment's parent) up front: each audience's render would otherwise
+    fetch them, one query per row per audience."""
+    if idea.sub:
+        idea.parent = one(Idea, id=idea.parent_id or 0)
+    if rules.anonymous:
+        return  # rows of an anonymous round never show an author
+    for row in (idea, *(comments or ())):
+        author = _person(state, row.author_id) if row.author_id else None
+        if author is not None:
+            row.author = author
 
 
 def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: Environment) -> dict[Hashable, str]:
@@ -83,9 +114,9 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
     out: dict[Hashable, str] = {}
     counted: set[str] = state.__dict__.setdefault("_idea_counts_built", set())
     if payload.get("action") in COUNT_ACTIONS and not payload.get("parent") and activity.id not in counted:
-        if FACILITATOR_AUDIENCE in audiences:  # the agenda as it is now: once per run of events is enough
+        if FACILITATOR_AUDIENCE in audiences:  # the count as it is now: once per run of events is enough
             counted.add(activity.id)
-            out[FACILITATOR_AUDIENCE] = live.render_regions(env, state, FACILITATOR_AUDIENCE, ("agenda",), None)
+            out[FACILITATOR_AUDIENCE] = transfer_button(env, activity)
     built: set[int] = state.__dict__.setdefault("_ideas_built", set())
     if payload["idea"] in built:
         return out  # a replay of many events needs each idea's latest state only once
@@ -93,6 +124,8 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
     idea = one(Idea, id=int(payload["idea"]), activity=activity.id)
     rules = rules_of(activity)
     comments = comments_of(idea) if idea is not None and idea.sub == 0 else None
+    if idea is not None:
+        _with_relations(state, idea, comments, rules)
     rows: dict[Hashable, str] = {}
     for audience in audiences:
         if sees_board(activity, audience):

@@ -14,10 +14,10 @@ from .activity_types.brainstorming import Rules, find, rules_of
 from .brainstorming_models import Idea
 from .errors import Forbidden, FormErrors, NotFound, Refused
 from .ids import next_in_sequence
-from .lookups import one
 from .meeting_access import NOT_ASSIGNED, Access, in_scope, require_facilitator, require_member, require_writable
 from .meeting_models import Activity, MeetingEvent
 from .models import User, utcnow
+from .prepared import add, count, one
 from .run_control import PAUSED, TIME_UP, check_open_for_input, time_is_up
 
 EMPTY = "Write something before submitting."
@@ -39,11 +39,15 @@ def over_cap(cap: int) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a change did: the idea it concerns (None once deleted), its event, the viewer's standing."""
+    """What a change did: the idea it concerns (None once deleted), its event, the viewer's standing.
+    A submission also carries the committed row (activity and author attached) and the rules it was
+    checked against, so the answer is rendered without reading the database again."""
 
     idea_id: int | None
     event: MeetingEvent | None
     facilitator: bool
+    created: Idea | None = None
+    rules: Rules | None = None
 
 
 def activity_of(meeting_id: str, activity_id: str) -> Activity:
@@ -101,7 +105,7 @@ def _parent(activity: Activity, raw: str, rules: Rules, facilitator: bool) -> Id
 
 def _check_cap(activity: Activity, user: User, rules: Rules) -> None:
     """Rule 5: ideas and comments count together, hidden ones too; deleted ones are gone."""
-    used = Idea.select().where(Idea.activity == activity.id, Idea.author == user.id).count()
+    used = count(Idea, activity=activity.id, author=user.id)
     if used >= rules.max_ideas:
         raise FormErrors({"content": over_cap(rules.max_ideas)})
 
@@ -122,7 +126,8 @@ def add_idea(
         number, sub = next_in_sequence(f"idea:{activity.id}"), 0
     else:
         number, sub = parent.number, next_in_sequence(f"idea:{activity.id}:{parent.number}")
-    return Idea.create(
+    return add(
+        Idea,
         activity=activity,
         number=number,
         sub=sub,
@@ -168,7 +173,7 @@ def submit(meeting_id: str, activity_id: str, user: User, raw: str, parent_raw: 
     summary = f"{_noun(idea)} was {verb} in “{activity.title}”."
     event = _record(activity, "idea_created", idea, summary, None if rules.anonymous else user.id, "create")
     idempotency.remember(scope, key, payload, {"idea": idea.id})
-    return Outcome(idea.id, event, facilitator)
+    return Outcome(idea.id, event, facilitator, idea, rules)
 
 
 def _existing(activity: Activity, label: str) -> Idea:

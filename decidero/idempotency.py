@@ -15,8 +15,8 @@ from peewee import CharField, DateTimeField, TextField
 
 from .db import BaseModel
 from .errors import Conflict, Refused
-from .lookups import one
 from .models import utcnow
+from .prepared import one
 
 MAX_KEY_LENGTH = 128
 LIFETIME = timedelta(hours=48)

@@ -25,9 +25,9 @@ from starlette.types import Message, Send
 
 from . import event_log, run_control
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
-from .lookups import one
 from .meeting_models import Meeting, MeetingEvent
 from .models import User, utcnow
+from .prepared import one
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
 from .web import Services
 

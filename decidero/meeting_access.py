@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import Forbidden, NotFound
-from .lookups import one
 from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingMember
 from .models import User
+from .prepared import one
 
 NO_ACCESS = "You do not have access to this meeting."
 FACILITATORS_ONLY = "Only facilitators can control meeting activities."

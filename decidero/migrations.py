@@ -57,6 +57,10 @@ def _roster_stamps(db: SqliteDatabase) -> None:
     roster_cache.install(db)
 
 
+def _visible_idea_index(db: SqliteDatabase) -> None:
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
+
+
 STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -65,6 +69,7 @@ STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
     (7, _voting),
     (6, _brainstorming),
     (8, _roster_stamps),
+    (9, _visible_idea_index),
 ]
 
 LATEST = max(number for number, _ in STEPS)

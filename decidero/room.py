@@ -15,8 +15,10 @@ from functools import cached_property
 from typing import Any
 
 from .activity_types import get_type
+from .errors import NotFound
 from .meeting_models import Activity, Meeting
 from .models import User, utcnow
+from .prepared import every, one
 from .roster_cache import roster
 from .run_control import ACTIVE_STATES, elapsed_seconds, remaining_seconds, time_is_up
 
@@ -50,6 +52,11 @@ class RoomState:
     @cached_property
     def _custom_activities(self) -> list[str]:
         return [a.id for a in self.activities if a.roster_mode == "custom"]
+
+    @cached_property
+    def people(self) -> dict[str, User]:
+        """Everyone on the roster by id: a publish renders each author's rows without a query."""
+        return {u.id: u for u in (*self.participants, *self.facilitators)}
 
     @cached_property
     def present_participants(self) -> list[User]:
@@ -87,8 +94,10 @@ class RoomState:
 
 def load_room(meeting_id: str, present: set[str] | None = None) -> RoomState:
     """Everything the room's regions show (read path)."""
-    meeting = Meeting.get_by_id(meeting_id)
-    activities = list(Activity.select().where(Activity.meeting == meeting_id).order_by(Activity.position))
+    meeting = one(Meeting, id=meeting_id)
+    if meeting is None:
+        raise NotFound()
+    activities = every(Activity, "position", meeting=meeting_id)
     people = roster(meeting)
     return RoomState(
         meeting, activities, people.participants, people.facilitators, people.custom_rosters, utcnow(), present or set()

@@ -21,9 +21,9 @@ from typing import Any
 from peewee import CharField, IntegerField, SqliteDatabase
 
 from .db import WRITER_THREAD, BaseModel
-from .lookups import one
 from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingMember
 from .models import User
+from .prepared import one
 
 MAX_MEETINGS = 256
 # The user columns a room shows (name, avatar, login on the sub-roster page, role for admin checks).

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, Signer
 
-from .lookups import one
 from .models import User, UserSession, utcnow
+from .prepared import one
 
 SESSION_COOKIE = "decidero_session"
 PRESESSION_COOKIE = "decidero_presession"

@@ -18,6 +18,7 @@ from ..forms import whole_number
 from ..idempotency import delete_for_activity
 from ..meeting_models import Activity
 from ..models import RuntimeSetting, User
+from ..prepared import count, every, one
 from ..runtime_settings import BY_KEY, RuntimeSettings
 from .base import ActivityType
 
@@ -30,7 +31,7 @@ LIVE_STATES = ("running", "paused")
 
 def current_setting(key: str) -> Any:
     """A runtime setting as stored right now (read or write path), so a change applies to the next submit."""
-    row = RuntimeSetting.get_or_none(RuntimeSetting.key == key)
+    row = one(RuntimeSetting, key=key)
     return json.loads(row.value) if row is not None else BY_KEY[key].default
 
 
@@ -162,7 +163,7 @@ def find(activity: Activity, label: str) -> Idea | None:
 
 def comments_of(idea: Idea) -> list[Idea]:
     """Every comment of ``idea``, hidden ones included, in order."""
-    return list(Idea.select().where(Idea.parent == idea.id).order_by(Idea.sub))
+    return every(Idea, "sub", parent=idea.id)
 
 
 def group_of(
@@ -186,7 +187,7 @@ def comment_view(idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | N
 
 
 def visible_count(activity: Activity) -> int:
-    return Idea.select().where(Idea.activity == activity.id, Idea.sub == 0, Idea.hidden == False).count()  # noqa: E712
+    return count(Idea, activity=activity.id, sub=0, hidden=False)
 
 
 def new_token() -> str:

@@ -22,11 +22,11 @@ from ..activity_types.brainstorming import board, find, row_values, rules_of
 from ..brainstorming_models import Idea
 from ..errors import Forbidden, FormErrors, NotFound
 from ..idea_events import idea_fragment
-from ..lookups import one
 from ..meeting_access import require_member
 from ..meeting_models import Activity
 from ..middleware import UNATTRIBUTED
 from ..models import User
+from ..prepared import one
 from ..web import current_user, form_data, is_htmx, render, see_other, services
 from . import voting
 
@@ -110,13 +110,18 @@ async def ideas_post(request: Request) -> Response:
     if not is_htmx(request):
         return see_other(_room_url(meeting_id, activity_id))
     env = services(request).templates
-    # One trip to the reader pool for both parts of the answer: this is the busiest write route.
-    values, rows = await services(request).db.read(
-        lambda: (
-            _form_values_now(meeting_id, activity_id, user),
-            _row_html(env, meeting_id, activity_id, user, outcome, {}),
+    if outcome.created is not None and outcome.rules is not None:
+        # The busiest write route answers from the row it committed: no second trip to the database.
+        activity, idea, rules = outcome.created.activity, outcome.created, outcome.rules
+        values = row_values(activity, rules, outcome.facilitator)
+        rows = idea_fragment(env, activity, rules, idea, {}, outcome.facilitator, user.id, [] if idea.sub == 0 else None)
+    else:  # a retried submission: the idea as it is now
+        values, rows = await services(request).db.read(
+            lambda: (
+                _form_values_now(meeting_id, activity_id, user),
+                _row_html(env, meeting_id, activity_id, user, outcome, {}),
+            )
         )
-    )
     values = {**_composer(values, parent), "content": "", "error": ""}
     composer = render(request, "activities/_idea_form.html", values)
     return HTMLResponse(bytes(composer.body).decode() + rows)
