@@ -46,6 +46,7 @@ DRAIN_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 30.0
 # Logged events a participant's stream never carries in this set-up (everyone is in every scope).
 FACILITATOR_ONLY = {"roster_changed"}
+IDEA_EVENTS = {"idea_created", "idea_updated", "idea_deleted"}  # never carry a voting ballot
 CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0}
 # What the page scripts retry (SPEC §4.8, §4.9): (retries, first backoff s, last backoff s).
 RETRY_POLICY = {"idea": (3, 0.4, 2.5), "comment": (3, 0.4, 2.5), "vote": (2, 0.35, 1.8)}
@@ -182,6 +183,9 @@ class Person:
     csrf: str = ""
     ready: bool = False  # signed in with a page (and its CSRF token) open; only then does it act
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The newest voting ballot the stream brought (the panel's shared form, or its loader).
+    ballot: str = ""
+    ballot_arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -304,6 +308,12 @@ class Person:
             receiver.resyncs += 1
         elif event in ("access_revoked", "session_expired"):
             run.rec.stream_errors[event] += 1
+        elif event not in IDEA_EVENTS and run.plan.voting_id:
+            marker = f'<div id="ballot-{run.plan.voting_id}"'.encode()
+            at = block.rfind(marker)  # a later element with the same id wins, as in the browser
+            if at >= 0:
+                self.ballot = sse_data(block[at:])
+                self.ballot_arrived.set()
         if event_id is not None:
             run.deliver(receiver, event_id, event, block, now)
 
@@ -349,8 +359,18 @@ class Person:
             self.run.rec.notes.append(f"{kind} {response.status_code}{parent}: {error_text(response.text)}")
         return response
 
+    async def ballot_form(self, wait: float) -> setup.Form | None:
+        """What the page does when the voting panel arrives: use the ballot in it, or (the panel has
+        the loader) GET the viewer's own. Waits at most ``wait`` seconds for the panel."""
+        try:
+            await asyncio.wait_for(self.ballot_arrived.wait(), wait)
+        except TimeoutError:
+            pass
+        form = setup.find_form(self.ballot, "/votes") if self.ballot else None
+        return form if form is not None else await self.load_ballot()
+
     async def load_ballot(self) -> setup.Form | None:
-        """What htmx does when the voting panel arrives: GET the viewer's own ballot."""
+        """What htmx does when the panel has the ballot loader: GET the viewer's own ballot."""
         run = self.run
         started = time.perf_counter()
         path = f"/meeting/{run.plan.meeting_id}/activities/{run.plan.voting_id}/ballot"
@@ -402,6 +422,12 @@ def error_text(markup: str) -> str:
 async def sleep_until(end: float, delay: float) -> None:
     """Sleep ``delay`` seconds, but never past ``end``."""
     await asyncio.sleep(max(0.0, min(delay, end - time.time())))
+
+
+def sse_data(block: bytes) -> str:
+    """The data lines of (the rest of) an SSE block, joined back into the HTML the server rendered."""
+    lines = block.decode(errors="replace").split("\r\n")
+    return "\n".join(line[6:] if line.startswith("data: ") else line for line in lines)
 
 
 def parse_head(block: bytes) -> tuple[int | None, str]:
@@ -604,6 +630,9 @@ class Run:
         # reach facilitators only (participants' boards close), which reads here as a lost idea.
         await self._caught_up()
         steps = [(plan.brainstorming_id or plan.control_id, "stop")] if first_running else []
+        for person in voters:
+            person.ballot = ""
+            person.ballot_arrived.clear()
         for activity_id, action in [*steps, (plan.voting_id, "start")]:
             path = f"/meeting/{plan.meeting_id}/activities/{activity_id}/control"
             await facilitator.post("control", path, {"action": action, "csrf_token": facilitator.csrf})
@@ -611,8 +640,7 @@ class Run:
         window = self.options.vote_window
 
         async def voter(person: Person) -> None:
-            await asyncio.sleep(random.uniform(0, min(1.0, window)))
-            form = await person.load_ballot()
+            form = await person.ballot_form(min(10.0, window))
             await asyncio.sleep(max(0.0, random.uniform(0, window) - (time.time() - started)))
             await person.vote(form)
 

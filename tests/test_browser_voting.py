@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -114,6 +115,28 @@ def test_s7_s15_a_participant_votes_within_limits_and_sees_results_only_when_pub
     expect(pat.locator("#results-page svg.bar-chart")).to_be_visible()
     expect(pat.locator("#results-page tbody tr").first).to_contain_text("A")
     expect(pat.locator("#results-page .not-voted")).to_have_count(0)
+
+
+def test_a_participant_watching_the_vote_start_votes_on_the_ballot_that_came_with_it(
+    poll: Poll, open_page: Callable[[str, str], Page]
+) -> None:
+    pat = open_page("pat", poll.vote)
+    ballot_requests: list[str] = []
+    pat.on("request", lambda request: ballot_requests.append(request.url) if "/ballot" in request.url else None)
+
+    poll.control("start", poll.vote)
+
+    ballot = pat.locator(f"#ballot-{poll.vote}")
+    expect(ballot).to_contain_text("Remaining picks: 3", timeout=LIVE_MS)
+    # The page gives the shared ballot its own idempotency key once htmx has settled it.
+    expect(ballot.locator("input[name=key]")).to_have_value(re.compile(r"^[0-9a-f]{32}$"))
+    _pick(pat, poll.vote, "C", 2)
+    pat.get_by_role("button", name="Submit votes").click()
+
+    expect(ballot).to_contain_text("Your votes were submitted.")
+    expect(_dot(pat, poll.vote, "C", 2)).to_be_checked()
+    assert ballot_requests == []  # the ballot came in the panel: no request for it
+    assert poll.allocation("pat") == {"C": 2}
 
 
 def test_results_shown_live_update_for_participants_as_others_vote(poll: Poll, open_page: Callable[[str, str], Page]) -> None:

@@ -264,6 +264,19 @@ def test_start_pause_resume_stop_change_the_row_for_everyone(room: Room) -> None
     assert room.state() == "stopped"
 
 
+def test_an_htmx_control_answers_with_the_regions_it_changed_and_that_activity_s_panel_only(room: Room) -> None:
+    talk, other = room.meeting.activities[0], room.meeting.activities[1]
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a0}/control", {"action": "start"}, **{"HX-Request": "true"})
+
+    assert response.status_code == 200
+    page = soup(response)
+    assert page.select_one("#agenda[hx-swap-oob]") is not None and page.select_one("#switcher[hx-swap-oob]") is not None
+    assert page.select_one(f"#panel-{talk}[hx-swap-oob]")["data-state"] == "running"
+    assert page.select_one(f"#panel-{other}") is None  # untouched panels (a board of thousands) are not re-rendered
+    assert text_of(page.select_one("#flash .flash-message")) == "Activity started."
+
+
 def test_starting_a_running_activity_is_refused_with_a_clear_message(room: Room) -> None:
     room.control("start")
     before = room.snapshot()

@@ -113,6 +113,36 @@ def test_publishing_after_stop_shows_participants_the_results_link_live(server: 
     assert soup(unpublished).find("a", string="Results: Vote") is None
 
 
+def test_a_vote_starting_brings_participants_the_ballot_itself_until_someone_has_voted(server: ThreadedServer) -> None:
+    """A crowd must not all ask for their ballot in the same second: while it is the same for
+    everyone, it comes inside the panel; once votes are saved, each voter loads their own again."""
+    poll = seed_poll(server.db, http_opener(server.url), vote={"allow_retract": False})
+    streams = {login: _stream(server, poll, login) for login in ("owner", "pat")}
+    marks = {login: len(s.events) for login, s in streams.items()}
+
+    poll.control("start", poll.vote)
+
+    started = {login: s.wait_event("activity_state", timeout=1.0, start=marks[login]).data for login, s in streams.items()}
+    ballot = soup(started["pat"]).select_one(f"#ballot-{poll.vote}")
+    assert ballot is not None and ballot.select_one("form.dot-ballot") is not None
+    assert [text_of(legend) for legend in ballot.select("legend")] == ["A", "B", "C", "D"]
+    assert ballot.select_one("input[name=key]")["value"] == ""  # the page script gives each its own
+    assert "You've cast 0 of your 3 votes." in text_of(ballot)
+    # Facilitators load theirs: they may be recording a ballot for someone in the room.
+    assert soup(started["owner"]).select_one(f"#ballot-{poll.vote}[hx-get$='/ballot']") is not None
+
+    assert poll.vote_as("pat", {"A": 2}).status_code == 303
+    mark = len(streams["pat"].events)
+    poll.control("stop", poll.vote)
+    streams["pat"].wait_event("activity_state", timeout=1.0, start=mark)
+    mark = len(streams["pat"].events)
+    poll.control("start", poll.vote)
+
+    restarted = soup(streams["pat"].wait_event("activity_state", timeout=1.0, start=mark).data)
+    assert restarted.select_one(f"#ballot-{poll.vote}[hx-get$='/ballot']") is not None
+    assert restarted.select_one("form.dot-ballot") is None  # pat's saved dots are not on a shared form
+
+
 # -- concurrency against the operators' server process -----------------------------------------
 
 

@@ -10,6 +10,7 @@ from ..errors import Conflict, FormErrors, Refused
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
+from ..vote_results import Option
 from .base import ActivityType
 
 NO_OPTIONS = "No options yet. Add choices before starting voting."
@@ -85,13 +86,16 @@ class DotVoting(ActivityType):
             raise Refused(NO_OPTIONS, 409)
 
     def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
-        """Shared values, plus the viewer's own ballot when ``user_id`` is given (page loads)."""
+        """Shared values, plus the viewer's own ballot when ``user_id`` is given (page loads), or the
+        ballot every participant shares while it is the same for all (live panels)."""
         can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
             facilitator or voting.shared_visible(activity)
         )
         values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
         if user_id:
             values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
+        elif not facilitator:
+            values["ballot"] = shared_ballot_values(activity)
         return values
 
     def transfer_count(self, activity: Activity) -> int:
@@ -109,17 +113,48 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
 
     ``actor`` is the facilitator recording on the voter's behalf, if any.
     """
-    config = activity.config
     saved = voting.own_allocation(activity, voter.id)
-    floor_applies = not config.get("allow_retract", True)
     order = voting.participant_order(
-        activity, voter.id, voting.options_of(activity), bool(config.get("randomize_participant_order"))
+        activity, voter.id, voting.options_of(activity), bool(activity.config.get("randomize_participant_order"))
     )
     return {
-        "kind": "dots",
+        **_rails(activity, order, saved),
         "voter": voter,
         "behalf": actor is not None,
         "recorded_by": voting.recorded_by(activity, voter.id) if actor is None else None,
+        "key": uuid.uuid4().hex,
+        "notice": notice,
+        "choices": voting.in_scope_people(activity) if facilitator else [],
+    }
+
+
+def shared_ballot_values(activity: Activity) -> dict[str, Any] | None:
+    """The ballot every participant has before anyone votes, for a panel rendered once per audience.
+
+    Sent inside the live panel when a vote starts, it spares each participant a request for their own
+    ballot at that same moment (a crowd's worth of them within a second). Only while it is the same
+    for everyone: the vote is open, the options come in one order, and nobody's votes are saved yet;
+    otherwise the panel has the loader. The idempotency key is left blank for the page script to fill.
+    """
+    if activity.state != "running" or activity.config.get("randomize_participant_order") or voting.has_votes(activity):
+        return None
+    return {
+        **_rails(activity, voting.options_of(activity), {}),
+        "voter": None,
+        "behalf": False,
+        "recorded_by": None,
+        "key": "",
+        "notice": "",
+        "choices": [],
+    }
+
+
+def _rails(activity: Activity, order: list[Option], saved: dict[str, int]) -> dict[str, Any]:
+    """The dot rails for ``saved`` dots on the options in ``order``, with the activity's limits."""
+    config = activity.config
+    floor_applies = not config.get("allow_retract", True)
+    return {
+        "kind": "dots",
         "options": [
             {"option": o, "field": voting.short_id(o), "saved": saved.get(o.id, 0), "floor": saved.get(o.id, 0) if floor_applies else 0}
             for o in order
@@ -130,7 +165,4 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
         "allow_retract": bool(config.get("allow_retract", True)),
         "open": activity.state == "running",
         "state": activity.state,
-        "key": uuid.uuid4().hex,
-        "notice": notice,
-        "choices": voting.in_scope_people(activity) if facilitator else [],
     }

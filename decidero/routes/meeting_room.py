@@ -56,7 +56,8 @@ async def _facilitator(request: Request, writable: bool = True) -> Access:
     return access
 
 
-async def _room_values(request: Request, access: Access) -> dict[str, Any]:
+async def _room_values(request: Request, access: Access, panels: set[str] | None = None) -> dict[str, Any]:
+    """The room as the viewer sees it; the panels of only the ``panels`` activities when given."""
     svc = services(request)
     present = live.engine(svc).presence.present(access.meeting.id)
     meeting_id = access.meeting.id
@@ -65,7 +66,8 @@ async def _room_values(request: Request, access: Access) -> dict[str, Any]:
         state = load_room(meeting_id, present)
         audience = state.audience_key(access.user.id, access.is_facilitator)
         values = region_values(state, audience)
-        values["panels"] = [panel_values(state, a, audience, access.user.id) for a in state.activities]
+        shown = [a for a in state.activities if panels is None or a.id in panels]
+        values["panels"] = [panel_values(state, a, audience, access.user.id) for a in shown]
         values["since"] = event_log.latest_id(meeting_id)
         return values
 
@@ -84,12 +86,30 @@ async def _after_change(
         await live.announce(svc, event)
     if not is_htmx(request) or url:
         return redirect(request, with_flash(request, url or f"/meeting/{access.meeting.id}", notice))
-    values = await _room_values(request, access)
-    response = render(request, "_partials/room_regions.html", {**values, "oob": True})
+    regions, panels = _changed_regions(events)
+    values = await _room_values(request, access, panels)
+    response = render(request, "_partials/room_regions.html", {**values, "oob": True, "regions": regions})
     if not notice:
         return response
     flash = {"message": notice, "status": 200, "kind": "success", "oob": True}
     return HTMLResponse(bytes(response.body).decode() + render_fragment(svc.templates, "_partials/flash.html", flash))
+
+
+def _changed_regions(events: list[MeetingEvent | None]) -> tuple[set[str] | None, set[str] | None]:
+    """The regions ``events`` change and the activities whose panel they change, as the actor's
+    stream would get them: a board of thousands of ideas is costly to render for nothing.
+    (None, None) means every region: nothing changed, so the answer refreshes the whole room."""
+    regions: set[str] = set()
+    panels: set[str] = set()
+    for event in filter(None, events):
+        for region in live.regions_of(event):
+            if region not in ("panel", "panel_head"):
+                regions.add(region)
+            elif event.activity_id:
+                panels.add(event.activity_id)
+    if not regions and not panels:
+        return None, None
+    return regions, None if "panels" in regions else panels
 
 
 # -- page, stream, log --------------------------------------------------------------------------
@@ -117,7 +137,7 @@ async def _regions(request: Request, access: Access) -> Response:
         if latest <= known:
             return Response(status_code=204, headers={SINCE_HEADER: str(latest)})
     values = await _room_values(request, access)
-    response = render(request, "_partials/room_regions.html", {**values, "oob": True})
+    response = render(request, "_partials/room_regions.html", {**values, "oob": True, "regions": None})
     response.headers[SINCE_HEADER] = str(values["since"])
     return response
 

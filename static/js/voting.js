@@ -4,7 +4,8 @@
 // works: the server enforces every limit.
 //
 // Live panel refreshes (someone joins, the agenda changes) render the panel once per audience, so the
-// ballot reloads itself from the server. Choices not yet submitted are kept here as a draft and put
+// ballot reloads itself from the server, unless it is still the same for everyone (a vote just
+// started): then it comes in the panel, and this file gives it its idempotency key. Choices not yet submitted are kept here as a draft and put
 // back on the fresh ballot; a facilitator recording for someone in the room stays on that person.
 (function () {
   "use strict";
@@ -78,6 +79,16 @@
     return true;
   }
 
+  // A ballot shared by everyone in a live panel comes without an idempotency key: give it its own,
+  // once, so the retries of one submission share it.
+  function keyed(form) {
+    var key = form.querySelector("input[name=key]");
+    if (!key || key.value) return;
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    key.value = Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
   function init(root) {
     if (!root.querySelectorAll) return;
     var ballots = Array.prototype.slice.call(root.querySelectorAll(".ballot[id^='ballot-']"));
@@ -86,7 +97,7 @@
       var voter = voterOf(ballot);
       if (voter) behalf[ballot.id.slice("ballot-".length)] = voter;
       else if (keepBehalf(ballot)) return;
-      ballot.querySelectorAll("form.dot-ballot").forEach(function (form) { restore(form); update(form); });
+      ballot.querySelectorAll("form.dot-ballot").forEach(function (form) { keyed(form); restore(form); update(form); });
     });
   }
 
