@@ -201,7 +201,7 @@ def test_out_of_band_fragments_keep_their_roots(grab_on: Site) -> None:
     # htmx swaps out-of-band only the top-level elements that carry hx-swap-oob.
     assert all(root.get("hx-swap-oob") for root in roots), [root.name for root in roots]
     found = locations(response.text)
-    assert {"_partials/room_regions.html:1", "_partials/agenda.html:1", "_partials/panels.html:1"} <= found
+    assert {"_partials/room_regions.html:1", "_partials/agenda.html:1", "_partials/panel.html:1"} <= found
 
 
 def test_sse_fragments_are_annotated_and_keep_their_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
