@@ -7,19 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers_meetings import second_handle
 
 from decidero import prepared
 from decidero.db import Database
 from decidero.meeting_models import MeetingEvent
-from decidero.migrations import migrate
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "decidero.db")
-    migrate(database)
-    yield database
-    database.close()
+    with second_handle(tmp_path / "decidero.db") as database:
+        yield database
 
 
 def test_an_added_row_reads_back_through_peewee_with_its_defaults(db: Database) -> None:

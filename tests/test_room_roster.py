@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers_meetings import add_people, seed_meeting, soup, text_of
+from helpers_meetings import add_people, second_handle, seed_meeting, soup, text_of
 from starlette.testclient import TestClient
 
 from decidero import live
@@ -26,10 +26,8 @@ ROLES = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "decidero.db")
-    migrate(database)
-    yield database
-    database.close()
+    with second_handle(tmp_path / "decidero.db") as database:
+        yield database
 
 
 def _room(db: Database, meeting_id: str) -> RoomState:
