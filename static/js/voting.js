@@ -5,8 +5,9 @@
 //
 // Live panel refreshes (someone joins, the agenda changes) render the panel once per audience, so the
 // ballot reloads itself from the server, unless it is still the same for everyone (a vote just
-// started): then it comes in the panel, and this file gives it its idempotency key. Choices not yet submitted are kept here as a draft and put
-// back on the fresh ballot; a facilitator recording for someone in the room stays on that person.
+// started): then it comes in the panel, and this file gives it its idempotency key. Choices not yet
+// submitted are kept here as a draft and put back on the fresh ballot; a facilitator recording for
+// someone in the room stays on that person.
 (function () {
   "use strict";
   if (window.decideroVoting) return; // boosted navigation may run this file again
