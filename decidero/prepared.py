@@ -20,18 +20,24 @@ Value = str | int | bool
 _SQL: dict[tuple[Any, ...], str] = {}
 
 
-def _prepared(key: tuple[Any, ...], equal: dict[str, Value], build: Callable[[list[Any]], Any]) -> tuple[str, list[Value]]:
-    """The SQL for ``key`` (compiled by ``build`` from the equality conditions on first use) and
-    its parameters in order."""
+def _compiled(key: tuple[Any, ...], build: Callable[[], Any], params: list[Any], what: str) -> str:
+    """The SQL stored under ``key``; on first use compiled by Peewee from ``build()``, whose own
+    parameters must be exactly ``params`` (else the statement is not a plain prepared one)."""
     sql = _SQL.get(key)
     if sql is None:
-        model = key[1]
-        where = [getattr(model, name) == value for name, value in equal.items()]
-        sql, params = build(where).sql()
-        if len(params) != len(equal):  # a field whose comparison is not one plain parameter
-            raise ValueError(f"cannot prepare a lookup of {model.__name__} by {tuple(equal)}")
+        sql, compiled = build().sql()
+        if compiled != params:
+            raise ValueError(f"cannot prepare {what}")
         _SQL[key] = sql
-    return sql, list(equal.values())
+    return sql
+
+
+def _prepared(key: tuple[Any, ...], equal: dict[str, Value], build: Callable[[list[Any]], Any]) -> tuple[str, list[Value]]:
+    """The SQL for ``key``, compiled by ``build`` from the equality conditions, and its parameters."""
+    model = key[1]
+    params = list(equal.values())
+    where = lambda: [getattr(model, name) == value for name, value in equal.items()]  # noqa: E731
+    return _compiled(key, lambda: build(where()), params, f"a lookup of {model.__name__} by {tuple(equal)}"), params
 
 
 def add(model: type[M], **values: Any) -> M:
@@ -40,13 +46,12 @@ def add(model: type[M], **values: Any) -> M:
     fields = model._meta.fields
     names = [name for name in model._meta.sorted_field_names if name in row.__data__]
     params = [fields[name].db_value(row.__data__[name]) for name in names]
-    key = ("add", model, *names)
-    sql = _SQL.get(key)
-    if sql is None:
-        sql, compiled = model.insert({fields[name]: row.__data__[name] for name in names}).sql()
-        if compiled != params:  # a column Peewee would write differently: not a plain prepared insert
-            raise ValueError(f"cannot prepare an insert into {model.__name__} of {tuple(names)}")
-        _SQL[key] = sql
+    sql = _compiled(
+        ("add", model, *names),
+        lambda: model.insert({fields[name]: row.__data__[name] for name in names}),
+        params,
+        f"an insert into {model.__name__} of {tuple(names)}",
+    )
     cursor = model._meta.database.execute_sql(sql, params)
     if row._pk is None:
         row._pk = cursor.lastrowid
@@ -73,13 +78,7 @@ def select(model: type[M], name: str, build: Callable[..., Any], *params: Value)
 
     ``build`` must use each parameter exactly once, in order, as a plain value (checked on first use).
     """
-    key = ("select", model, name)
-    sql = _SQL.get(key)
-    if sql is None:
-        sql, compiled = build(*params).sql()
-        if compiled != list(params):
-            raise ValueError(f"cannot prepare the query {name!r} of {model.__name__}")
-        _SQL[key] = sql
+    sql = _compiled(("select", model, name), lambda: build(*params), list(params), f"the query {name!r} of {model.__name__}")
     return list(model.raw(sql, *params))
 
 
