@@ -34,15 +34,15 @@ from pathlib import Path
 
 import httpx
 
-from decidero import agenda, event_log
-from decidero.accounts import create_user
-from decidero.db import Database
-from decidero.ids import next_meeting_id
-from decidero.meeting_models import Meeting, MeetingMember
-from decidero.migrations import migrate
-from decidero.models import utcnow
-from decidero.passwords import hash_password
-from decidero.sessions import Signing, create_session
+from decidero.meetings import agenda, event_log
+from decidero.meetings.ids import next_meeting_id
+from decidero.meetings.models import Meeting, MeetingMember
+from decidero.platform.accounts import create_user
+from decidero.platform.db import Database
+from decidero.platform.models import utcnow
+from decidero.platform.passwords import hash_password
+from decidero.platform.sessions import Signing, create_session
+from decidero.schema import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "decidero"

@@ -64,12 +64,12 @@ def prepare_database(path: Path, participants: int) -> Plan:
     Runs before the server starts (or against the live file of a server started with ``--db``):
     the schema comes from Decidero's own migrations and every row from its own domain functions.
     """
-    from decidero.accounts import create_user
-    from decidero.db import Database
-    from decidero.migrations import migrate
-    from decidero.models import User
-    from decidero.passwords import hash_password
-    from decidero.user_admin import PatternBatch, create_pattern_batch
+    from decidero.platform.accounts import create_user
+    from decidero.platform.db import Database
+    from decidero.platform.models import User
+    from decidero.platform.passwords import hash_password
+    from decidero.platform.user_admin import PatternBatch, create_pattern_batch
+    from decidero.schema import migrate
 
     path.parent.mkdir(parents=True, exist_ok=True)
     database = Database(path)
@@ -104,8 +104,8 @@ def prepare_database(path: Path, participants: int) -> Plan:
 
 def _create_meeting(owner_id: str, participant_ids: list[str]) -> str:
     """The meeting with everyone on its roster, through the domain function behind ``/meeting/create``."""
-    from decidero.meetings import Details, create_meeting
-    from decidero.models import User
+    from decidero.meetings.lifecycle import Details, create_meeting
+    from decidero.platform.models import User
 
     details = Details(title=MEETING_TITLE, description="", scheduled_start=None, duration_minutes=120)
     owner = User.get_by_id(owner_id)

@@ -16,19 +16,22 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from . import event_log
-from .broker import InProcessBroker
-from .config import DEV_SECRET_WARNING, Config, ConfigError, load_config
-from .db import Busy, Database
-from .errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
-from .live import LiveEngine, Presence
-from .logs import configure_logging
-from .middleware import BUSY_MESSAGE, DecideroMiddleware
-from .migrations import migrate
-from .routes import admin_users, auth, brainstorming, grab, health, meeting_room, meetings, pages, profile, voting
-from .runtime_settings import RuntimeSettings
-from .sessions import Signing
-from .web import (
+from .activities.ballots import routes as voting
+from .activities.brainstorming import routes as brainstorming
+from .meetings import event_log
+from .meetings.broker import InProcessBroker
+from .meetings.live import LiveEngine, Presence
+from .meetings.routes import meetings
+from .meetings.routes import room as meeting_room
+from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config
+from .platform.db import Busy, Database
+from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
+from .platform.logs import configure_logging
+from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
+from .platform.routes import admin_users, auth, grab, health, pages, profile
+from .platform.runtime_settings import RuntimeSettings
+from .platform.sessions import Signing
+from .platform.web import (
     Services,
     context,
     error_response,
@@ -38,6 +41,7 @@ from .web import (
     see_other,
     sign_in_response,
 )
+from .schema import migrate
 
 log = logging.getLogger("decidero")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from .app import create_app
-from .config import ConfigError
-from .logs import report_startup_failure
+from .platform.config import ConfigError
+from .platform.logs import report_startup_failure
 
 GC_THRESHOLDS = (50_000, 20, 100)  # CPython's default: (700, 10, 10)
 

@@ -11,8 +11,8 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 from starlette.testclient import TestClient
 
-from decidero.db import Database
-from decidero.models import User, UserSession
+from decidero.platform.db import Database
+from decidero.platform.models import User, UserSession
 
 T = TypeVar("T")
 

@@ -202,4 +202,4 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     The production cost (~60-100 ms) would dominate the suite's time; uvicorn subprocesses keep it.
     """
-    monkeypatch.setattr("decidero.passwords.SCRYPT_N", 2**10)
+    monkeypatch.setattr("decidero.platform.passwords.SCRYPT_N", 2**10)

@@ -10,11 +10,11 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 from helpers_meetings import SeededMeeting, seed_meeting, soup, text_of
 
-from decidero import agenda, run_control
-from decidero.brainstorming_models import Idea
-from decidero.db import Database
-from decidero.meeting_models import Meeting
-from decidero.models import User
+from decidero.activities.brainstorming.models import Idea
+from decidero.meetings import agenda, run_control
+from decidero.meetings.models import Meeting
+from decidero.platform.db import Database
+from decidero.platform.models import User
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "prompt": "",

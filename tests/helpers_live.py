@@ -23,9 +23,9 @@ from conftest import base_env, free_port
 from starlette.applications import Starlette
 
 from decidero.app import create_app
-from decidero.broker import InProcessBroker
-from decidero.db import Database
-from decidero.live import LiveEngine
+from decidero.meetings.broker import InProcessBroker
+from decidero.meetings.live import LiveEngine
+from decidero.platform.db import Database
 
 T = TypeVar("T")
 

@@ -21,15 +21,15 @@ import httpx
 from bs4 import BeautifulSoup, Tag
 from conftest import PASSWORD, SECRET
 
-from decidero import agenda
-from decidero.accounts import create_user
-from decidero.db import Database
-from decidero.ids import next_meeting_id
-from decidero.meeting_models import Activity, Meeting, MeetingEvent, MeetingMember
-from decidero.migrations import migrate
-from decidero.models import User, utcnow
-from decidero.passwords import hash_password
-from decidero.sessions import SESSION_COOKIE, Signing, create_session
+from decidero.meetings import agenda
+from decidero.meetings.ids import next_meeting_id
+from decidero.meetings.models import Activity, Meeting, MeetingEvent, MeetingMember
+from decidero.platform.accounts import create_user
+from decidero.platform.db import Database
+from decidero.platform.models import User, utcnow
+from decidero.platform.passwords import hash_password
+from decidero.platform.sessions import SESSION_COOKIE, Signing, create_session
+from decidero.schema import migrate
 
 T = TypeVar("T")
 SIGNING = Signing(SECRET, "decidero")

@@ -13,11 +13,11 @@ from conftest import csrf_token, sign_in
 from helpers_meetings import password_hash
 from starlette.testclient import TestClient
 
-from decidero import meetings
-from decidero.accounts import create_user
-from decidero.meeting_access import Access, access_for
-from decidero.meeting_models import Activity, Meeting, MeetingMember
-from decidero.models import User
+from decidero.meetings import lifecycle as meetings
+from decidero.meetings.access import Access, access_for
+from decidero.meetings.models import Activity, Meeting, MeetingMember
+from decidero.platform.accounts import create_user
+from decidero.platform.models import User
 
 
 def make_user(client: TestClient, login: str, role: str = "participant", **fields: str) -> User:

@@ -24,9 +24,9 @@ from helpers_meetings import add_people
 from starlette.testclient import TestClient
 from voting_helpers import client_opener, results_rows, seed_poll
 
-from decidero import agenda
-from decidero.meeting_models import Meeting, MeetingMember
-from decidero.models import User
+from decidero.meetings import agenda
+from decidero.meetings.models import Meeting, MeetingMember
+from decidero.platform.models import User
 
 NEW_PASSWORD = "Fresh-Passw0rd!"
 

@@ -35,10 +35,10 @@ from conftest import (
 from peewee import OperationalError
 from starlette.testclient import TestClient
 
-from decidero import middleware
 from decidero.app import create_app
-from decidero.models import UserSession, utcnow
-from decidero.ratelimit import LoginLimiter
+from decidero.platform import middleware
+from decidero.platform.models import UserSession, utcnow
+from decidero.platform.ratelimit import LoginLimiter
 
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
 TOO_MANY = "Too many login attempts. Please wait before trying again."

@@ -25,11 +25,11 @@ from helpers_brainstorming import (
 from helpers_meetings import Person, SeededMeeting, add_people, shift_segment, soup, text_of
 from starlette.testclient import TestClient
 
-from decidero import agenda, run_control
 from decidero.app import create_app
-from decidero.db import Database
-from decidero.meeting_models import Activity, MeetingEvent
-from decidero.models import User
+from decidero.meetings import agenda, run_control
+from decidero.meetings.models import Activity, MeetingEvent
+from decidero.platform.db import Database
+from decidero.platform.models import User
 
 NOT_ASSIGNED = "You are not assigned to this activity."
 NO_ACCESS = "You do not have access to this meeting."

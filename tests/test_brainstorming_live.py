@@ -17,8 +17,8 @@ from helpers_brainstorming import board_rows, seed_brainstorm, stored, unwrap
 from helpers_live import RawStream, Sse, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
 
-from decidero import event_log
-from decidero.db import Database
+from decidero.meetings import event_log
+from decidero.platform.db import Database
 
 GROUP_ID = re.compile(r'id="idea-group-(\d+)"')
 GROUP_NUMBER = re.compile(r'<tbody class="idea-group" id="idea-group-\d+" data-number="(\d+)"')
@@ -142,7 +142,7 @@ def test_a_participant_out_of_scope_or_before_the_start_gets_nothing(live: Live)
 
 def test_anonymous_ideas_never_name_their_author_in_any_event(live: Live) -> None:
     def anonymous() -> None:
-        from decidero.meeting_models import Activity
+        from decidero.meetings.models import Activity
 
         activity = Activity.get_by_id(live.aid)
         activity.config = {**activity.config, "anonymous": True}
@@ -265,7 +265,7 @@ def test_fifty_simultaneous_submissions_are_stored_once_numbered_and_delivered_o
     live.people.update(people)
 
     def roster() -> None:
-        from decidero.meeting_models import MeetingMember
+        from decidero.meetings.models import MeetingMember
 
         for person in people.values():
             MeetingMember.create(meeting=live.meeting.id, user=person.user_id, role="participant")

@@ -11,9 +11,9 @@ from account_helpers import run_coroutine
 from conftest import PASSWORD, LiveServer, base_env, register, wait_until
 from playwright.sync_api import Browser, Page, expect
 
-from decidero.db import Database
-from decidero.migrations import migrate
-from decidero.runtime_settings import RuntimeSettings
+from decidero.platform.db import Database
+from decidero.platform.runtime_settings import RuntimeSettings
+from decidero.schema import migrate
 
 LOCKOUT_SECONDS = 3
 SCREENSHOTS = Path("/tmp")

@@ -16,7 +16,7 @@ from helpers_live import open_stream
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
 from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
-from decidero.db import Database
+from decidero.platform.db import Database
 
 LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench/, not asserted here
 
@@ -62,7 +62,7 @@ def room(server: LiveServer, browser: Browser) -> Iterator[Room]:
 
 
 def configure(room: Room, **config: object) -> None:
-    from decidero.meeting_models import Activity
+    from decidero.meetings.models import Activity
 
     def write() -> None:
         activity = Activity.get_by_id(room.aid)

@@ -11,10 +11,10 @@ from conftest import PASSWORD, LiveServer, base_env
 from meeting_helpers import password_hash
 from playwright.sync_api import Browser, Page, expect
 
-from decidero import meetings
-from decidero.accounts import create_user
-from decidero.db import Database
-from decidero.migrations import migrate
+from decidero.meetings import lifecycle as meetings
+from decidero.platform.accounts import create_user
+from decidero.platform.db import Database
+from decidero.schema import migrate
 
 
 @pytest.fixture

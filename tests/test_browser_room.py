@@ -16,11 +16,11 @@ from helpers_live import RawStream, open_stream
 from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, second_handle, seed_meeting
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
-from decidero import event_log, run_control
-from decidero.agenda import get_activity
-from decidero.db import Database
-from decidero.meeting_models import Activity
-from decidero.models import User
+from decidero.meetings import event_log, run_control
+from decidero.meetings.agenda import get_activity
+from decidero.meetings.models import Activity
+from decidero.platform.db import Database
+from decidero.platform.models import User
 
 LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench/, not asserted here
 PEOPLE = {"dana": "facilitator", "pat": "participant", "quinn": "participant"}

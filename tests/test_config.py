@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, SECRET, base_env, free_port
 
 from decidero.app import create_app
-from decidero.config import DEV_SECRET_WARNING, ConfigError, load_config
+from decidero.platform.config import DEV_SECRET_WARNING, ConfigError, load_config
 
 MISSING_SECRET = "Missing DECIDERO_JWT_SECRET_KEY while DECIDERO_ENV is set to production"
 

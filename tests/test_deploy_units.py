@@ -425,7 +425,7 @@ def test_env_example_is_production_and_has_no_usable_secret() -> None:
 
 
 def test_env_example_documents_every_setting_decidero_reads() -> None:
-    config = pytest.importorskip("decidero.config")
+    config = pytest.importorskip("decidero.platform.config")
     text = ENV_EXAMPLE.read_text()
 
     for setting in config.SETTINGS:

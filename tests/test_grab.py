@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from starlette.testclient import TestClient
 
 from decidero.app import create_app
-from decidero.config import ConfigError
+from decidero.platform.config import ConfigError
 
 TEMPLATES = ROOT / "templates"
 GRAB_IN_PRODUCTION = "GRAB_ENABLED must be false when DECIDERO_ENV is set to production"

@@ -11,8 +11,8 @@ from conftest import PASSWORD, csrf_token
 from meeting_helpers import flash, make_user, person, post, roles_in, seed_meeting, signed_out
 from starlette.testclient import TestClient
 
-from decidero.meeting_models import MeetingEvent
-from decidero.routes.meetings import qr_svg
+from decidero.meetings.models import MeetingEvent
+from decidero.meetings.routes.meetings import qr_svg
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 

@@ -18,12 +18,12 @@ from helpers_live import RawStream, Sse, ThreadedServer, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, seed_meeting
 from sse_starlette import ServerSentEvent
 
-from decidero import broker, event_log, live, run_control
-from decidero.agenda import get_activity
-from decidero.broker import Event, InProcessBroker, Viewer
-from decidero.db import Database
-from decidero.meeting_models import Activity, MeetingEvent
-from decidero.models import User
+from decidero.meetings import broker, event_log, live, run_control
+from decidero.meetings.agenda import get_activity
+from decidero.meetings.broker import Event, InProcessBroker, Viewer
+from decidero.meetings.models import Activity, MeetingEvent
+from decidero.platform.db import Database
+from decidero.platform.models import User
 
 PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "ruth": "participant", "outsider": "participant"}
 

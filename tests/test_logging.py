@@ -14,8 +14,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from decidero.app import create_app
-from decidero.config import DEV_SECRET_WARNING
-from decidero.models import User
+from decidero.platform.config import DEV_SECRET_WARNING
+from decidero.platform.models import User
 
 
 def _app_client(tmp_path: Path, **env: str) -> TestClient:

@@ -30,11 +30,11 @@ from helpers_meetings import (
 )
 from starlette.testclient import TestClient
 
-from decidero import run_control
 from decidero.app import create_app
-from decidero.db import Database
-from decidero.errors import Refused
-from decidero.models import utcnow
+from decidero.meetings import run_control
+from decidero.platform.db import Database
+from decidero.platform.errors import Refused
+from decidero.platform.models import utcnow
 
 FACILITATORS_ONLY = "Only facilitators can control meeting activities."
 NO_ACCESS = "You do not have access to this meeting."

@@ -28,10 +28,12 @@ from meeting_helpers import (
 )
 from starlette.testclient import TestClient
 
-from decidero import event_log, meetings, user_admin
-from decidero.agenda import ordered
 from decidero.app import create_app
-from decidero.meeting_models import Activity, Meeting, MeetingEvent, MeetingMember
+from decidero.meetings import event_log
+from decidero.meetings import lifecycle as meetings
+from decidero.meetings.agenda import ordered
+from decidero.meetings.models import Activity, Meeting, MeetingEvent, MeetingMember
+from decidero.platform import user_admin
 
 TODAY = datetime.now(UTC).strftime("%Y%m%d")
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from conftest import PASSWORD, base_env, register, sign_in
 from starlette.testclient import TestClient
 
-from decidero.accounts import create_user
 from decidero.app import create_app
-from decidero.db import Database
-from decidero.migrations import LATEST, current_version, migrate
-from decidero.models import User
-from decidero.passwords import hash_password
+from decidero.platform.accounts import create_user
+from decidero.platform.db import Database
+from decidero.platform.models import User
+from decidero.platform.passwords import hash_password
+from decidero.schema import LATEST, current_version, migrate
 
 
 def _version(database: Database) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers_meetings import second_handle
 
-from decidero import prepared
-from decidero.db import Database
-from decidero.meeting_models import MeetingEvent
+from decidero.meetings.models import MeetingEvent
+from decidero.platform import prepared
+from decidero.platform.db import Database
 
 
 @pytest.fixture

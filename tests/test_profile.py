@@ -11,7 +11,7 @@ from account_helpers import field_error, live_sessions, notice, page_error, soup
 from conftest import PASSWORD, csrf_token, register, sign_in, sign_up_and_in
 from starlette.testclient import TestClient
 
-from decidero.profile import EMOJI_CATALOG, emoji_for
+from decidero.platform.profile import EMOJI_CATALOG, emoji_for
 
 NEW = "Newer-Passw0rd!"
 

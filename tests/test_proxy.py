@@ -23,7 +23,7 @@ from conftest import CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env
 from helpers_live import open_stream
 from helpers_meetings import SeededMeeting, add_people, on_file, seed_meeting
 
-from decidero.sessions import SESSION_COOKIE
+from decidero.platform.sessions import SESSION_COOKIE
 
 pytestmark = needs_caddy
 EVENT_BOUND_SECONDS = 1.0

@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT
 
-from decidero.config import SETTINGS
+from decidero.platform.config import SETTINGS
 
 TABLE_ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|([^|]*)\|([^|]*)\|", re.MULTILINE)
 NO_DEFAULT = ("none", "empty")

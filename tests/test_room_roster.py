@@ -14,12 +14,12 @@ import pytest
 from helpers_meetings import add_people, second_handle, seed_meeting, soup, text_of
 from starlette.testclient import TestClient
 
-from decidero import live
-from decidero.db import Database
-from decidero.meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingMember
-from decidero.migrations import migrate
-from decidero.models import User
-from decidero.room import PRESENCE_NAMES_SHOWN, RoomState, load_room, presence_values
+from decidero.meetings import live
+from decidero.meetings.models import Activity, ActivityRosterEntry, Meeting, MeetingMember
+from decidero.meetings.room import PRESENCE_NAMES_SHOWN, RoomState, load_room, presence_values
+from decidero.platform.db import Database
+from decidero.platform.models import User
+from decidero.schema import migrate
 
 ROLES = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "rae": "participant"}
 

@@ -7,9 +7,9 @@ from account_helpers import database, page_error, set_setting, soup
 from meeting_helpers import flash, get_user, make_user, person, post, roles_in, seed_meeting
 from starlette.testclient import TestClient
 
-from decidero import live, roster
-from decidero.meeting_access import access_for
-from decidero.meeting_models import Activity, ActivityRosterEntry, MeetingEvent
+from decidero.meetings import live, roster
+from decidero.meetings.access import access_for
+from decidero.meetings.models import Activity, ActivityRosterEntry, MeetingEvent
 
 
 @pytest.fixture
@@ -259,7 +259,7 @@ def test_directory_search_is_an_htmx_fragment_on_the_roster_page(cast: TestClien
 
 
 def test_deleted_users_leave_the_directory_and_every_roster(cast: TestClient) -> None:
-    from decidero import user_admin
+    from decidero.platform import user_admin
 
     meeting_id = seed_meeting(cast, "fac", participants=["p01", "p02"])
     adm = get_user(cast, "adm")

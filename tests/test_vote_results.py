@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from decidero.vote_results import CHART_WIDTH, Option, chart, dot_rows, rank_rows
+from decidero.activities.ballots.results import CHART_WIDTH, Option, chart, dot_rows, rank_rows
 
 X, Y, Z = Option("a:opt-1", "X"), Option("a:opt-2", "Y"), Option("a:opt-3", "Z")
 

@@ -25,8 +25,8 @@ from voting_helpers import (
     seed_poll,
 )
 
-from decidero import event_log
-from decidero.meeting_models import Activity, MeetingEvent
+from decidero.meetings import event_log
+from decidero.meetings.models import Activity, MeetingEvent
 
 VOTES_LOCKED = "Voting settings are locked because votes already exist for this activity: options, total dots, dots per option."
 RANKINGS_LOCKED = "Ranking settings are locked because rankings already exist for this activity: ideas."

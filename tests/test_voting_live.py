@@ -15,7 +15,7 @@ from helpers_live import RawStream, ThreadedServer, open_stream
 from helpers_meetings import second_handle, soup, text_of
 from voting_helpers import FileDatabase, Poll, http_opener, seed_poll
 
-from decidero import event_log
+from decidero.meetings import event_log
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from bs4 import BeautifulSoup, Tag
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle, seed_meeting, soup, text_of
 from starlette.testclient import TestClient
 
-from decidero import agenda
-from decidero.activity_types import get_type
-from decidero.db import Database
-from decidero.meeting_models import Activity, Meeting, MeetingEvent
-from decidero.voting_models import Ranking, VoteAllocation
+from decidero.activities import get_type
+from decidero.activities.ballots.models import Ranking, VoteAllocation
+from decidero.meetings import agenda
+from decidero.meetings.models import Activity, Meeting, MeetingEvent
+from decidero.platform.db import Database
 
 ROLES = {
     "owner": "facilitator",

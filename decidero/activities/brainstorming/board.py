@@ -1,0 +1,301 @@
+"""Brainstorming (SPEC §4.8): config, the board as each viewer sees it, counts. Read path only;
+the submit, edit, delete and moderation rules live in ``decidero.ideas``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from peewee import JOIN
+
+from ...meetings.activity_types import ActivityType
+from ...meetings.models import Activity
+from ...platform.accounts import clean_text
+from ...platform.errors import Conflict, FormErrors
+from ...platform.forms import whole_number
+from ...platform.idempotency import delete_for_activity
+from ...platform.models import RuntimeSetting, User
+from ...platform.prepared import count, every, one
+from ...platform.runtime_settings import BY_KEY, RuntimeSettings
+from .models import Idea
+
+ANONYMITY_LOCKED = "Anonymity cannot be changed after ideas have been submitted."
+ANONYMOUS = "Anonymous"
+CHAR_LIMIT = (50, 5000)
+MAX_IDEAS = (1, 1000)
+LIVE_STATES = ("running", "paused")
+
+
+def current_setting(key: str) -> Any:
+    """A runtime setting as stored right now (read or write path), so a change applies to the next submit."""
+    row = one(RuntimeSetting, key=key)
+    return json.loads(row.value) if row is not None else BY_KEY[key].default
+
+
+@dataclass(frozen=True)
+class Rules:
+    """An activity's effective brainstorming config: blank limits resolved from the runtime settings."""
+
+    prompt: str
+    anonymous: bool
+    allow_comments: bool
+    auto_jump: bool
+    char_limit: int
+    max_ideas: int
+
+
+def rules_of(activity: Activity) -> Rules:
+    config = activity.config
+    return Rules(
+        prompt=str(config.get("prompt") or ""),
+        anonymous=bool(config.get("anonymous")),
+        allow_comments=bool(config.get("allow_comments")),
+        auto_jump=bool(config.get("auto_jump", True)),
+        char_limit=int(config.get("char_limit") or current_setting("brainstorming.idea_character_limit")),
+        max_ideas=int(config.get("max_ideas_per_user") or current_setting("brainstorming.max_ideas_per_user")),
+    )
+
+
+# -- the board as one viewer sees it ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdeaView:
+    """One row. Holds no author id: only what the viewer may see, and whether it is theirs."""
+
+    id: int
+    label: str
+    number: int
+    sub: int
+    parent_id: int | None
+    content: str
+    created_at: datetime
+    edited: bool
+    hidden: bool
+    author: str
+    avatar_color: str | None  # None: the neutral grey avatar (anonymous or no account)
+    avatar_text: str
+    mine: bool
+    anonymous: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class GroupView:
+    idea: IdeaView
+    comments: list[IdeaView]
+
+
+def initials(name: str) -> str:
+    words = [w for w in name.split() if w[:1].isalnum()]
+    return ("".join(w[0] for w in words[:2]) or name[:1] or "?").upper()
+
+
+def view_of(idea: Idea, rules: Rules, viewer_id: str | None, facilitator: bool) -> IdeaView:
+    mine = bool(viewer_id) and idea.author_id == viewer_id
+    if rules.anonymous:
+        author, color, text = ANONYMOUS, None, ""
+    else:
+        user = idea.author if idea.author_id else None
+        author = idea.author_name or (user.display_name if user else "")
+        color = user.avatar_color if user else None
+        text = (user.avatar_emoji or initials(author)) if user else ""
+    source = ""
+    if facilitator and idea.source_activity_id:
+        source = f"Source: {idea.source_activity_id}" + (f" · {idea.source_item_id}" if idea.source_item_id else "")
+    return IdeaView(
+        id=idea.id,
+        label=idea.label,
+        number=idea.number,
+        sub=idea.sub,
+        parent_id=idea.parent_id,
+        content=idea.content,
+        created_at=idea.created_at,
+        edited=idea.edited,
+        hidden=idea.hidden,
+        author=author,
+        avatar_color=color,
+        avatar_text=text,
+        mine=mine,
+        anonymous=rules.anonymous,
+        source=source,
+    )
+
+
+def _rows(activity: Activity, rules: Rules, facilitator: bool) -> list[Idea]:
+    if rules.anonymous:  # the author's profile is never even loaded
+        query = Idea.select().where(Idea.activity == activity.id)
+    else:
+        query = Idea.select(Idea, User).join(User, JOIN.LEFT_OUTER).where(Idea.activity == activity.id)
+    if not facilitator:
+        query = query.where(Idea.hidden == False)  # noqa: E712
+    return list(query.order_by(Idea.number, Idea.sub))
+
+
+def board(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | None) -> list[GroupView]:
+    """Ideas newest first, each with its comments in order; participants never get hidden ones."""
+    groups: dict[int, GroupView] = {}
+    orphans: list[Idea] = []
+    for idea in _rows(activity, rules, facilitator):
+        if idea.sub == 0:
+            groups[idea.id] = GroupView(view_of(idea, rules, viewer_id, facilitator), [])
+        else:
+            orphans.append(idea)
+    for comment in orphans:
+        group = groups.get(comment.parent_id or 0)
+        if group is not None:
+            group.comments.append(view_of(comment, rules, viewer_id, facilitator))
+    return sorted(groups.values(), key=lambda g: g.idea.number, reverse=True)
+
+
+def find(activity: Activity, label: str) -> Idea | None:
+    """The idea or comment numbered ``label`` ("5" or "5.2") in this activity."""
+    parts = label.strip().split(".")
+    numbers = [n for n in map(whole_number, parts) if n is not None]
+    if len(numbers) != len(parts) or len(numbers) > 2:
+        return None  # not a label: anything but plain ASCII digits, or too large to be a number
+    number, sub = numbers[0], numbers[1] if len(numbers) == 2 else 0
+    return Idea.get_or_none(Idea.activity == activity.id, Idea.number == number, Idea.sub == sub)
+
+
+def comments_of(idea: Idea) -> list[Idea]:
+    """Every comment of ``idea``, hidden ones included, in order."""
+    return every(Idea, "sub", parent=idea.id)
+
+
+def group_of(
+    activity: Activity, idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None, every: list[Idea] | None = None
+) -> GroupView | None:
+    """One idea with its comments as the viewer sees it, or None when the viewer may not see it.
+    ``every`` is ``comments_of(idea)`` when the caller already has it (one query for all audiences)."""
+    if idea.hidden and not facilitator:
+        return None
+    comments = [c for c in (comments_of(idea) if every is None else every) if facilitator or not c.hidden]
+    return GroupView(
+        view_of(idea, rules, viewer_id, facilitator), [view_of(c, rules, viewer_id, facilitator) for c in comments]
+    )
+
+
+def comment_view(idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None) -> IdeaView | None:
+    parent = idea.parent
+    if not facilitator and (idea.hidden or parent.hidden):
+        return None
+    return view_of(idea, rules, viewer_id, facilitator)
+
+
+def visible_count(activity: Activity) -> int:
+    return count(Idea, activity=activity.id, sub=0, hidden=False)
+
+
+def new_token() -> str:
+    """A fresh one-time submission key for a form (SPEC §4.8)."""
+    return str(uuid.uuid4())
+
+
+def row_values(activity: Activity, rules: Rules, facilitator: bool) -> dict[str, Any]:
+    """What every idea row and form needs, for one audience (no viewer: rows mark ``mine`` themselves)."""
+    open_for_input = activity.state != "paused" if facilitator else activity.state == "running"
+    return {
+        "activity": activity,
+        "meeting_id": activity.meeting_id,
+        "rules": rules,
+        "facilitator": facilitator,
+        "own_ok": open_for_input,
+        "reply_ok": open_for_input and rules.allow_comments,
+        "token": new_token,
+    }
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def _checked(form: dict[str, str], name: str) -> bool:
+    return form.get(name) in ("on", "true", "1", "yes", "True")
+
+
+def _limit(form: dict[str, str], name: str, bounds: tuple[int, int], message: str, errors: dict[str, str]) -> int | None:
+    raw = clean_text(form.get(name))
+    if not raw or raw == "None":
+        return None
+    value = whole_number(raw)
+    if value is None or not bounds[0] <= value <= bounds[1]:
+        errors[name] = message
+        return None
+    return value
+
+
+class Brainstorming(ActivityType):
+    name = "brainstorming"
+    label = "Brainstorming"
+    stem = "BRAINS"
+    noun = "the brainstorming board"
+    config_template = "activities/brainstorming/config.html"
+    participant_template = "activities/brainstorming/panel.html"
+    facilitator_template = "activities/brainstorming/panel.html"
+    results_template = "activities/brainstorming/results.html"
+
+    def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
+        return {
+            "prompt": "",
+            "anonymous": bool(settings.get("brainstorming.default_maintain_anonymity")),
+            "allow_comments": bool(settings.get("brainstorming.default_allow_subcomments")),
+            "auto_jump": bool(settings.get("brainstorming.default_auto_jump_new_ideas")),
+            "char_limit": None,
+            "max_ideas_per_user": None,
+        }
+
+    def validate_config(self, form: dict[str, str], activity: Activity | None) -> dict[str, Any]:
+        """Blank limits stay blank: they mean "the runtime setting at submit time"."""
+        if "brainstorming_config" not in form:  # a form without this type's fields (e.g. quick add)
+            return dict(activity.config) if activity is not None else {}
+        errors: dict[str, str] = {}
+        prompt = clean_text(form.get("prompt"))
+        if len(prompt) > 1000:
+            errors["prompt"] = "Prompt must be at most 1000 characters."
+        config = {
+            "prompt": prompt,
+            "anonymous": _checked(form, "anonymous"),
+            "allow_comments": _checked(form, "allow_comments"),
+            "auto_jump": _checked(form, "auto_jump"),
+            "char_limit": _limit(
+                form, "char_limit", CHAR_LIMIT, "Character limit must be blank or a whole number between 50 and 5000.", errors
+            ),
+            "max_ideas_per_user": _limit(
+                form, "max_ideas_per_user", MAX_IDEAS, "Max ideas per person must be blank or a whole number between 1 and 1000.", errors
+            ),
+        }
+        if errors:
+            raise FormErrors(errors)
+        return config
+
+    def prepare_config(self, activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+        if self.config_lock(activity) and bool(config.get("anonymous")) != bool(activity.config.get("anonymous")):
+            raise Conflict(ANONYMITY_LOCKED)
+        return config
+
+    def config_lock(self, activity: Activity) -> str | None:
+        return ANONYMITY_LOCKED if self.has_participant_data(activity) else None
+
+    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        if not facilitator and activity.state not in LIVE_STATES:
+            return {}  # participants see this panel only while it is live
+        rules = rules_of(activity)
+        return {
+            **row_values(activity, rules, facilitator),
+            "groups": board(activity, rules, facilitator, user_id or None),
+            "archived": activity.meeting.archived,
+        }
+
+    def transfer_count(self, activity: Activity) -> int:
+        return visible_count(activity)
+
+    def has_participant_data(self, activity: Activity) -> bool:
+        return Idea.select().where(Idea.activity == activity.id).exists()
+
+    def delete_data(self, activity: Activity) -> None:
+        Idea.delete().where(Idea.activity == activity.id, Idea.parent.is_null(False)).execute()
+        Idea.delete().where(Idea.activity == activity.id).execute()
+        delete_for_activity(activity.meeting_id, activity.id)

@@ -1,0 +1,106 @@
+"""Rank-order voting (SPEC §4.10): every participant orders all ideas; Borda results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...meetings.activity_types import ActivityType
+from ...meetings.models import Activity
+from ...platform.errors import Conflict, Refused
+from ...platform.models import User
+from ...platform.runtime_settings import RuntimeSettings
+from ..ballots import rules as voting
+from ..ballots.results import Option
+
+TOO_FEW = "Add at least two ideas before starting rank-order voting."
+DUPLICATE = 'Duplicate idea: "{}". Each idea must be unique.'
+FLAGS = ("randomize_order", "allow_reset", "anonymous")
+DEFAULTS: dict[str, Any] = {
+    "ideas": [],
+    "randomize_order": True,
+    "results_visibility": "hidden",
+    "show_results_immediately": False,
+    "allow_reset": True,
+    "anonymous": False,
+}
+
+
+class RankOrderVoting(ActivityType):
+    name = voting.RANKING
+    label = "Rank Order Voting"
+    stem = "RANKOR"
+    noun = "the ranking"
+    config_template = "activities/rank_order/config.html"
+    participant_template = "activities/rank_order/panel.html"
+    facilitator_template = "activities/rank_order/panel.html"
+    results_template = "activities/rank_order/_table.html"
+
+    def default_config(self, settings: RuntimeSettings | None = None) -> dict[str, Any]:
+        return dict(DEFAULTS)
+
+    def validate_config(self, form: dict[str, str], activity: Activity | None) -> dict[str, Any]:
+        current = {**DEFAULTS, **(activity.config if activity else {})}
+        config = voting.common_flags(form, current, FLAGS)
+        config["ideas"] = voting.labels_of(current, "ideas")
+        if "ideas" in form:
+            config["ideas"] = voting.labels_from_text(form["ideas"], "ideas", "idea", DUPLICATE)
+        return config
+
+    def prepare_config(self, activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+        if voting.locked_change(activity, config, ("ideas",)) and voting.has_rankings(activity):
+            raise Conflict(voting.RANKINGS_LOCKED)
+        return voting.with_ids(activity, "ideas", config)
+
+    def config_lock(self, activity: Activity) -> str | None:
+        return voting.RANKINGS_LOCKED if voting.has_rankings(activity) else None
+
+    def check_startable(self, activity: Activity) -> None:
+        if len(voting.options_of(activity)) < 2:
+            raise Refused(TOO_FEW, 409)
+
+    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
+            facilitator or voting.shared_visible(activity)
+        )
+        values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
+        if user_id:
+            values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
+        return values
+
+    def transfer_count(self, activity: Activity) -> int:
+        return len(voting.options_of(activity))
+
+    def has_participant_data(self, activity: Activity) -> bool:
+        return voting.has_rankings(activity)
+
+    def delete_data(self, activity: Activity) -> None:
+        voting.delete_data(activity)
+
+
+def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
+    """The voter's list: their saved order, else the (per-user shuffled) starting order (read path).
+
+    ``actor`` is the facilitator recording on the voter's behalf, if any.
+    """
+    ideas = voting.options_of(activity)
+    saved = voting.own_ranking(activity, voter.id)
+    by_id = {o.id: o for o in ideas}
+    order: list[Option]
+    if saved and all(i in by_id for i in saved) and len(saved) == len(ideas):
+        order = [by_id[i] for i in saved]
+    else:
+        saved = None
+        order = voting.participant_order(activity, voter.id, ideas, bool(activity.config.get("randomize_order", True)))
+    return {
+        "kind": "rank",
+        "voter": voter,
+        "behalf": actor is not None,
+        "recorded_by": voting.recorded_by(activity, voter.id) if actor is None and saved is not None else None,
+        "choices": voting.in_scope_people(activity) if facilitator else [],
+        "items": [{"option": o, "field": voting.short_id(o)} for o in order],
+        "saved": saved is not None,
+        "allow_reset": bool(activity.config.get("allow_reset", True)),
+        "open": activity.state == "running",
+        "state": activity.state,
+        "notice": notice,
+    }

@@ -1,0 +1,68 @@
+"""The persisted meeting event log. Write the change and its record in one transaction, then
+hand the record to ``live.announce`` after the commit (SPEC §4.14)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..platform.prepared import add, select
+from .models import MeetingEvent
+
+
+def record(
+    meeting_id: str,
+    type: str,
+    summary: str,
+    *,
+    actor_id: str | None = None,
+    activity_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> MeetingEvent:
+    """Append to the log (write path). ``summary`` is the readable line of the activity log page
+    and must never name the author of an idea."""
+    return add(
+        MeetingEvent,
+        meeting_id=meeting_id,
+        type=type,
+        summary=summary,
+        actor_id=actor_id,
+        activity_id=activity_id,
+        payload_json=json.dumps(payload or {}),
+    )
+
+
+def since(meeting_id: str, last_id: int, limit: int) -> list[MeetingEvent] | None:
+    """Events after ``last_id`` in order, or None when more than ``limit`` were missed."""
+    rows = select(MeetingEvent, "since", _since, meeting_id, last_id, limit + 1)
+    return None if len(rows) > limit else rows
+
+
+def _since(meeting_id: str, last_id: int, limit: int) -> Any:
+    query = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting_id, MeetingEvent.id > last_id)
+    return query.order_by(MeetingEvent.id).limit(limit)
+
+
+def latest_id(meeting_id: str) -> int:
+    value = MeetingEvent.select(MeetingEvent.id).where(MeetingEvent.meeting_id == meeting_id).order_by(
+        MeetingEvent.id.desc()
+    ).scalar()
+    return int(value or 0)
+
+
+def newest_id() -> int:
+    """The newest id in the whole log (the live engine's starting point)."""
+    value = MeetingEvent.select(MeetingEvent.id).order_by(MeetingEvent.id.desc()).limit(1).scalar()
+    return int(value or 0)
+
+
+def page(meeting_id: str, before: int | None, size: int = 100) -> list[MeetingEvent]:
+    """Newest first, ``size`` per page, older pages by ``before``."""
+    query = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting_id)
+    if before:
+        query = query.where(MeetingEvent.id < before)
+    return list(query.order_by(MeetingEvent.id.desc()).limit(size))
+
+
+def delete_for_meeting(meeting_id: str) -> None:
+    MeetingEvent.delete().where(MeetingEvent.meeting_id == meeting_id).execute()

@@ -1,0 +1,40 @@
+"""Identifiers that are allocated atomically and never reused (SPEC §4.0). Write path only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .models import IdCounter
+
+BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+NEXT_IN_SEQUENCE = (
+    'INSERT INTO "id_counter" ("scope", "last") VALUES (?, 1) '
+    'ON CONFLICT ("scope") DO UPDATE SET "last" = "last" + 1 RETURNING "last"'
+)
+
+
+def next_in_sequence(scope: str) -> int:
+    # One upsert instead of insert-if-missing, increment and read back: every idea takes a number.
+    cursor = IdCounter._meta.database.execute_sql(NEXT_IN_SEQUENCE, (scope,))
+    return int(cursor.fetchone()[0])
+
+
+def base36(number: int, width: int) -> str:
+    digits = ""
+    while number:
+        number, rest = divmod(number, 36)
+        digits = BASE36[rest] + digits
+    return digits.rjust(width, "0")
+
+
+def next_meeting_id(created: datetime) -> str:
+    """``MTG<YYYYMMDD>-<4 base36>`` by UTC creation date."""
+    day = created.strftime("%Y%m%d")
+    return f"MTG{day}-{base36(next_in_sequence(f'meeting:{day}'), 4)}"
+
+
+def next_activity_id(meeting_id: str, stem: str) -> str:
+    """``<meeting id>-<STEM>-<NNNN>``, the sequence per meeting and stem."""
+    return f"{meeting_id}-{stem}-{next_in_sequence(f'activity:{meeting_id}:{stem}'):04d}"

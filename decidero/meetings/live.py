@@ -1,0 +1,504 @@
+"""The live engine: render each event once per audience, publish it, stream it, replay what was missed.
+
+Flow: a route commits a change together with its event-log record, then calls ``announce``. The
+event's fragments are rendered on a reader thread once per audience among the connected viewers
+(facilitators, or participants sharing the same activity scope) and published on the meeting's topic.
+Streams hold no database connection or thread while they wait: only an asyncio queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import groupby
+from typing import Any
+
+import anyio
+from jinja2 import Environment
+from sse_starlette import ServerSentEvent
+from starlette.types import Message, Send
+
+from ..platform.models import User, utcnow
+from ..platform.prepared import one
+from ..platform.web import Services
+from . import event_log, run_control
+from .broker import Event, InProcessBroker, Subscription, Viewer, personal
+from .models import Meeting, MeetingEvent
+from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
+
+log = logging.getLogger("decidero.live")
+
+REPLAY_LIMIT = 500
+PRESENCE_GRACE_SECONDS = 10.0
+PRESENCE_WINDOW_SECONDS = 0.5
+TICK_SECONDS = 1.0
+PING_SECONDS = 15
+RETRY_MS = 3000
+# A client that stops reading (a phone gone to sleep mid-send) ends its stream after this long,
+# instead of holding a send, and with it the stream's task, forever. It reconnects and replays.
+SEND_TIMEOUT_SECONDS = 15.0
+MAX_STREAMS_PER_SESSION = 10
+# Publishing windows per meeting (see LiveEngine._publisher): 0.25 ms per connected stream, bounded.
+# A publish costs about 50 µs of the event loop per stream, so a window of at least five times that
+# keeps fan-out to a fifth of the loop or less: 250 ms at 1,000 streams, 600 ms from 2,400 up.
+PUBLISH_WINDOW_MIN = 0.02
+PUBLISH_WINDOW_MAX = 0.6
+PUBLISH_WINDOW_PER_VIEWER = 0.00025
+DRAIN_LIMIT = 64  # events joined into one write for a stream that fell behind
+
+REGION_TEMPLATES = {
+    "header": "_partials/meeting_header.html",
+    "presence": "_partials/presence.html",
+    "agenda": "_partials/agenda.html",
+    "switcher": "_partials/switcher.html",
+    "panels": "_partials/panels.html",
+}
+# Which regions each event re-renders; "panel"/"panel_head" mean the event's own activity.
+REGIONS_FOR: dict[str, tuple[str, ...]] = {
+    "activity_state": ("agenda", "switcher", "panel"),
+    "activity_roster": ("agenda", "switcher", "panel"),
+    "agenda_changed": ("agenda", "switcher", "panels"),
+    "results_published": ("agenda", "switcher", "panel"),
+    "presence": ("presence", "agenda"),
+    "meeting_updated": ("header",),
+    "roster_changed": ("header", "presence", "agenda", "switcher", "panels"),
+}
+# Pause, resume, extend and time-up leave the panel's body (and anything typed in it) alone.
+HEAD_ONLY_ACTIONS = {"pause", "resume", "extend", "time_up"}
+
+# Type-specific events (ideas, votes, …) register a builder: (state, event, audiences) → {audience: html}.
+Builder = Callable[[RoomState, MeetingEvent, set[Hashable], Environment], dict[Hashable, str]]
+BUILDERS: dict[str, Builder] = {}
+
+
+def render_regions(
+    env: Environment, state: RoomState, audience: Hashable, regions: tuple[str, ...], activity_id: str | None
+) -> str:
+    """OOB fragments for ``regions`` as one audience sees them (the page renders the same partials)."""
+    values = {**region_values(state, audience), "oob": True}
+    parts = []
+    for region in regions:
+        if region in ("panel", "panel_head"):
+            activity = state.activity(activity_id) if activity_id else None
+            if activity is None:
+                continue
+            template = "_partials/panel.html" if region == "panel" else "_partials/panel_head.html"
+            panel = panel_values(state, activity, audience, None)
+            parts.append(env.get_template(template).render({**values, "p": panel}))
+        elif region == "panels":
+            panels = [panel_values(state, a, audience, None) for a in state.activities]
+            parts.append(env.get_template(REGION_TEMPLATES[region]).render({**values, "panels": panels}))
+        else:
+            parts.append(env.get_template(REGION_TEMPLATES[region]).render(values))
+    return "".join(parts)
+
+
+def regions_of(event: MeetingEvent) -> tuple[str, ...]:
+    regions = REGIONS_FOR.get(event.type, ())
+    if event.type == "activity_state" and event.payload.get("action") in HEAD_ONLY_ACTIONS:
+        return tuple("panel_head" if r == "panel" else r for r in regions)
+    return regions
+
+
+def build_variants(
+    env: Environment, state: RoomState, events: list[MeetingEvent], audiences: set[Hashable]
+) -> dict[Hashable, str]:
+    """Fragments per audience for a run of events: region refreshes are merged, builders appended."""
+    regions: list[str] = []
+    activity_regions: list[tuple[str, str]] = []
+    out: dict[Hashable, list[str]] = {a: [] for a in audiences}
+    for event in events:
+        builder = BUILDERS.get(event.type)
+        if builder is not None:
+            for audience, html in builder(state, event, audiences, env).items():
+                out.setdefault(audience, []).append(html)
+            continue
+        for region in regions_of(event):
+            if region in ("panel", "panel_head"):
+                if event.activity_id and (region, event.activity_id) not in activity_regions:
+                    activity_regions.append((region, event.activity_id))
+            elif region not in regions:
+                regions.append(region)
+    for audience in audiences:
+        html = render_regions(env, state, audience, tuple(regions), None)
+        for region, activity_id in activity_regions:
+            html += render_regions(env, state, audience, (region,), activity_id)
+        if html:
+            out[audience].append(html)
+    return {audience: "".join(parts) for audience, parts in out.items() if parts}
+
+
+# -- presence -----------------------------------------------------------------------------------
+
+
+class Presence:
+    """Who has an open stream, per meeting. Joins/leaves are coalesced into one event per window."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self._leave_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._pending: dict[str, dict[str, str]] = {}  # meeting → user → "joined"/"left"
+        self._flush_tasks: dict[str, asyncio.Task[None]] = {}
+
+    def present(self, meeting_id: str) -> set[str]:
+        return set(self.counts.get(meeting_id, {}))
+
+    def join(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        users = self.counts.setdefault(meeting_id, {})
+        timer = self._leave_timers.pop((meeting_id, user_id), None)
+        if timer is not None:
+            timer.cancel()  # back within the grace period: no leave, no join
+        elif user_id not in users:
+            self._queue(svc, meeting_id, user_id, "joined")
+        users[user_id] = users.get(user_id, 0) + 1
+
+    def leave(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        users = self.counts.get(meeting_id, {})
+        users[user_id] = users.get(user_id, 1) - 1
+        if users[user_id] > 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._leave_timers[(meeting_id, user_id)] = loop.call_later(
+            PRESENCE_GRACE_SECONDS, self._gone, svc, meeting_id, user_id
+        )
+
+    def _gone(self, svc: Services, meeting_id: str, user_id: str) -> None:
+        self._leave_timers.pop((meeting_id, user_id), None)
+        users = self.counts.get(meeting_id, {})
+        if users.get(user_id, 0) <= 0:
+            users.pop(user_id, None)
+            if not users:
+                self.counts.pop(meeting_id, None)
+            self._queue(svc, meeting_id, user_id, "left")
+
+    def _queue(self, svc: Services, meeting_id: str, user_id: str, change: str) -> None:
+        self._pending.setdefault(meeting_id, {})[user_id] = change
+        if meeting_id not in self._flush_tasks:
+            self._flush_tasks[meeting_id] = asyncio.create_task(self._flush(svc, meeting_id))
+
+    async def _flush(self, svc: Services, meeting_id: str) -> None:
+        await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
+        self._flush_tasks.pop(meeting_id, None)
+        changes = self._pending.pop(meeting_id, {})
+        if not changes:
+            return
+        try:
+            event = await svc.db.write(lambda: _record_presence(meeting_id, changes))
+        except Exception:
+            log.exception("Could not record presence for %s", meeting_id)
+            return
+        if event is not None:
+            await announce(svc, event)
+
+
+def _record_presence(meeting_id: str, changes: dict[str, str]) -> MeetingEvent | None:
+    """One log row for a window's joins and leaves (write path).
+
+    A presence event re-renders the whole list, so one per window says everything; a row per person
+    would let a mass reconnect (a restart with 1,000 pages open) push every page past the replay
+    limit into a resync.
+    """
+    if Meeting.get_or_none(Meeting.id == meeting_id) is None:
+        return None
+    names = {u.id: u.display_name for u in User.select(User.id, User.display_name).where(User.id.in_(list(changes)))}
+    joined = [names.get(u, "Someone") for u, change in changes.items() if change == "joined"]
+    left = [names.get(u, "Someone") for u, change in changes.items() if change == "left"]
+    lines = [f"{_name_list(group)} {verb} the meeting." for group, verb in ((joined, "joined"), (left, "left")) if group]
+    return event_log.record(
+        meeting_id,
+        "presence",
+        " ".join(lines),
+        actor_id=next(iter(changes)) if len(changes) == 1 else None,
+        payload={"joined": len(joined), "left": len(left)},
+    )
+
+
+def _name_list(names: list[str]) -> str:
+    """"Pat", "Pat and Quinn", "Pat, Quinn and Ruth", "Pat, Quinn and 3 others"."""
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= 3:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{names[0]}, {names[1]} and {len(names) - 2} others"
+
+
+# -- the engine -----------------------------------------------------------------------------------
+
+
+class StalledSends:
+    """Ends streams whose client stopped reading: one send pending for over SEND_TIMEOUT_SECONDS.
+
+    One sweep for all streams instead of a timeout armed and cancelled around every write: with
+    thousands of streams that timer cost more than the write itself. A stalled stream's scope is
+    cancelled; the browser reconnects and replays what it missed.
+    """
+
+    def __init__(self) -> None:
+        self.sending: dict[anyio.CancelScope, float] = {}  # stream → when its pending send began
+
+    def guard(self, send: Send, stream: anyio.CancelScope) -> Send:
+        async def guarded(message: Message) -> None:
+            self.sending[stream] = time.monotonic()
+            try:
+                await send(message)
+            finally:
+                self.sending.pop(stream, None)
+
+        return guarded
+
+    def end_stalled(self) -> None:
+        too_old = time.monotonic() - SEND_TIMEOUT_SECONDS
+        for stream in [s for s, began in self.sending.items() if began < too_old]:
+            self.sending.pop(stream, None)
+            stream.cancel()
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SEND_TIMEOUT_SECONDS / 3)
+            self.end_stalled()
+
+
+@dataclass
+class LiveEngine:
+    svc: Services
+    broker: InProcessBroker
+    presence: Presence
+    # The newest event id in the log when the engine started: no event at or below it is pending.
+    floor: int = 0
+    # Per meeting: the newest event id published so far (streams skip ids at or below the last
+    # one they delivered), the newest announced, and the task publishing the difference.
+    published: dict[str, int] = field(default_factory=dict)
+    wanted: dict[str, int] = field(default_factory=dict)
+    publishers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Open streams per session key, oldest first.
+    session_streams: dict[str, list[Subscription]] = field(default_factory=dict)
+    stalled: StalledSends = field(default_factory=StalledSends)
+
+    async def announce(self, event: MeetingEvent) -> None:
+        """Have ``event`` published, with every earlier unpublished event of its meeting, in id order.
+
+        Returns at once: the request that committed the event does not wait for the fan-out. One
+        publisher task per meeting publishes the whole unpublished tail of the log each time, so
+        announcements arriving out of commit order cannot make streams skip an event.
+        """
+        meeting_id = event.meeting_id
+        if event.id <= self.published.get(meeting_id, self.floor):
+            return
+        self.wanted[meeting_id] = max(self.wanted.get(meeting_id, 0), event.id)
+        if meeting_id not in self.publishers:
+            self.publishers[meeting_id] = asyncio.create_task(self._publisher(meeting_id))
+
+    async def _publisher(self, meeting_id: str) -> None:
+        """Publish now, then at most once per window while events keep coming.
+
+        An idle meeting's event goes out at once; in a burst, what arrives during the window goes
+        out together. The cost of a publish grows with the audience (every stream gets a copy), so
+        the window does too: a crowd gets a few merged events per second instead of one per idea.
+        """
+        failures = 0
+        try:
+            while self.wanted.get(meeting_id, 0) > self.published.get(meeting_id, self.floor):
+                try:
+                    await self._publish_tail(meeting_id)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("Could not publish events of %s", meeting_id)
+                    if failures >= 3:
+                        return  # the next announcement tries again
+                viewers = len(self.broker.viewers(meeting_id))
+                await asyncio.sleep(min(PUBLISH_WINDOW_MAX, max(PUBLISH_WINDOW_MIN, viewers * PUBLISH_WINDOW_PER_VIEWER)))
+        finally:
+            self.publishers.pop(meeting_id, None)
+
+    def stop_publishing(self) -> None:
+        """At shutdown: publishers must not outlive the database they read."""
+        for task in self.publishers.values():
+            task.cancel()
+
+    async def _publish_tail(self, meeting_id: str) -> None:
+        last = self.published.get(meeting_id, self.floor)
+        wanted = self.wanted.get(meeting_id, 0)
+        viewers = self.broker.viewers(meeting_id)
+        if not viewers:
+            self.published[meeting_id] = wanted
+            return
+        present = self.presence.present(meeting_id)
+        outgoing = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
+        self.published[meeting_id] = max([wanted, *(e.id or 0 for e in outgoing)])
+        for published in outgoing:
+            self.broker.publish(meeting_id, published)
+
+    def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> list[Event]:
+        """The unpublished events after ``last``, each rendered once per audience (read path)."""
+        if one(Meeting, id=meeting_id) is None:
+            return []
+        events = event_log.since(meeting_id, last, REPLAY_LIMIT)
+        if events is None:
+            latest = event_log.latest_id(meeting_id)
+            return [Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")]
+        if not events:
+            return []
+        state = load_room(meeting_id, present)
+        keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
+
+        def audience(viewer: Viewer) -> Hashable | None:
+            return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
+
+        audiences = set(keys.values())
+        # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
+        runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
+        return [
+            Event(run[-1].type, run[-1].id, build_variants(self.svc.templates, state, run, audiences), audience)
+            for run in runs
+        ]
+
+    async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> tuple[int, list[ServerSentEvent]]:
+        """The meeting's latest event id, and what a reconnecting viewer missed, merged into at
+        most one event, or a resync."""
+        env = self.svc.templates
+        present = self.presence.present(meeting_id)
+
+        def build() -> tuple[int, list[ServerSentEvent]]:
+            latest = event_log.latest_id(meeting_id)
+            missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
+            if missed is None:
+                return latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
+            if not missed:
+                return latest, []
+            state = load_room(meeting_id, present)
+            key = state.audience_key(viewer.user_id, viewer.facilitator)
+            variants = build_variants(env, state, missed, {key})
+            html = variants.get(key, "") + variants.get(personal(viewer.user_id), "")
+            return latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
+
+        return await self.svc.db.read(build)
+
+    async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent | bytes]:
+        # Subscribe before reading the log, so nothing falls between replay and live events.
+        subscription = self.broker.subscribe(meeting_id, viewer)
+        self._limit_streams(subscription)
+        self.presence.join(self.svc, meeting_id, viewer.user_id)
+        try:
+            latest, replayed = await self.replay(meeting_id, viewer, last_id)
+            # No ``id:`` on hello: the browser would resume from it and skip the replay that follows.
+            yield ServerSentEvent(data=json.dumps({"latest": latest}), event="hello", retry=RETRY_MS)
+            delivered = last_id
+            for item in replayed:
+                delivered = max(delivered, int(item.id or 0))
+                yield item
+            async for chunk in self._live(subscription, delivered):
+                yield chunk
+        finally:
+            self.broker.unsubscribe(subscription)
+            mine = self.session_streams.get(viewer.session_key, [])
+            if subscription in mine:
+                mine.remove(subscription)
+            if not mine:
+                self.session_streams.pop(viewer.session_key, None)
+            self.presence.leave(self.svc, meeting_id, viewer.user_id)
+
+    def _limit_streams(self, subscription: Subscription) -> None:
+        """At most MAX_STREAMS_PER_SESSION open streams per session: a new one closes the oldest."""
+        mine = self.session_streams.setdefault(subscription.viewer.session_key, [])
+        mine.append(subscription)
+        while len(mine) > MAX_STREAMS_PER_SESSION:
+            oldest = mine.pop(0)
+            self.broker.unsubscribe(oldest)
+            oldest.close()
+
+    async def _live(self, subscription: Subscription, delivered: int) -> AsyncIterator[bytes]:
+        """Queued events as SSE bytes; a backlog goes out in one write rather than one per event."""
+        queue = subscription.queue
+        while not subscription.dropped:
+            batch: list[bytes] = []
+            ended = False
+            event = await queue.get()
+            while True:
+                if event is None or subscription.dropped:
+                    ended = True
+                    break
+                if event.id is None or event.id > delivered:  # lower ids were part of the replay
+                    encoded = event.encoded_for(subscription.viewer)
+                    if encoded is not None:
+                        batch.append(encoded)
+                        delivered = event.id or delivered
+                if queue.empty() or len(batch) >= DRAIN_LIMIT:
+                    break
+                event = queue.get_nowait()
+            if batch:
+                yield b"".join(batch)
+            if ended:
+                return
+
+    def send_to(self, meeting_id: str | None, match: Callable[[Viewer], bool], type: str, data: dict[str, Any]) -> None:
+        """A message for some viewers only (revocation, expiry), then their streams end."""
+        payload = json.dumps(data)
+        topics = [meeting_id] if meeting_id else self.broker.topics()
+        for topic in topics:
+            for subscription in self.broker.subscriptions(topic):
+                if match(subscription.viewer):
+                    event = Event(type, None, {"x": payload}, lambda _v: "x")
+                    try:
+                        subscription.queue.put_nowait(event)
+                    except asyncio.QueueFull:
+                        pass
+                    subscription.close()
+
+    async def revoke_access(self, meeting_id: str, user_id: str, message: str) -> None:
+        self.send_to(meeting_id, lambda v: v.user_id == user_id, "access_revoked", {"message": message, "to": "/dashboard"})
+
+    def expire_sessions(self, user_id: str, only: str | None = None, keep: str | None = None) -> None:
+        """Streams of revoked sessions get ``session_expired`` and end (SPEC §4.1)."""
+
+        def revoked(viewer: Viewer) -> bool:
+            if viewer.user_id != user_id or viewer.session_key == keep:
+                return False
+            return only is None or viewer.session_key == only
+
+        self.send_to(None, revoked, "session_expired", {"message": "Your session expired. Please sign in again."})
+
+    async def tick_forever(self) -> None:
+        """Time-up and auto-stop on the server clock, even with no browser open."""
+        announced: set[Hashable] = set()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._tick(announced)
+            except Exception:
+                log.exception("Timer tick failed")
+
+    async def _tick(self, announced: set[Hashable]) -> None:
+        """``announced`` spares a write per second per overdue activity; the log, not this memory,
+        is what keeps a restart from announcing the same time-up twice (``run_control.expire``)."""
+        due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
+        markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
+        announced.intersection_update(markers.values())
+        for activity in due:
+            marker = markers[activity.id]
+            if marker in announced and not activity.auto_stop:
+                continue
+            announced.add(marker)
+            event = await self.svc.db.write(partial(run_control.expire, activity.id))
+            if event is not None:
+                await self.announce(event)
+
+
+def engine(svc: Services) -> LiveEngine:
+    live_engine: LiveEngine = svc.extras["live"]
+    return live_engine
+
+
+async def announce(svc: Services, event: MeetingEvent | None) -> None:
+    """Publish a committed event-log record to everyone it concerns."""
+    if event is not None:
+        await engine(svc).announce(event)
+
+
+async def revoke_access(svc: Services, meeting_id: str, user_id: str, message: str) -> None:
+    await engine(svc).revoke_access(meeting_id, user_id, message)

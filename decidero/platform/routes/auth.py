@@ -1,0 +1,148 @@
+"""Sign in, sign out, register."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ...meetings import live
+from .. import accounts
+from ..errors import FormErrors, Refused
+from ..passwords import DUMMY_HASH, hash_password, verify_password
+from ..ratelimit import TOO_MANY, LimitPolicy
+from ..sessions import SESSION_COOKIE, create_session, revoke
+from ..web import (
+    context,
+    form_data,
+    local_path,
+    optional_user,
+    password_change_url,
+    redirect,
+    render,
+    see_other,
+    services,
+)
+
+INCORRECT = "Incorrect username or password"
+DEACTIVATED = "This account is deactivated. Contact an administrator."
+
+
+def _policy(request: Request) -> LimitPolicy:
+    get = services(request).settings.get
+    return LimitPolicy(
+        enabled=bool(get("security.login_rate_limit_enabled")),
+        window_seconds=int(get("security.login_rate_limit_window_seconds")),
+        max_per_username=int(get("security.login_rate_limit_max_failures_per_username")),
+        max_per_ip=int(get("security.login_rate_limit_max_failures_per_ip")),
+        lockout_seconds=int(get("security.login_rate_limit_lockout_seconds")),
+    )
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def _login_page(request: Request, status: int = 200, **values: object) -> Response:
+    svc = services(request)
+    needs_setup = not await svc.db.read(accounts.admin_exists)
+    headers = {"Retry-After": str(values.pop("retry_after"))} if "retry_after" in values else None
+    return render(
+        request,
+        "login.html",
+        {"needs_setup": needs_setup, "next": local_path(request.query_params.get("next")) or "", **values},
+        status=status,
+        headers=headers,
+    )
+
+
+async def login_get(request: Request) -> Response:
+    if optional_user(request) is not None:
+        return see_other(local_path(request.query_params.get("next")) or "/dashboard")
+    notice = request.query_params.get("message", "")
+    return await _login_page(request, notice=notice)
+
+
+async def login_post(request: Request) -> Response:
+    svc = services(request)
+    form = await form_data(request)
+    identifier = accounts.clean_text(form.get("login"))[:254]
+    password = form.get("password", "")
+    next_path = local_path(form.get("next")) or "/dashboard"
+    ip, policy = _client_ip(request), _policy(request)
+    page_values = {"login": identifier, "next": local_path(form.get("next")) or ""}
+    wait = svc.limiter.retry_after(identifier, ip, policy)
+    if wait:
+        return await _login_page(request, 429, error=TOO_MANY, retry_after=wait, **page_values)
+    user = await svc.db.read(lambda: accounts.find_by_login_or_email(identifier))
+    stored = user.password_hash if user is not None else DUMMY_HASH
+    if user is None or not await asyncio.to_thread(verify_password, password, stored):
+        svc.limiter.record_failure(identifier, ip, policy)
+        return await _login_page(request, 401, error=INCORRECT, **page_values)
+    if not user.is_active:
+        return await _login_page(request, 403, error=DEACTIVATED, **page_values)
+    svc.limiter.record_success(identifier)
+    raw_id = await svc.db.write(lambda: create_session(user, ip, request.headers.get("user-agent", "")))
+    target = password_change_url(next_path) if user.must_change_password else next_path
+    response = see_other(target)
+    lifetime = int(svc.settings.get("auth.session_lifetime_minutes")) * 60
+    response.set_cookie(
+        SESSION_COOKIE,
+        svc.signing.sign_session(raw_id),
+        max_age=lifetime,
+        httponly=True,
+        samesite="lax",
+        secure=svc.config.secure_cookies,
+    )
+    return response
+
+
+async def logout_post(request: Request) -> Response:
+    session = context(request).session
+    if session is not None:
+        key = session.id
+        await services(request).db.write(lambda: revoke(key))
+        live.engine(services(request)).expire_sessions(session.user_id, only=key)
+    response = redirect(request, "/login?message=logged_out")
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=services(request).config.secure_cookies)
+    return response
+
+
+async def register_get(request: Request) -> Response:
+    return render(request, "register.html", {"form": {}, "errors": {}})
+
+
+async def register_post(request: Request) -> Response:
+    """The only self-registration handler, mounted at /register and /api/auth/register (SPEC §3.6)."""
+    svc = services(request)
+    form = await form_data(request)
+    wants_json = request.url.path.startswith("/api/") and "text/html" not in request.headers.get("accept", "")
+    try:
+        reg = accounts.validate_registration(form)
+        password_hash = await asyncio.to_thread(hash_password, reg.password)
+        allowed = bool(svc.settings.get("auth.allow_self_registration"))
+        user = await svc.db.write(lambda: accounts.register(reg, password_hash, allowed))
+    except FormErrors as exc:
+        if wants_json:
+            return JSONResponse({"errors": exc.errors}, status_code=422)
+        kept = {k: v for k, v in form.items() if "password" not in k}
+        return render(request, "register.html", {"form": kept, "errors": exc.errors}, status=422)
+    except Refused as exc:
+        if wants_json:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        raise
+    if wants_json:
+        return JSONResponse({"id": user.id, "login": user.login, "role": user.role}, status_code=201)
+    return redirect(request, "/login?message=registered")
+
+
+routes = [
+    Route("/login", login_get, methods=["GET"]),
+    Route("/login", login_post, methods=["POST"]),
+    Route("/logout", logout_post, methods=["POST"]),
+    Route("/register", register_get, methods=["GET"]),
+    Route("/register", register_post, methods=["POST"]),
+    Route("/api/auth/register", register_post, methods=["POST"]),
+]
