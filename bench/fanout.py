@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 
+from decidero import activities  # noqa: F401 - registers the activity types agenda.add_activity needs
 from decidero.meetings import agenda, event_log
 from decidero.meetings.ids import next_meeting_id
 from decidero.meetings.models import Meeting, MeetingMember

@@ -16,13 +16,12 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from .activities.ballots import routes as voting
-from .activities.brainstorming import routes as brainstorming
+from . import activities  # noqa: F401 - importing it registers every activity type
 from .meetings import event_log
+from .meetings.activity_types import type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
-from .meetings.routes import meetings
-from .meetings.routes import room as meeting_room
+from .meetings.routes import meetings, results, room
 from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config
 from .platform.db import Busy, Database
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
@@ -140,10 +139,10 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *profile.routes,
             *admin_users.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
-            *meeting_room.routes,
+            *room.routes,
             *(grab.routes if config.grab_enabled else []),
-            *brainstorming.routes,  # before voting: it hands other types' results pages to voting
-            *voting.routes,
+            *results.routes,  # dispatched to the activity's type
+            *type_routes(),  # each activity type's own (ideas, ballots, …)
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],
         middleware=[Middleware(DecideroMiddleware)],

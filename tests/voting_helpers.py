@@ -12,9 +12,9 @@ from bs4 import BeautifulSoup, Tag
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle, seed_meeting, soup, text_of
 from starlette.testclient import TestClient
 
-from decidero.activities import get_type
 from decidero.activities.ballots.models import Ranking, VoteAllocation
 from decidero.meetings import agenda
+from decidero.meetings.activity_types import get_type
 from decidero.meetings.models import Activity, Meeting, MeetingEvent
 from decidero.platform.db import Database
 

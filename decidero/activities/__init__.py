@@ -1,14 +1,14 @@
-"""Activity types plug into the agenda through ``ActivityType`` and the registry in ``base``."""
+"""Activity types, one package each. Importing a type's package registers it with the meeting
+engine (``decidero.meetings.activity_types``): its type object, routes, live events and results.
 
-from ..meetings.activity_types import TYPES, ActivityType, get_type, register
-from .brainstorming.board import Brainstorming
-from .discussion.type import Discussion
-from .dot_voting.type import DotVoting
-from .rank_order.type import RankOrderVoting
+Adding a type is one folder and one line here. The lines are in the order the type menus list them.
+"""
 
-register(Discussion())
-register(Brainstorming())
-register(DotVoting())
-register(RankOrderVoting())
+# isort: off
+from . import discussion
+from . import brainstorming
+from . import dot_voting
+from . import rank_order
+# isort: on
 
-__all__ = ["TYPES", "ActivityType", "get_type", "register"]
+__all__ = ["brainstorming", "discussion", "dot_voting", "rank_order"]

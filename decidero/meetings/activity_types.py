@@ -1,17 +1,30 @@
 """The activity type interface and its registry.
 
-A type module provides: label and id stem, default config, config form fields and validation, the
-participant and facilitator panel partials, results, and (later) transfer in/out. The engine (agenda,
-run control, live updates) only ever talks to a type through this class.
+A type provides: label and id stem, default config, config form fields and validation, the
+participant and facilitator panel partials, the scripts its panels need, and (later) transfer in/out.
+Its package registers it together with what it adds to the app: its own routes, builders for its
+own live events, and its results page and CSV. The engine (agenda, run control, room, live updates,
+results) only ever reaches a type through this class and ``TYPES``; it imports no activity package.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any
+
+from jinja2 import Environment
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from ..platform.errors import Refused
 from ..platform.runtime_settings import RuntimeSettings
-from .models import Activity
+from .models import Activity, MeetingEvent
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+# Fragments for one of a type's own live events: (room state, event, audiences, templates) → HTML per
+# audience (see ``live.build_variants``). The state is a ``room.RoomState``: ``room`` builds on this module.
+EventBuilder = Callable[[Any, MeetingEvent, set[Hashable], Environment], dict[Hashable, str]]
 
 
 class ActivityType:
@@ -23,7 +36,12 @@ class ActivityType:
     config_template = "activities/_no_config.html"
     participant_template = ""
     facilitator_template = ""
-    results_template = ""
+    scripts: tuple[str, ...] = ()  # loaded by the meeting page for this type's panels
+    # What the type's package hands over when it registers (see ``register``).
+    routes: Sequence[BaseRoute] = ()
+    events: Mapping[str, EventBuilder] = {}
+    results_page: Endpoint | None = None
+    results_csv: Endpoint | None = None
 
     def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
         return {}
@@ -61,7 +79,20 @@ class ActivityType:
 TYPES: dict[str, ActivityType] = {}
 
 
-def register(activity_type: ActivityType) -> None:
+def register(
+    activity_type: ActivityType,
+    *,
+    routes: Sequence[BaseRoute] = (),
+    events: Mapping[str, EventBuilder] | None = None,
+    results_page: Endpoint | None = None,
+    results_csv: Endpoint | None = None,
+) -> None:
+    """Add a type to the agenda's menus, with what its package adds to the app: its own routes, the
+    builders of its own live events (by event type), and its results page and CSV, if it has results.
+    Types are listed in the order they register."""
+    activity_type.routes = tuple(routes)
+    activity_type.events = dict(events or {})
+    activity_type.results_page, activity_type.results_csv = results_page, results_csv
     TYPES[activity_type.name] = activity_type
 
 
@@ -70,3 +101,27 @@ def get_type(name: str) -> ActivityType:
         return TYPES[name]
     except KeyError:
         raise Refused(f"Unknown activity type '{name}'.", 400) from None
+
+
+def type_routes() -> list[BaseRoute]:
+    """Every type's own routes, once each (types may share some, like the two ballot types)."""
+    routes: list[BaseRoute] = []
+    for activity_type in TYPES.values():
+        for route in activity_type.routes:
+            if route not in routes:
+                routes.append(route)
+    return routes
+
+
+def event_builder(event_type: str) -> EventBuilder | None:
+    """The builder a type registered for one of its own live events (ideas, votes), if any."""
+    for activity_type in TYPES.values():
+        builder = activity_type.events.get(event_type)
+        if builder is not None:
+            return builder
+    return None
+
+
+def type_scripts() -> list[str]:
+    """The scripts the meeting page loads for the types' panels, once each, in registration order."""
+    return list(dict.fromkeys(src for activity_type in TYPES.values() for src in activity_type.scripts))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..activities import get_type
 from ..platform.accounts import clean_text
 from ..platform.errors import Conflict, FormErrors, NotFound, Refused
 from ..platform.forms import whole_number
 from . import event_log
+from .activity_types import get_type
 from .ids import next_activity_id
 from .models import Activity, ActivityRosterEntry, Meeting, MeetingEvent
 

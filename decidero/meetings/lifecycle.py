@@ -14,7 +14,6 @@ from typing import Any
 
 from peewee import JOIN
 
-from ..activities import TYPES
 from ..platform import idempotency, user_admin
 from ..platform.accounts import clean_text
 from ..platform.errors import Conflict, Forbidden, FormErrors, Refused
@@ -23,6 +22,7 @@ from ..platform.models import User, utcnow
 from ..platform.runtime_settings import RuntimeSettings
 from . import agenda, event_log
 from .access import ARCHIVED, NO_ACCESS, OWNER_ONLY, Access, get_meeting, require_writable
+from .activity_types import TYPES
 from .ids import next_meeting_id
 from .models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 

@@ -27,6 +27,7 @@ from ..platform.models import User, utcnow
 from ..platform.prepared import one
 from ..platform.web import Services
 from . import event_log, run_control
+from .activity_types import event_builder
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .models import Meeting, MeetingEvent
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
@@ -71,10 +72,6 @@ REGIONS_FOR: dict[str, tuple[str, ...]] = {
 # Pause, resume, extend and time-up leave the panel's body (and anything typed in it) alone.
 HEAD_ONLY_ACTIONS = {"pause", "resume", "extend", "time_up"}
 
-# Type-specific events (ideas, votes, …) register a builder: (state, event, audiences) → {audience: html}.
-Builder = Callable[[RoomState, MeetingEvent, set[Hashable], Environment], dict[Hashable, str]]
-BUILDERS: dict[str, Builder] = {}
-
 
 def render_regions(
     env: Environment, state: RoomState, audience: Hashable, regions: tuple[str, ...], activity_id: str | None
@@ -113,7 +110,7 @@ def build_variants(
     activity_regions: list[tuple[str, str]] = []
     out: dict[Hashable, list[str]] = {a: [] for a in audiences}
     for event in events:
-        builder = BUILDERS.get(event.type)
+        builder = event_builder(event.type)  # a type's own event (ideas, votes, …)
         if builder is not None:
             for audience, html in builder(state, event, audiences, env).items():
                 out.setdefault(audience, []).append(html)

@@ -14,10 +14,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from ..activities import get_type
 from ..platform.errors import NotFound
 from ..platform.models import User, utcnow
 from ..platform.prepared import every, one
+from .activity_types import get_type
 from .models import Activity, Meeting
 from .roster_cache import roster
 from .run_control import ACTIVE_STATES, elapsed_seconds, remaining_seconds, time_is_up

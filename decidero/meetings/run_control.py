@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..activities import get_type
 from ..platform.errors import Conflict, Refused
 from ..platform.models import User, utcnow
 from . import event_log
 from .access import participant_ids, scope_query
+from .activity_types import get_type
 from .models import Activity, ActivityRosterEntry, MeetingEvent, MeetingMember
 
 ACTIVE_STATES = ("running", "paused")

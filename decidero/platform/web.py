@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..activities import TYPES
+from ..meetings.activity_types import TYPES
 from .config import Config
 from .db import Database
 from .errors import PasswordChangeRequired, SignInRequired

@@ -10,23 +10,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import fn
 
-from ...meetings import event_log, run_control
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
 from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
 from ...platform import idempotency
 from ...platform.accounts import clean_text
-from ...platform.errors import Conflict, Forbidden, FormErrors, NotFound, Refused
-from ...platform.forms import whole_number
-from ...platform.models import User, utcnow
+from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
+from ...platform.models import User
 from .models import Ranking, VoteAllocation
 from .results import DotRow, Option, RankRow, chart, dot_rows, rank_rows
 
@@ -34,16 +30,7 @@ VOTING = "voting"
 RANKING = "rank_order_voting"
 
 NOT_OPEN = "This activity is not open for voting."
-BAD_OPTION = "Selected option is not valid for this activity."
-OPTION_LIMIT = "Vote limit reached for this option."
-TOTAL_LIMIT = "Vote limit reached for this activity."
-NO_RETRACT = "Vote retraction is not enabled."
 VOTES_SAVED = "Your votes were submitted."
-INCOMPLETE = "Ranking must include every idea exactly once."
-DUPLICATE = "Ranking includes duplicate ideas."
-INVALID_IDEAS = "Ranking contains invalid ideas for this activity."
-NO_IDEAS = "Rank-order voting has no configured ideas."
-RESET_DISABLED = "Ranking reset is disabled for this activity."
 RANKING_SAVED = "Your ranking was saved."
 VOTES_LOCKED = (
     "Voting settings are locked because votes already exist for this activity: options, total dots, dots per option."
@@ -232,77 +219,7 @@ def voter_for(access: Access, activity: Activity, for_user: str) -> User:
     return User.get_by_id(for_user)
 
 
-# -- dot voting -----------------------------------------------------------------------------------
-
-
-def requested_counts(fields: Mapping[str, str], activity_id: str) -> dict[str, str]:
-    """Submitted ``opt-N`` fields as {option id: raw count}; other field names are not options."""
-    return {f"{activity_id}:{name}": str(value).strip() for name, value in fields.items() if name.startswith("opt-")}
-
-
-def own_allocation(activity: Activity, user_id: str) -> dict[str, int]:
-    rows = VoteAllocation.select().where(VoteAllocation.activity == activity.id, VoteAllocation.user == user_id)
-    return {r.option_id: r.count for r in rows}
-
-
-def check_allocation(activity: Activity, requested: Mapping[str, str], saved: Mapping[str, int]) -> dict[str, int]:
-    """The allocation to store, or Refused with the first rule it breaks (SPEC §4.9 steps 3–6)."""
-    config = activity.config
-    valid = {o.id for o in options_of(activity)}
-    for option_id in requested:
-        if option_id not in valid:
-            raise Refused(BAD_OPTION, 400)
-    cap = cap_of(config)
-    counts: dict[str, int] = {}
-    for option_id, raw in requested.items():
-        count = whole_number(raw) if raw.strip() else 0
-        if count is None:
-            raise Refused(OPTION_LIMIT, 409)
-        if not 0 <= count <= cap:
-            raise Refused(OPTION_LIMIT, 409)
-        if count:
-            counts[option_id] = count
-    if sum(counts.values()) > int(config.get("max_votes", 5)):
-        raise Refused(TOTAL_LIMIT, 409)
-    if not config.get("allow_retract", True) and any(counts.get(o, 0) < n for o, n in saved.items()):
-        raise Refused(NO_RETRACT, 409)
-    return counts
-
-
-def submit_allocation(
-    meeting_id: str, activity_id: str, actor: User, for_user: str, requested: Mapping[str, str], key: str | None
-) -> tuple[dict[str, Any], MeetingEvent | None]:
-    """Write path: check everything and replace the voter's allocation, all dots or none."""
-    access = require_member(meeting_id, actor)
-    activity = voting_activity(meeting_id, activity_id)
-    if activity.type != VOTING:
-        raise NotFound()
-    voter = voter_for(access, activity, for_user)
-    scope = idempotency.scope_for(meeting_id, activity_id, voter.id, "votes")
-    payload = {"for": voter.id, "counts": dict(sorted(requested.items()))}
-    earlier = idempotency.replayed(scope, key, payload)
-    if earlier is not None:
-        return earlier, None
-    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
-    counts = check_allocation(activity, requested, own_allocation(activity, voter.id))
-    VoteAllocation.delete().where(VoteAllocation.activity == activity.id, VoteAllocation.user == voter.id).execute()
-    recorder = actor.id if voter.id != actor.id else None
-    if counts:
-        VoteAllocation.insert_many(
-            [
-                {"activity": activity.id, "user": voter.id, "option_id": o, "count": n, "recorded_by": recorder}
-                for o, n in counts.items()
-            ]
-        ).execute()
-    summary = (
-        f"{actor.display_name} recorded votes on behalf of a participant in “{activity.title}”."
-        if recorder
-        else f"Votes were submitted in “{activity.title}”."
-    )
-    event = event_log.record(meeting_id, "votes_changed", summary, actor_id=actor.id, activity_id=activity.id)
-    result = {"for": voter.id, "counts": counts}
-    idempotency.remember(scope, key, payload, result)
-    return result, event
+# -- progress and results -------------------------------------------------------------------------
 
 
 def submitter_ids(activity: Activity) -> set[str]:
@@ -385,89 +302,6 @@ def dot_results(activity: Activity) -> list[DotRow]:
     return dot_rows(options_of(activity), totals)
 
 
-# -- rank-order voting ----------------------------------------------------------------------------
-
-
-def requested_order(fields: Mapping[str, str], activity_id: str) -> list[str]:
-    """The submitted order as option ids: ``order`` (ids or ``opt-N``, comma/space separated) or
-    one ``rank-opt-N`` = position field per idea (the no-JS form)."""
-
-    def full(token: str) -> str:
-        return token if ":" in token else f"{activity_id}:{token}"
-
-    if "order" in fields:
-        return [full(t) for t in re.split(r"[\s,]+", fields["order"]) if t]
-    positions: list[tuple[int, str]] = []
-    for name, value in fields.items():
-        if name.startswith("rank-"):
-            raw = str(value).strip()
-            position = whole_number(raw) or 0
-            positions.append((position, full(name.removeprefix("rank-"))))
-    taken = [p for p, _ in positions]
-    if sorted(taken) != list(range(1, len(positions) + 1)):
-        raise Refused(INCOMPLETE, 400)
-    return [option_id for _, option_id in sorted(positions)]
-
-
-def check_order(activity: Activity, order: list[str]) -> list[str]:
-    ideas = [o.id for o in options_of(activity)]
-    if not ideas:
-        raise Refused(NO_IDEAS, 409)
-    if any(i not in ideas for i in order):
-        raise Refused(INVALID_IDEAS, 400)
-    if len(set(order)) != len(order):
-        raise Refused(DUPLICATE, 400)
-    if len(order) != len(ideas):
-        raise Refused(INCOMPLETE, 400)
-    return order
-
-
-def submit_ranking(
-    meeting_id: str, activity_id: str, actor: User, fields: Mapping[str, str], for_user: str = ""
-) -> MeetingEvent:
-    """Write path: a complete ranking atomically replaces the voter's previous one (the actor's own,
-    or, for facilitators, that of someone in the room: ``for_user``)."""
-    access = require_member(meeting_id, actor)
-    activity = voting_activity(meeting_id, activity_id)
-    if activity.type != RANKING:
-        raise NotFound()
-    voter = voter_for(access, activity, for_user)
-    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
-    if not options_of(activity):
-        raise Refused(NO_IDEAS, 409)
-    order = check_order(activity, requested_order(fields, activity.id))
-    recorder = actor.id if voter.id != actor.id else None
-    Ranking.insert(
-        activity=activity.id, user=voter.id, order_json=json.dumps(order), recorded_by=recorder, submitted_at=utcnow()
-    ).on_conflict_replace().execute()
-    summary = (
-        f"{actor.display_name} recorded a ranking on behalf of a participant in “{activity.title}”."
-        if recorder
-        else f"A ranking was submitted in “{activity.title}”."
-    )
-    return event_log.record(meeting_id, "rankings_changed", summary, actor_id=actor.id, activity_id=activity.id)
-
-
-def reset_ranking(meeting_id: str, activity_id: str, actor: User, for_user: str = "") -> MeetingEvent | None:
-    access = require_member(meeting_id, actor)
-    activity = voting_activity(meeting_id, activity_id)
-    if activity.type != RANKING:
-        raise NotFound()
-    voter = voter_for(access, activity, for_user)
-    run_control.check_open_for_input(activity, utcnow(), NOT_OPEN)
-    if not activity.config.get("allow_reset", True):
-        raise Conflict(RESET_DISABLED)
-    deleted = Ranking.delete().where(Ranking.activity == activity.id, Ranking.user == voter.id).execute()
-    if not deleted:
-        return None
-    summary = (
-        f"{actor.display_name} reset a ranking on behalf of a participant in “{activity.title}”."
-        if voter.id != actor.id
-        else f"A ranking was reset in “{activity.title}”."
-    )
-    return event_log.record(meeting_id, "rankings_changed", summary, actor_id=actor.id, activity_id=activity.id)
-
-
 def recorded_by(activity: Activity, voter_id: str) -> User | None:
     """The facilitator who recorded ``voter_id``'s stored ballot on their behalf, if one did."""
     model = _vote_model(activity)
@@ -484,11 +318,6 @@ def recorded_for_others(activity: Activity) -> list[User]:
     model = _vote_model(activity)
     ids = {r.user_id for r in model.select(model.user).where(model.activity == activity.id, model.recorded_by.is_null(False))}
     return list(User.select().where(User.id.in_(sorted(ids))).order_by(User.display_name)) if ids else []
-
-
-def own_ranking(activity: Activity, user_id: str) -> list[str] | None:
-    row = Ranking.get_or_none(Ranking.activity == activity.id, Ranking.user == user_id)
-    return None if row is None else row.order
 
 
 def rank_results(activity: Activity) -> list[RankRow]:

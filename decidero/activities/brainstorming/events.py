@@ -15,7 +15,6 @@ from typing import Any
 
 from jinja2 import Environment
 
-from ...meetings import live
 from ...meetings.broker import personal
 from ...meetings.models import Activity, MeetingEvent
 from ...meetings.room import FACILITATOR_AUDIENCE, RoomState
@@ -129,7 +128,3 @@ def build(state: RoomState, event: MeetingEvent, audiences: set[Hashable], env: 
         if own != rows[author_key]:  # e.g. a hidden idea: a removal for its author too
             rows[personal(author)] = own
     return {key: rows.get(key, "") + out.get(key, "") for key in rows.keys() | out.keys()}
-
-
-for _name in EVENTS:
-    live.BUILDERS[_name] = build

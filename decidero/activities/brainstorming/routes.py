@@ -26,7 +26,6 @@ from ...platform.middleware import UNATTRIBUTED
 from ...platform.models import User
 from ...platform.prepared import one
 from ...platform.web import current_user, form_data, is_htmx, render, see_other, services
-from ..ballots import routes as voting
 from . import ideas
 from .board import board, find, row_values, rules_of
 from .events import idea_fragment
@@ -196,19 +195,8 @@ def _results(meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
     return {"meeting": access.meeting, "activity": activity, "rules": rules, "groups": groups, "access": access}
 
 
-async def _type_of(request: Request) -> str:
-    meeting_id, activity_id = _ids(request)
-
-    def load() -> str:
-        activity = Activity.get_or_none(Activity.id == activity_id, Activity.meeting == meeting_id)
-        return activity.type if activity is not None else ""
-
-    return await services(request).db.read(load)
-
-
 async def results_get(request: Request) -> Response:
-    if await _type_of(request) != "brainstorming":
-        return await voting.results_get(request)
+    """The results page (reached through the engine's results route, which dispatches by type)."""
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
     values = await services(request).db.read(lambda: _results(meeting_id, activity_id, user))
@@ -240,8 +228,6 @@ def results_csv(meeting_id: str, activity_id: str, user: User) -> str:
 
 
 async def results_csv_get(request: Request) -> Response:
-    if await _type_of(request) != "brainstorming":
-        return await voting.results_csv_get(request)
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
     text = await services(request).db.read(lambda: results_csv(meeting_id, activity_id, user))
@@ -255,7 +241,4 @@ routes = [
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/delete", idea_delete_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/hide", _moderate(True), methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/unhide", _moderate(False), methods=["POST"]),
-    # Results dispatch by type: brainstorming here, voting and ranking in ``routes.voting``.
-    Route("/meeting/{mid}/activities/{aid}/results", results_get, methods=["GET"]),
-    Route("/meeting/{mid}/activities/{aid}/results.csv", results_csv_get, methods=["GET"]),
 ]

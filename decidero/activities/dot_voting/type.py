@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ...meetings.activity_types import ActivityType
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, FormErrors, Refused
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import rules as voting
 from ..ballots.results import Option
+from ..ballots.type import BallotType
+from .votes import own_allocation
 
 NO_OPTIONS = "No options yet. Add choices before starting voting."
 PER_OPTION = "Dots per option must be between 1 and 9 and no more than the total dots."
@@ -38,7 +39,7 @@ def _whole(form: dict[str, str], name: str, current: int, low: int, high: int) -
     return value if value is not None and low <= value <= high else None
 
 
-class DotVoting(ActivityType):
+class DotVoting(BallotType):
     name = voting.VOTING
     label = "Dot Voting"
     stem = "RANKVT"
@@ -46,7 +47,7 @@ class DotVoting(ActivityType):
     config_template = "activities/dot_voting/config.html"
     participant_template = "activities/dot_voting/panel.html"
     facilitator_template = "activities/dot_voting/panel.html"
-    results_template = "activities/dot_voting/_table.html"
+    scripts = ("/static/js/activities/ballots.js",)
 
     def default_config(self, settings: RuntimeSettings | None = None) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -98,14 +99,11 @@ class DotVoting(ActivityType):
             values["ballot"] = shared_ballot_values(activity)
         return values
 
-    def transfer_count(self, activity: Activity) -> int:
-        return len(voting.options_of(activity))
-
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_votes(activity)
 
-    def delete_data(self, activity: Activity) -> None:
-        voting.delete_data(activity)
+    def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
+        return ballot_values(activity, voter, facilitator, actor, notice)
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
@@ -113,7 +111,7 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
 
     ``actor`` is the facilitator recording on the voter's behalf, if any.
     """
-    saved = voting.own_allocation(activity, voter.id)
+    saved = own_allocation(activity, voter.id)
     order = voting.participant_order(
         activity, voter.id, voting.options_of(activity), bool(activity.config.get("randomize_participant_order"))
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...meetings.activity_types import ActivityType
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, Refused
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import rules as voting
 from ..ballots.results import Option
+from ..ballots.type import BallotType
+from .rankings import own_ranking
 
 TOO_FEW = "Add at least two ideas before starting rank-order voting."
 DUPLICATE = 'Duplicate idea: "{}". Each idea must be unique.'
@@ -25,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class RankOrderVoting(ActivityType):
+class RankOrderVoting(BallotType):
     name = voting.RANKING
     label = "Rank Order Voting"
     stem = "RANKOR"
@@ -33,7 +34,7 @@ class RankOrderVoting(ActivityType):
     config_template = "activities/rank_order/config.html"
     participant_template = "activities/rank_order/panel.html"
     facilitator_template = "activities/rank_order/panel.html"
-    results_template = "activities/rank_order/_table.html"
+    scripts = ("/static/js/activities/ballots.js", "/static/js/activities/rank_order.js")
 
     def default_config(self, settings: RuntimeSettings | None = None) -> dict[str, Any]:
         return dict(DEFAULTS)
@@ -67,14 +68,11 @@ class RankOrderVoting(ActivityType):
             values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
         return values
 
-    def transfer_count(self, activity: Activity) -> int:
-        return len(voting.options_of(activity))
-
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_rankings(activity)
 
-    def delete_data(self, activity: Activity) -> None:
-        voting.delete_data(activity)
+    def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
+        return ballot_values(activity, voter, facilitator, actor, notice)
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
@@ -83,7 +81,7 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
     ``actor`` is the facilitator recording on the voter's behalf, if any.
     """
     ideas = voting.options_of(activity)
-    saved = voting.own_ranking(activity, voter.id)
+    saved = own_ranking(activity, voter.id)
     by_id = {o.id: o for o in ideas}
     order: list[Option]
     if saved and all(i in by_id for i in saved) and len(saved) == len(ideas):

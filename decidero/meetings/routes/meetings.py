@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from ...activities import TYPES
 from ...platform.errors import FormErrors, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
@@ -25,6 +24,7 @@ from ...platform.web import current_user, form_data, local_path, redirect, rende
 from .. import agenda, live, roster
 from .. import lifecycle as meetings
 from ..access import Access, access_for
+from ..activity_types import TYPES
 from ..models import MeetingEvent
 
 DEFAULT_TYPE = "discussion"

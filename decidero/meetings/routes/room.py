@@ -13,7 +13,6 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from ...activities import TYPES, get_type
 from ...platform.errors import FormErrors
 from ...platform.forms import whole_number
 from ...platform.models import User
@@ -30,6 +29,7 @@ from ...platform.web import (
 )
 from .. import agenda, event_log, live, run_control
 from ..access import Access, require_facilitator, require_member, require_writable
+from ..activity_types import TYPES, get_type, type_scripts
 from ..broker import Viewer
 from ..models import Activity, MeetingEvent
 from ..room import load_room, panel_values, region_values
@@ -123,6 +123,7 @@ async def meeting_get(request: Request) -> Response:
     values = await _room_values(request, access)
     values["selected"] = request.query_params.get("activity", "")
     values["flash"] = read_flash(request)
+    values["type_scripts"] = type_scripts()
     return render(request, "meeting.html", values)
 
 

@@ -1,0 +1,107 @@
+"""The brainstorming activity type (SPEC §4.8): its config form and rules, its panel, its data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...meetings.activity_types import ActivityType
+from ...meetings.models import Activity
+from ...platform.accounts import clean_text
+from ...platform.errors import Conflict, FormErrors
+from ...platform.forms import whole_number
+from ...platform.idempotency import delete_for_activity
+from ...platform.runtime_settings import RuntimeSettings
+from .board import LIVE_STATES, board, row_values, rules_of, visible_count
+from .models import Idea
+
+ANONYMITY_LOCKED = "Anonymity cannot be changed after ideas have been submitted."
+CHAR_LIMIT = (50, 5000)
+MAX_IDEAS = (1, 1000)
+
+
+def _checked(form: dict[str, str], name: str) -> bool:
+    return form.get(name) in ("on", "true", "1", "yes", "True")
+
+
+def _limit(form: dict[str, str], name: str, bounds: tuple[int, int], message: str, errors: dict[str, str]) -> int | None:
+    raw = clean_text(form.get(name))
+    if not raw or raw == "None":
+        return None
+    value = whole_number(raw)
+    if value is None or not bounds[0] <= value <= bounds[1]:
+        errors[name] = message
+        return None
+    return value
+
+
+class Brainstorming(ActivityType):
+    name = "brainstorming"
+    label = "Brainstorming"
+    stem = "BRAINS"
+    noun = "the brainstorming board"
+    config_template = "activities/brainstorming/config.html"
+    participant_template = "activities/brainstorming/panel.html"
+    facilitator_template = "activities/brainstorming/panel.html"
+
+    def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
+        return {
+            "prompt": "",
+            "anonymous": bool(settings.get("brainstorming.default_maintain_anonymity")),
+            "allow_comments": bool(settings.get("brainstorming.default_allow_subcomments")),
+            "auto_jump": bool(settings.get("brainstorming.default_auto_jump_new_ideas")),
+            "char_limit": None,
+            "max_ideas_per_user": None,
+        }
+
+    def validate_config(self, form: dict[str, str], activity: Activity | None) -> dict[str, Any]:
+        """Blank limits stay blank: they mean "the runtime setting at submit time"."""
+        if "brainstorming_config" not in form:  # a form without this type's fields (e.g. quick add)
+            return dict(activity.config) if activity is not None else {}
+        errors: dict[str, str] = {}
+        prompt = clean_text(form.get("prompt"))
+        if len(prompt) > 1000:
+            errors["prompt"] = "Prompt must be at most 1000 characters."
+        config = {
+            "prompt": prompt,
+            "anonymous": _checked(form, "anonymous"),
+            "allow_comments": _checked(form, "allow_comments"),
+            "auto_jump": _checked(form, "auto_jump"),
+            "char_limit": _limit(
+                form, "char_limit", CHAR_LIMIT, "Character limit must be blank or a whole number between 50 and 5000.", errors
+            ),
+            "max_ideas_per_user": _limit(
+                form, "max_ideas_per_user", MAX_IDEAS, "Max ideas per person must be blank or a whole number between 1 and 1000.", errors
+            ),
+        }
+        if errors:
+            raise FormErrors(errors)
+        return config
+
+    def prepare_config(self, activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+        if self.config_lock(activity) and bool(config.get("anonymous")) != bool(activity.config.get("anonymous")):
+            raise Conflict(ANONYMITY_LOCKED)
+        return config
+
+    def config_lock(self, activity: Activity) -> str | None:
+        return ANONYMITY_LOCKED if self.has_participant_data(activity) else None
+
+    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        if not facilitator and activity.state not in LIVE_STATES:
+            return {}  # participants see this panel only while it is live
+        rules = rules_of(activity)
+        return {
+            **row_values(activity, rules, facilitator),
+            "groups": board(activity, rules, facilitator, user_id or None),
+            "archived": activity.meeting.archived,
+        }
+
+    def transfer_count(self, activity: Activity) -> int:
+        return visible_count(activity)
+
+    def has_participant_data(self, activity: Activity) -> bool:
+        return Idea.select().where(Idea.activity == activity.id).exists()
+
+    def delete_data(self, activity: Activity) -> None:
+        Idea.delete().where(Idea.activity == activity.id, Idea.parent.is_null(False)).execute()
+        Idea.delete().where(Idea.activity == activity.id).execute()
+        delete_for_activity(activity.meeting_id, activity.id)
