@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import activities  # noqa: F401 - importing it registers every activity type
 from .meetings import event_log
-from .meetings.activity_types import type_routes
+from .meetings.activity_types import TYPES, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
 from .meetings.routes import meetings, results, room
@@ -113,10 +113,12 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         signing=Signing(config.secret_key, config.issuer),
         templates=make_templates(config),
     )
+    services.templates.globals["types"] = TYPES  # the activity type menus (the platform knows no types)
 
     broker = InProcessBroker()
     live_engine = LiveEngine(services, broker, Presence(), floor=database.read_sync(event_log.newest_id))
     services.extras["live"] = live_engine
+    services.on_sessions_revoked.append(live_engine.expire_sessions)  # their streams end
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,32 +1,23 @@
-"""Schema versions. Each step is idempotent and only ever adds; a new feature appends a step.
+"""The schema history: every step, in order, over the platform's, the meeting engine's and the
+activity types' tables. Each step is idempotent and only ever adds; a new feature appends a step
+(the mechanism is ``platform.migrations``). Numbers and order never change: they are what an
+existing ``decidero.db`` records.
 
 ``migrate`` runs at startup and brings any older ``decidero.db`` up to date without losing data.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
-from peewee import Field, SqliteDatabase
-from playhouse.migrate import SqliteMigrator
-from playhouse.migrate import migrate as apply_operations
+from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import Idea
 from .meetings import roster_cache
 from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
+from .platform import migrations
 from .platform.db import Database
 from .platform.idempotency import IdempotencyRecord
-from .platform.models import RuntimeSetting, SchemaVersion, User, UserSession
-
-log = logging.getLogger("decidero.migrations")
-
-
-def add_column_if_missing(db: SqliteDatabase, table: str, column: str, field: Field) -> None:
-    """For later steps that grow an existing table."""
-    if column not in {c.name for c in db.get_columns(table)}:
-        apply_operations(SqliteMigrator(db).add_column(table, column, field))
+from .platform.models import RuntimeSetting, User, UserSession
 
 
 def _accounts(db: SqliteDatabase) -> None:
@@ -61,7 +52,7 @@ def _visible_idea_index(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
-STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
+STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
     (3, _meetings),
@@ -75,27 +66,6 @@ STEPS: list[tuple[int, Callable[[SqliteDatabase], None]]] = [
 LATEST = max(number for number, _ in STEPS)
 
 
-def current_version(db: SqliteDatabase) -> int:
-    if not db.table_exists("schema_version"):
-        return 0
-    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
-    return row.version if row else 0
-
-
 def migrate(database: Database, target: int = LATEST) -> int:
-    """Apply pending steps up to ``target`` on the writer thread; returns the resulting version."""
-
-    def run() -> int:
-        db = database.peewee
-        db.create_tables([SchemaVersion], safe=True)
-        version = current_version(db)
-        for number, step in sorted(STEPS, key=lambda s: s[0]):
-            if version < number <= target:
-                log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
-                step(db)
-                SchemaVersion.delete().execute()
-                SchemaVersion.create(version=number)
-                version = number
-        return version
-
-    return database.write_sync(run)
+    """Bring ``database`` up to ``target`` (default: the latest step); returns the version reached."""
+    return migrations.apply(database, STEPS, target)

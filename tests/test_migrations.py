@@ -11,9 +11,10 @@ from starlette.testclient import TestClient
 from decidero.app import create_app
 from decidero.platform.accounts import create_user
 from decidero.platform.db import Database
+from decidero.platform.migrations import current_version
 from decidero.platform.models import User
 from decidero.platform.passwords import hash_password
-from decidero.schema import LATEST, current_version, migrate
+from decidero.schema import LATEST, migrate
 
 
 def _version(database: Database) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -10,7 +11,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..meetings.activity_types import TYPES
 from .config import Config
 from .db import Database
 from .errors import PasswordChangeRequired, SignInRequired
@@ -31,6 +31,11 @@ NOTICES = {
 }
 
 
+# Told, after the commit, that sessions of a user were revoked: (user id, only this session key,
+# every session but this one). The live engine subscribes at app start to end their streams.
+SessionsRevoked = Callable[[str, str | None, str | None], None]
+
+
 @dataclass
 class Services:
     """Everything a route needs, built once per app by ``create_app``."""
@@ -42,6 +47,12 @@ class Services:
     templates: Environment
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     extras: dict[str, Any] = field(default_factory=dict)
+    on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
+
+    def sessions_revoked(self, user_id: str, *, only: str | None = None, keep: str | None = None) -> None:
+        """Sign-out (``only`` that session), password change (all but ``keep``), deactivation (all)."""
+        for listener in self.on_sessions_revoked:
+            listener(user_id, only, keep)
 
 
 @dataclass
@@ -147,7 +158,6 @@ def make_templates(config: Config) -> Environment:
         auto_reload=not config.production,  # a stat() per template use is measurable under load
     )
     env.globals["notices"] = NOTICES
-    env.globals["types"] = TYPES
     if config.grab_enabled:  # SPEC §3.8: markers only when asked for; otherwise the environment is untouched
         grab_annotate(env)
     return env

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...meetings import live
 from .. import user_admin
 from ..errors import Forbidden, FormErrors
 from ..models import User
@@ -59,7 +58,7 @@ async def _act(
     user_id = request.path_params["uid"]
     outcome = await services(request).db.write(lambda: action(actor, user_id, form))
     if ends_sessions:
-        live.engine(services(request)).expire_sessions(user_id)
+        services(request).sessions_revoked(user_id)
     notice = outcome if isinstance(outcome, str) else "Saved."
     if wants_fragment(request):
         return await _page(request, notice=notice)

@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ...meetings import live
 from .. import accounts
 from ..errors import FormErrors, Refused
 from ..passwords import DUMMY_HASH, hash_password, verify_password
@@ -104,7 +103,7 @@ async def logout_post(request: Request) -> Response:
     if session is not None:
         key = session.id
         await services(request).db.write(lambda: revoke(key))
-        live.engine(services(request)).expire_sessions(session.user_id, only=key)
+        services(request).sessions_revoked(session.user_id, only=key)
     response = redirect(request, "/login?message=logged_out")
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=services(request).config.secure_cookies)
     return response

@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...meetings import live
 from .. import profile
 from ..errors import FormErrors
 from ..passwords import hash_password, verify_password
@@ -81,7 +80,7 @@ async def password_post(request: Request) -> Response:
     session = context(request).session
     keep = session.id if session is not None else ""
     await services(request).db.write(lambda: profile.change_password(user.id, password_hash, keep))
-    live.engine(services(request)).expire_sessions(user.id, keep=keep)
+    services(request).sessions_revoked(user.id, keep=keep)
     return redirect(request, next_path or "/profile?message=password_changed")
 
 

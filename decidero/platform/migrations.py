@@ -1,0 +1,54 @@
+"""How the schema moves forward: numbered steps, each idempotent and only ever adding, applied in
+order on the writer thread; the version reached is stored in ``schema_version``.
+
+The steps themselves span every layer's tables, so they are listed above all layers, in
+``decidero.schema``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from peewee import Field, SqliteDatabase
+from playhouse.migrate import SqliteMigrator
+from playhouse.migrate import migrate as apply_operations
+
+from .db import Database
+from .models import SchemaVersion
+
+log = logging.getLogger("decidero.migrations")
+
+Step = tuple[int, Callable[[SqliteDatabase], None]]
+
+
+def add_column_if_missing(db: SqliteDatabase, table: str, column: str, field: Field) -> None:
+    """For later steps that grow an existing table."""
+    if column not in {c.name for c in db.get_columns(table)}:
+        apply_operations(SqliteMigrator(db).add_column(table, column, field))
+
+
+def current_version(db: SqliteDatabase) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def apply(database: Database, steps: Sequence[Step], target: int) -> int:
+    """Apply the pending ``steps`` up to ``target`` on the writer thread; returns the resulting version."""
+
+    def run() -> int:
+        db = database.peewee
+        db.create_tables([SchemaVersion], safe=True)
+        version = current_version(db)
+        for number, step in sorted(steps, key=lambda s: s[0]):
+            if version < number <= target:
+                log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
+                step(db)
+                SchemaVersion.delete().execute()
+                SchemaVersion.create(version=number)
+                version = number
+        return version
+
+    return database.write_sync(run)
