@@ -25,6 +25,7 @@ from .access import ARCHIVED, NO_ACCESS, OWNER_ONLY, Access, get_meeting, requir
 from .activity_types import TYPES
 from .ids import next_meeting_id
 from .models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
+from .run_control import leave_sub_rosters
 
 CREATED = "Meeting created successfully."
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD or YYYY-MM-DD HH:MM."
@@ -449,8 +450,6 @@ def _set_owner(meeting: Meeting, new_owner: User, keep_previous: bool) -> None:
 def hand_over_meetings(deleted: User, admin: User) -> int:
     """``user_admin.DELETION_HOOKS`` entry: owned meetings pass to their first co-facilitator by date
     added, else to the deleting admin; the user leaves every roster. Returns how many went to the admin."""
-    from .roster import leave_sub_rosters
-
     to_admin = 0
     for meeting in Meeting.select().where(Meeting.owner == deleted.id):
         heir = (

@@ -19,10 +19,10 @@ from ..platform.models import User, utcnow
 from . import event_log
 from .access import ARCHIVED, Access, access_for, get_meeting
 from .lifecycle import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_or_admin
-from .models import Activity, ActivityRosterEntry, Meeting, MeetingEvent, MeetingMember
+from .models import Meeting, MeetingEvent, MeetingMember
+from .run_control import leave_sub_rosters
 
 REVOKED = "Your access to this meeting has been revoked."
-REVERTED = "Activity “{title}” now includes all participants because its custom list became empty."
 NO_MEETING = "No meeting found with that code."
 JOIN_ARCHIVED = "This meeting is archived."
 NOT_ACCEPTING = "This meeting is not accepting new participants. Ask the facilitator to add you."
@@ -181,37 +181,6 @@ def remove_participants(access: Access, identifiers: Iterable[str], user_ids: It
     change.removed = [label(u) for u in gone]
     change.revoked = ids
     return change
-
-
-def leave_sub_rosters(meeting_id: str, user_ids: list[str], actor: User) -> tuple[list[str], list[MeetingEvent]]:
-    """Drop users from the meeting's custom activity lists; a list left empty reverts to all
-    participants. Returns the notices to show and the ``activity_roster`` records (write path)."""
-    notices: list[str] = []
-    events: list[MeetingEvent] = []
-    activities = Activity.select().where(Activity.meeting == meeting_id, Activity.roster_mode == "custom")
-    for activity in activities:
-        removed = (
-            ActivityRosterEntry.delete()
-            .where(ActivityRosterEntry.activity == activity.id, ActivityRosterEntry.user.in_(user_ids))
-            .execute()
-        )
-        if not removed:
-            continue
-        left = ActivityRosterEntry.select().where(ActivityRosterEntry.activity == activity.id).count()
-        if left == 0:
-            Activity.update(roster_mode="all").where(Activity.id == activity.id).execute()
-            notices.append(REVERTED.format(title=activity.title))
-        badge = "All" if left == 0 else f"Custom ({left})"
-        events.append(
-            event_log.record(
-                meeting_id,
-                "activity_roster",
-                f"The participants of “{activity.title}” changed to {badge}.",
-                actor_id=actor.id,
-                activity_id=activity.id,
-            )
-        )
-    return notices, events
 
 
 # -- co-facilitators ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ NOT_OPEN = "This activity is not open yet."
 PAUSED = "This activity is paused."
 TIME_UP = "Time is up."
 COLLISION = "Participant Collision Detected!"
+REVERTED = "Activity “{title}” now includes all participants because its custom list became empty."
 MESSAGES = {
     "start": "Activity started.",
     "pause": "Activity paused.",
@@ -229,3 +230,34 @@ def is_member_participant(meeting_id: str, user_id: str) -> bool:
     return MeetingMember.select().where(
         MeetingMember.meeting == meeting_id, MeetingMember.user == user_id, MeetingMember.role == "participant"
     ).exists()
+
+
+def leave_sub_rosters(meeting_id: str, user_ids: list[str], actor: User) -> tuple[list[str], list[MeetingEvent]]:
+    """Drop users from the meeting's custom activity lists; a list left empty reverts to all
+    participants. Returns the notices to show and the ``activity_roster`` records (write path)."""
+    notices: list[str] = []
+    events: list[MeetingEvent] = []
+    activities = Activity.select().where(Activity.meeting == meeting_id, Activity.roster_mode == "custom")
+    for activity in activities:
+        removed = (
+            ActivityRosterEntry.delete()
+            .where(ActivityRosterEntry.activity == activity.id, ActivityRosterEntry.user.in_(user_ids))
+            .execute()
+        )
+        if not removed:
+            continue
+        left = ActivityRosterEntry.select().where(ActivityRosterEntry.activity == activity.id).count()
+        if left == 0:
+            Activity.update(roster_mode="all").where(Activity.id == activity.id).execute()
+            notices.append(REVERTED.format(title=activity.title))
+        badge = "All" if left == 0 else f"Custom ({left})"
+        events.append(
+            event_log.record(
+                meeting_id,
+                "activity_roster",
+                f"The participants of “{activity.title}” changed to {badge}.",
+                actor_id=actor.id,
+                activity_id=activity.id,
+            )
+        )
+    return notices, events

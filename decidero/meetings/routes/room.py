@@ -33,7 +33,7 @@ from ..activity_types import TYPES, get_type, type_scripts
 from ..broker import Viewer
 from ..models import Activity, MeetingEvent
 from ..room import load_room, panel_values, region_values
-from ..roster import REVERTED
+from ..run_control import REVERTED
 from .meetings import read_flash, with_flash
 
 log = logging.getLogger("decidero.live")
