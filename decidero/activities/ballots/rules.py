@@ -1,8 +1,8 @@
-"""Dot voting and rank-order voting rules (SPEC §4.9, §4.10, §4.13): options, submissions, visibility, results.
+"""Rules both ballot types share (SPEC §4.9, §4.10, §4.13): options and their config, who votes
+for whom, who sees totals, progress, results and the CSV export. Read path, except ``delete_data``.
 
-Submissions run on the write path in one transaction: membership, scope, run state and every limit are
-checked and the user's whole allocation (or ranking) is replaced, so concurrent or retried requests can
-never exceed a limit. Everything else here is read path.
+Each type's submissions (write path) are in its own package: ``dot_voting.votes`` and
+``rank_order.rankings``.
 """
 
 from __future__ import annotations

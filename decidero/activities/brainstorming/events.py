@@ -3,7 +3,7 @@
 Every idea event means "make this idea on your board match the database": the builder renders the
 idea's current row (or its removal) once per audience that can see the board, so replays and
 duplicates converge on what a fresh load shows. Rows replace their namesake by id; a row the page
-does not have yet is placed by ``static/js/brainstorming.js`` before htmx swaps it in. The author's
+does not have yet is placed by ``static/js/activities/brainstorming.js`` before htmx swaps it in. The author's
 streams also get a personal variant (appended after the shared one, so it wins) with their own Edit
 and Delete; no shared variant, payload or attribute ever names the author of an anonymous idea.
 """

@@ -2,7 +2,7 @@
 
 Every action is a plain form (303 back to the meeting) that htmx upgrades: the composer re-renders
 itself, and other actions answer with the changed rows as out-of-band fragments. Everyone else
-gets the change from the live stream (``decidero.idea_events``).
+gets the change from the live stream (``events``).
 """
 
 from __future__ import annotations

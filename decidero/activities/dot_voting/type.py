@@ -1,4 +1,4 @@
-"""Dot voting (SPEC §4.9): each participant spreads a budget of dots over the options."""
+"""The dot voting type (SPEC §4.9): config form and locks, panel, and each voter's dot rails (read path)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rank-order voting (SPEC §4.10): every participant orders all ideas; Borda results."""
+"""The rank-order voting type (SPEC §4.10): config form and locks, panel, and each voter's list (read path)."""
 
 from __future__ import annotations
 

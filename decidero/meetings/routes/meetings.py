@@ -1,5 +1,5 @@
 """Meetings: dashboard, create, settings, archive/restore/delete, roster, co-facilitators, joining,
-invite panel and QR code (SPEC §4.4, §4.5). Rules live in ``meetings`` and ``roster``."""
+invite panel and QR code (SPEC §4.4, §4.5). Rules live in ``lifecycle`` and ``roster``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Home and about page (the dashboard lives in routes/meetings.py)."""
+"""Home and about page (the dashboard is the meeting engine's: ``meetings/routes/meetings.py``)."""
 
 from __future__ import annotations
 

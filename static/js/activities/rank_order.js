@@ -3,7 +3,7 @@
 // renumbered after every move. Without this file the selects alone rank the ideas.
 //
 // An order not yet submitted is kept as a draft and put back when a live panel refresh reloads the
-// ballot from the server (see voting.js).
+// ballot from the server (see ballots.js).
 (function () {
   "use strict";
   if (window.decideroRanking) return; // boosted navigation may run this file again
