@@ -9,13 +9,29 @@ from ...meetings.activity_types import ActivityType, get_type
 from ...meetings.models import Activity
 from ...platform.errors import NotFound
 from ...platform.models import User
-from .rules import delete_data, options_of
+from .rules import delete_data, may_see, options_of, results_values, shared_visible
 
 
 class BallotType(ActivityType):
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         """One voter's ballot (read path). ``actor`` is the facilitator recording on the voter's behalf, if any."""
         raise NotImplementedError
+
+    def shared_ballot_values(self, activity: Activity) -> dict[str, Any] | None:
+        """The ballot every participant has while it is the same for all, or None: then each
+        participant's panel loads their own."""
+        return None
+
+    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        """Shared values, plus the viewer's own ballot when ``user_id`` is given (page loads), or the
+        ballot every participant shares while it is the same for all (live panels)."""
+        can_see = may_see(activity, user_id, facilitator) if user_id else (facilitator or shared_visible(activity))
+        values = {"results": results_values(activity, can_see, facilitator), "ballot": None}
+        if user_id:
+            values["ballot"] = self.ballot_values(activity, User.get_by_id(user_id), facilitator, None)
+        elif not facilitator:
+            values["ballot"] = self.shared_ballot_values(activity)
+        return values
 
     def transfer_count(self, activity: Activity) -> int:
         return len(options_of(activity))

@@ -86,24 +86,14 @@ class DotVoting(BallotType):
         if not voting.options_of(activity):
             raise Refused(NO_OPTIONS, 409)
 
-    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
-        """Shared values, plus the viewer's own ballot when ``user_id`` is given (page loads), or the
-        ballot every participant shares while it is the same for all (live panels)."""
-        can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
-            facilitator or voting.shared_visible(activity)
-        )
-        values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
-        if user_id:
-            values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
-        elif not facilitator:
-            values["ballot"] = shared_ballot_values(activity)
-        return values
-
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_votes(activity)
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)
+
+    def shared_ballot_values(self, activity: Activity) -> dict[str, Any] | None:
+        return shared_ballot_values(activity)
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:

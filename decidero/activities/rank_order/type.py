@@ -59,15 +59,6 @@ class RankOrderVoting(BallotType):
         if len(voting.options_of(activity)) < 2:
             raise Refused(TOO_FEW, 409)
 
-    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
-        can_see = voting.may_see(activity, user_id, facilitator) if user_id else (
-            facilitator or voting.shared_visible(activity)
-        )
-        values = {"results": voting.results_values(activity, can_see, facilitator), "ballot": None}
-        if user_id:
-            values["ballot"] = ballot_values(activity, User.get_by_id(user_id), facilitator, None)
-        return values
-
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_rankings(activity)
 

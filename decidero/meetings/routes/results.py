@@ -37,25 +37,25 @@ def _refusal(meeting_id: str, user: User) -> Refused:
     return NotFound()
 
 
-async def results_get(request: Request) -> Response:
+async def _results(request: Request, csv: bool) -> Response:
     activity_type = await _type_of(request)
-    if activity_type is not None and activity_type.results_page is not None:
-        return await activity_type.results_page(request)
+    endpoint = None if activity_type is None else activity_type.results_csv if csv else activity_type.results_page
+    if endpoint is not None:
+        return await endpoint(request)
     user = current_user(request)
     meeting_id = request.path_params["mid"]
     refusal = await services(request).db.read(lambda: _refusal(meeting_id, user))
-    if not wants_fragment(request):
+    if csv or not wants_fragment(request):
         raise refusal
     return render(request, "_partials/results_withheld.html", {"withheld": refusal.message}, status=refusal.status)
 
 
+async def results_get(request: Request) -> Response:
+    return await _results(request, csv=False)
+
+
 async def results_csv_get(request: Request) -> Response:
-    activity_type = await _type_of(request)
-    if activity_type is not None and activity_type.results_csv is not None:
-        return await activity_type.results_csv(request)
-    user = current_user(request)
-    meeting_id = request.path_params["mid"]
-    raise await services(request).db.read(lambda: _refusal(meeting_id, user))
+    return await _results(request, csv=True)
 
 
 routes = [
