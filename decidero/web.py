@@ -13,13 +13,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from .activity_types import TYPES
 from .config import Config
 from .db import Database
-from .errors import PasswordChangeRequired, SignInRequired
+from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
 from .ratelimit import LoginLimiter
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
 
+# Set by the middleware: the JSON fields whose value is a list, object, number or null.
+NON_TEXT_FIELDS = "decidero.non_text_fields"
 # Codes carried in ?message= so a redirect can show a notice without a cookie.
 NOTICES = {
     "registered": "User registered successfully. Please log in.",
@@ -187,7 +189,13 @@ def render_fragment(env: Environment, template: str, values: dict[str, Any]) -> 
 
 
 async def form_data(request: Request) -> dict[str, str]:
-    """The submitted text fields (form or JSON), as parsed once by the middleware's CSRF check."""
+    """The submitted text fields (form or JSON), as parsed once by the middleware's CSRF check.
+
+    A JSON field that is not a string is refused rather than stored as its Python repr.
+    """
+    non_text = request.scope.get(NON_TEXT_FIELDS)
+    if non_text:
+        raise Refused(f"The field “{non_text[0]}” must be text.", 400)
     return dict(request.scope.get("decidero.fields", {}))
 
 

@@ -116,9 +116,10 @@ async def register_get(request: Request) -> Response:
 async def register_post(request: Request) -> Response:
     """The only self-registration handler, mounted at /register and /api/auth/register (SPEC §3.6)."""
     svc = services(request)
-    form = await form_data(request)
     wants_json = request.url.path.startswith("/api/") and "text/html" not in request.headers.get("accept", "")
+    form: dict[str, str] = {}
     try:
+        form = await form_data(request)
         reg = accounts.validate_registration(form)
         password_hash = await asyncio.to_thread(hash_password, reg.password)
         allowed = bool(svc.settings.get("auth.allow_self_registration"))
