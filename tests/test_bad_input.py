@@ -12,6 +12,7 @@ from conftest import base_env, csrf_token
 from starlette.testclient import TestClient
 
 from decidero.app import create_app
+from decidero.runtime_settings import BY_KEY, KEYS
 
 
 @pytest.fixture
@@ -69,3 +70,13 @@ def test_a_json_field_that_is_not_text_is_refused_not_stored_as_its_repr(app_cli
 
     assert response.status_code == 400
     assert response.json() == {"error": "The field “login” must be text."}
+
+
+NUMERIC_SETTINGS = [k.key for k in KEYS if isinstance(k.default, int | float) and not isinstance(k.default, bool)]
+
+
+@pytest.mark.parametrize("key", NUMERIC_SETTINGS)
+@pytest.mark.parametrize("digits", ["٣٠", "３０", "²"])
+def test_numeric_settings_refuse_unicode_digits(key: str, digits: str) -> None:
+    with pytest.raises(ValueError, match="Must be a"):
+        BY_KEY[key].parse(digits)

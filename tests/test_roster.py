@@ -52,6 +52,20 @@ def test_adding_by_login_or_email_reports_each_outcome(cast: TestClient) -> None
     assert ("roster_changed", "Fay added p01 and p02 to the meeting.") in _events(cast, meeting_id)
 
 
+@pytest.mark.parametrize("number", ["²", "٣", "３"])
+def test_a_directory_page_number_in_unicode_digits_shows_the_first_page(cast: TestClient, number: str) -> None:
+    meeting_id = seed_meeting(cast, "fac")
+    fac = person(cast, "fac")
+
+    on_roster = fac.get(f"/meeting/{meeting_id}/roster?q=p0&page={number}")
+    on_create = fac.get(f"/meeting/create/directory?q=p0&page={number}")
+
+    assert (on_roster.status_code, on_create.status_code) == (200, 200)
+    ids = [get_user(cast, login).id for login in ("p01", "p02", "p03", "p04")]
+    assert [str(i["value"]) for i in soup(on_roster).select("#directory input[name=user]")] == ids
+    assert [str(i["value"]) for i in soup(on_create).select("#directory input[name=pick]")] == ids
+
+
 def test_adding_from_the_directory_multi_select(cast: TestClient) -> None:
     meeting_id = seed_meeting(cast, "fac", participants=["p03"])
     fac = person(cast, "fac")

@@ -92,6 +92,21 @@ def test_dots_per_option_must_be_1_to_9_and_at_most_the_total(poll: Poll, total:
     )
 
 
+@pytest.mark.parametrize("digits", ["²", "٣", "３"])
+def test_dot_limits_in_unicode_digits_are_refused_beside_the_field(poll: Poll, digits: str) -> None:
+    before = _config(poll, poll.vote)
+
+    total = _edit(poll, poll.vote, options="A\nB", max_votes=digits, max_per_option="1")
+    per_option = _edit(poll, poll.vote, options="A\nB", max_votes="5", max_per_option=digits)
+
+    assert (total.status_code, per_option.status_code) == (422, 422)
+    assert field_error(total, "max_votes") == "Total dots must be a whole number from 1 to 99."
+    assert field_error(per_option, "max_per_option") == (
+        "Dots per option must be between 1 and 9 and no more than the total dots."
+    )
+    assert _config(poll, poll.vote) == before
+
+
 def test_total_dots_must_be_1_to_99(poll: Poll) -> None:
     response = _edit(poll, poll.vote, options="A", max_votes="100", max_per_option="2")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import voting
 from ..errors import Conflict, FormErrors, Refused
+from ..forms import whole_number
 from ..meeting_models import Activity
 from ..models import User
 from ..runtime_settings import RuntimeSettings
@@ -33,8 +34,7 @@ DEFAULTS: dict[str, Any] = {
 def _whole(form: dict[str, str], name: str, current: int, low: int, high: int) -> int | None:
     if name not in form:
         return current
-    raw = form[name].strip()
-    value = int(raw) if raw.isdigit() else None
+    value = whole_number(form[name])
     return value if value is not None and low <= value <= high else None
 
 

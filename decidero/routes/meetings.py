@@ -227,7 +227,7 @@ async def meeting_create_directory_get(request: Request) -> Response:
     meetings.check_creator(user)
     params = request.query_params
     exclude = [user.id, *params.getlist("participant")]
-    page = int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1
+    page = whole_number(params.get("page")) or 1
     found = await services(request).db.read(lambda: roster.search_directory(params.get("q", ""), page, exclude))
     return render(request, "_partials/directory.html", {"directory": found, "paging": "submit"})
 
@@ -384,7 +384,7 @@ async def _roster_page(
 ) -> Response:
     params = request.query_params
     query = params.get("q", "")
-    page = int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1
+    page = whole_number(params.get("page")) or 1
     meeting_id = access.meeting.id
 
     def load() -> dict[str, Any]:
