@@ -684,6 +684,25 @@ def test_s15_publishing_after_stop_offers_results_and_unpublishing_hides_them(ru
     assert page_of(poll.get("pat")).find("a", string="Results: Vote") is None
 
 
+@pytest.mark.parametrize("which", ["vote", "rank"])
+def test_published_results_reach_participants_outside_the_sub_roster(running: Poll, which: str) -> None:
+    poll = running
+    activity = poll.vote if which == "vote" else poll.rank
+    rae = poll.people["rae"].user_id
+    assert poll.post("owner", f"/meeting/{{mid}}/activities/{activity}/roster", {"op": "remove", "user": rae}).status_code == 303
+    poll.control("stop", activity)
+    before = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results")
+
+    poll.publish(activity)
+    results = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results")
+    export = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results.csv")
+
+    assert (before.status_code, page_error(before)) == (403, "You are not assigned to this activity.")
+    assert results.status_code == 200 and has_totals(results)
+    assert export.status_code == 200
+    assert export.text.splitlines()[0] in ("rank,option,dots,voters", "rank,idea,borda_score,avg_rank,rank_variance,top_choice_share,rankings")
+
+
 def test_facilitators_see_who_has_not_voted_or_only_how_many_when_anonymous(running: Poll) -> None:
     poll = running
     assert poll.vote_as("pat", {"A": 1}).status_code == 303
