@@ -425,6 +425,30 @@ def test_invalid_time_limits_are_shown_next_to_the_field(room: Room, value: str,
     assert room.snapshot() == before
 
 
+def test_a_partial_edit_changes_only_the_submitted_fields(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    full = {"common_form": "1", "type": "discussion", "title": "Talk", "instructions": "Say hello.", "time_limit_minutes": "10", "auto_stop": "on"}
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", full).status_code == 303
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a0}/edit", {"title": "Talk it through"})
+
+    assert response.status_code == 303
+    edited = activity_row(room.db, talk)
+    assert (edited.title, edited.instructions, edited.time_limit_minutes, edited.auto_stop) == ("Talk it through", "Say hello.", 10, True)
+
+
+def test_the_whole_edit_form_without_the_box_turns_auto_stop_off(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    form = soup(room.get("owner", "/meeting/{mid}/activities/{a0}/edit")).select_one("#activity-form form")
+    assert form is not None and form.select_one("input[name=common_form]") is not None
+    full = {"common_form": "1", "type": "discussion", "title": "Talk", "time_limit_minutes": "10"}
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", {**full, "auto_stop": "on"}).status_code == 303
+
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", full).status_code == 303
+
+    assert activity_row(room.db, talk).auto_stop is False
+
+
 def test_editing_keeps_the_activity_id_run_state_and_elapsed_time(room: Room) -> None:
     talk = room.meeting.activities[0]
     room.control("start")
@@ -441,7 +465,7 @@ def test_editing_keeps_the_activity_id_run_state_and_elapsed_time(room: Room) ->
     assert response.headers["location"] == f"/meeting/{room.meeting.id}?activity={talk}"
     edited = activity_row(room.db, talk)
     assert (edited.id, edited.state, edited.elapsed_seconds) == (talk, "paused", paused.elapsed_seconds)
-    assert (edited.title, edited.time_limit_minutes, edited.instructions) == ("Talk it through", 10, "")
+    assert (edited.title, edited.time_limit_minutes, edited.instructions) == ("Talk it through", 10, "Say hello.")  # not submitted: kept
     assert agenda_titles(room.get("pat"))[0] == "1. Talk it through"
 
 

@@ -193,7 +193,7 @@ def _activity_form_values(form: dict[str, str], type_name: str, activity: Activi
     common: dict[str, Any] = {}
     config: dict[str, Any] = {}
     try:
-        common = agenda.validate_common(form)
+        common = agenda.validate_common(form, partial=activity is not None)
     except FormErrors as exc:
         errors.update(exc.errors)
     try:
