@@ -21,6 +21,7 @@ NOT_OPEN = "This activity is not open yet."
 PAUSED = "This activity is paused."
 TIME_UP = "Time is up."
 COLLISION = "Participant Collision Detected!"
+NOT_STARTED = "Results can be published once the activity has started."
 MESSAGES = {
     "start": "Activity started.",
     "pause": "Activity paused.",
@@ -134,6 +135,19 @@ def control(activity: Activity, action: str, actor: User, exclusivity: bool, min
         actor_id=actor.id,
         activity_id=activity.id,
         payload={"action": action, "state": activity.state},
+    )
+
+
+def publish(activity: Activity, published: bool, actor: User) -> MeetingEvent:
+    """Publish or unpublish results (SPEC §4.13): publishing needs an activity that has started."""
+    if published and activity.started_at is None:
+        raise Conflict(NOT_STARTED)
+    activity.results_published = published
+    activity.save()
+    verb = "published" if published else "unpublished"
+    return event_log.record(
+        activity.meeting_id, "results_published", f"{actor.display_name} {verb} the results of “{activity.title}”.",
+        actor_id=actor.id, activity_id=activity.id, payload={"published": published},
     )
 
 

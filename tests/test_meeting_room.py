@@ -150,7 +150,8 @@ ROUTES = [
     RouteCase("move", "POST", "/meeting/{mid}/activities/{a1}/move", FACILITATORS, lambda r: {"direction": "up"}),
     RouteCase("control", "POST", "/meeting/{mid}/activities/{a0}/control", FACILITATORS, lambda r: {"action": "start"}),
     RouteCase("roster", "POST", "/meeting/{mid}/activities/{a0}/roster", FACILITATORS, lambda r: {"op": "remove", "user": r.people["pat"].user_id}),
-    RouteCase("publish", "POST", "/meeting/{mid}/activities/{a0}/publish", FACILITATORS, lambda r: {"publish": "1"}),
+    # Unpublishing: publishing needs a started activity, and these are not (the log still records it).
+    RouteCase("publish", "POST", "/meeting/{mid}/activities/{a0}/publish", FACILITATORS, lambda r: {"publish": "0"}),
 ]
 EXPECTED_REFUSAL = {"pat": FACILITATORS_ONLY, "outsider": NO_ACCESS}
 
@@ -447,6 +448,20 @@ def test_the_whole_edit_form_without_the_box_turns_auto_stop_off(room: Room) -> 
     assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", full).status_code == 303
 
     assert activity_row(room.db, talk).auto_stop is False
+
+
+def test_results_cannot_be_published_before_the_activity_has_started(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    before = room.snapshot()
+
+    refused = room.post("owner", "/meeting/{mid}/activities/{a0}/publish", {"publish": "1"})
+
+    assert refused.status_code == 409
+    assert page_error(refused) == "Results can be published once the activity has started."
+    assert room.snapshot() == before
+    room.control("start")
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/publish", {"publish": "1"}).status_code == 303
+    assert activity_row(room.db, talk).results_published is True
 
 
 def test_editing_keeps_the_activity_id_run_state_and_elapsed_time(room: Room) -> None:
