@@ -132,6 +132,8 @@ def reorder(meeting_id: str, order: list[str], actor_id: str | None) -> MeetingE
 
 def move(activity: Activity, direction: str, actor_id: str | None) -> MeetingEvent:
     """↑/↓ as a "set to" operation on the current order."""
+    if direction not in ("up", "down"):
+        raise Refused(f"Unknown direction '{direction[:20]}'; use up or down.", 400)
     current = ordered(activity.meeting_id)
     ids = [a.id for a in current]
     index = ids.index(activity.id)

@@ -132,6 +132,12 @@ def test_an_idea_sent_as_a_json_list_is_refused_not_stored_as_its_repr(board: Bo
     assert board.stored() == []
 
 
+def test_an_idea_loses_its_bidi_override_marks(board: Board) -> None:
+    assert board.submit("pat", "Pay \u202eredro\u202c now \u2067x\u2069").status_code == 303
+
+    assert board.stored() == [("1", "Pay redro now x", "pat")]
+
+
 def test_board_shows_the_prompt_live_note_and_empty_state(client: TestClient) -> None:
     board = make_board(client, [("Ideas", {"prompt": "How do we grow?"})])
     page = soup(board.page("pat"))

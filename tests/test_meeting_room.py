@@ -450,6 +450,17 @@ def test_the_whole_edit_form_without_the_box_turns_auto_stop_off(room: Room) -> 
     assert activity_row(room.db, talk).auto_stop is False
 
 
+@pytest.mark.parametrize("direction", ["sideways", "", "UP"])
+def test_an_unknown_move_direction_is_refused_and_moves_nothing(room: Room, direction: str) -> None:
+    before = room.snapshot()
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a0}/move", {"direction": direction})
+
+    assert response.status_code == 400
+    assert page_error(response) == f"Unknown direction '{direction}'; use up or down."
+    assert room.snapshot() == before
+
+
 def test_results_cannot_be_published_before_the_activity_has_started(room: Room) -> None:
     talk = room.meeting.activities[0]
     before = room.snapshot()
