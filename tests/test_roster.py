@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
-from account_helpers import database, page_error, set_setting, soup
+from account_helpers import database, field_error, page_error, set_setting, soup
 from meeting_helpers import flash, get_user, make_user, person, post, roles_in, seed_meeting
 from starlette.testclient import TestClient
 
 from decidero import live, roster
+from decidero.db import WRITER_THREAD
 from decidero.meeting_access import access_for
 from decidero.meeting_models import Activity, ActivityRosterEntry, MeetingEvent
 
@@ -64,6 +69,89 @@ def test_a_directory_page_number_in_unicode_digits_shows_the_first_page(cast: Te
     ids = [get_user(cast, login).id for login in ("p01", "p02", "p03", "p04")]
     assert [str(i["value"]) for i in soup(on_roster).select("#directory input[name=user]")] == ids
     assert [str(i["value"]) for i in soup(on_create).select("#directory input[name=pick]")] == ids
+
+
+@contextmanager
+def writer_statements() -> Iterator[list[str]]:
+    """The SQL statements the single writer runs meanwhile (Peewee logs each one at DEBUG)."""
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.threadName == WRITER_THREAD:
+                seen.append(str(record.msg))
+
+    logger, handler = logging.getLogger("peewee"), Collect()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_more_than_2000_names_in_one_request_are_refused_beside_the_field(cast: TestClient) -> None:
+    meeting_id = seed_meeting(cast, "fac")
+    fac = person(cast, "fac")
+    typed = "p01 " + " ".join(f"zed{n:05d}" for n in range(2000))
+
+    response = post(fac, f"/meeting/{meeting_id}/roster/add", {"identifiers": typed})
+
+    assert response.status_code == 422
+    assert field_error(response, "identifiers") == "Enter at most 2,000 logins or emails at a time (this list has 2,001)."
+    assert soup(response).select_one("textarea[name=identifiers]").get_text() == typed  # type: ignore[union-attr]
+    assert _roster(fac, meeting_id)["participants"] == []
+
+
+def test_a_long_list_of_unknown_names_is_reported_in_a_short_notice(cast: TestClient) -> None:
+    meeting_id = seed_meeting(cast, "fac", participants=["p03"])
+    fac = person(cast, "fac")
+    unknown = [f"zed{n:05d}" for n in range(1500)]
+
+    response = post(fac, f"/meeting/{meeting_id}/roster/add", {"identifiers": " ".join(["p01", "p03", *unknown])})
+
+    assert response.status_code == 303
+    assert len(response.headers["location"]) < 1000
+    expected = "Added 1. Already in meeting: p03. Not found: zed00000, zed00001, zed00002, zed00003, zed00004 and 1,495 more."
+    assert flash(fac.get(response.headers["location"])) == [expected]
+    assert _roster(fac, meeting_id)["participants"] == ["p01", "p03"]
+
+
+def test_the_writer_touches_only_the_people_found_not_every_name_typed(cast: TestClient) -> None:
+    meeting_id = seed_meeting(cast, "fac")
+    fac = person(cast, "fac")
+    typed = " ".join(["p01", "p02@example.org", *(f"zed{n:05d}" for n in range(1500))])
+    token = soup(fac.get(f"/meeting/{meeting_id}/roster")).select_one("input[name=csrf_token]")["value"]  # type: ignore[index]
+
+    with writer_statements() as statements:
+        response = fac.post(f"/meeting/{meeting_id}/roster/add", data={"csrf_token": token, "identifiers": typed})
+
+    assert response.status_code == 303
+    assert _roster(fac, meeting_id)["participants"] == ["p01", "p02"]
+    # Resolving 1,502 names happened on a reader; the write is a handful of statements, not one per name.
+    assert 0 < len(statements) < 25, statements[:30]
+
+
+def test_the_create_form_refuses_more_than_2000_names_beside_the_field(cast: TestClient) -> None:
+    fac = person(cast, "fac")
+    typed = " ".join(f"zed{n:05d}" for n in range(2001))
+
+    response = post(fac, "/meeting/create", {"title": "Big", "participant_logins": typed}, page="/meeting/create")
+
+    assert response.status_code == 422
+    assert field_error(response, "participant_logins") == "Enter at most 2,000 logins or emails at a time (this list has 2,001)."
+
+
+def test_the_create_form_names_a_few_unknown_logins_and_counts_the_rest(cast: TestClient) -> None:
+    fac = person(cast, "fac")
+    typed = " ".join(["p01", *(f"zed{n:05d}" for n in range(40))])
+
+    response = post(fac, "/meeting/create", {"title": "Big", "participant_logins": typed}, page="/meeting/create")
+
+    assert response.status_code == 422
+    assert field_error(response, "participant_logins") == "Not found: zed00000, zed00001, zed00002, zed00003, zed00004 and 35 more."
 
 
 def test_adding_from_the_directory_multi_select(cast: TestClient) -> None:
