@@ -3,7 +3,7 @@
 Every change is a "set" operation, safe to repeat, and reports what it did. Who a request names is
 resolved first on a reader (``resolve``, a few batched queries), so the write transaction only
 touches the users found; write functions run on the write path, and the route announces
-``change.events`` and revokes ``change.revoked`` after the commit.
+``change.events`` and has the live engine judge the open streams of ``change.affected`` again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from .meeting_models import Activity, ActivityRosterEntry, Meeting, MeetingEvent
 from .meetings import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_or_admin
 from .models import User, utcnow
 
-REVOKED = "Your access to this meeting has been revoked."
 REVERTED = "Activity “{title}” now includes all participants because its custom list became empty."
 NO_MEETING = "No meeting found with that code."
 JOIN_ARCHIVED = "This meeting is archived."
@@ -58,7 +57,7 @@ class RosterChange:
     skipped_label: str = "Not in meeting"
     notices: list[str] = field(default_factory=list)
     events: list[MeetingEvent] = field(default_factory=list)
-    revoked: list[str] = field(default_factory=list)
+    affected: list[str] = field(default_factory=list)  # ids of users whose place in the meeting changed
 
     def summary(self) -> str:
         """E.g. "Added 2. Removed 1. Already in meeting: p03. Not found: zed." (long lists are cut
@@ -194,6 +193,7 @@ def add_participants(access: Access, found: Resolved, capacity: int) -> RosterCh
             [{"meeting": meeting.id, "user": u.id, "role": "participant", "added_at": now} for u in new]
         ).execute()
         change.added = [label(u) for u in new]
+        change.affected = [u.id for u in new]
         change.events.append(
             event_log.record(
                 meeting.id,
@@ -230,7 +230,7 @@ def remove_participants(access: Access, found: Resolved) -> RosterChange:
         )
     )
     change.removed = [label(u) for u in gone]
-    change.revoked = ids
+    change.affected = ids
     return change
 
 
@@ -303,6 +303,7 @@ def add_cofacilitators(access: Access, found: Resolved) -> RosterChange:
             )
         )
     change.added = [label(u) for u in new]
+    change.affected = [u.id for u in new]
     change.events.append(
         event_log.record(
             meeting.id,
@@ -329,7 +330,7 @@ def remove_cofacilitators(access: Access, found: Resolved) -> RosterChange:
     ids = [u.id for u in gone]
     MeetingMember.delete().where(MeetingMember.meeting == meeting.id, MeetingMember.user.in_(ids)).execute()
     change.removed = [label(u) for u in gone]
-    change.revoked = ids
+    change.affected = ids
     change.events.append(
         event_log.record(
             meeting.id,

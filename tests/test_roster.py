@@ -11,7 +11,7 @@ from account_helpers import database, field_error, page_error, set_setting, soup
 from meeting_helpers import flash, get_user, make_user, person, post, roles_in, seed_meeting
 from starlette.testclient import TestClient
 
-from decidero import live, roster
+from decidero import roster
 from decidero.db import WRITER_THREAD
 from decidero.meeting_access import access_for
 from decidero.meeting_models import Activity, ActivityRosterEntry, MeetingEvent
@@ -185,20 +185,14 @@ def test_repeating_an_add_reports_already_in_meeting_and_changes_nothing(cast: T
     assert len(_events(cast, meeting_id)) == before
 
 
-def test_removing_participants_reports_and_revokes_their_access(cast: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    revoked: list[tuple[str, str, str]] = []
-
-    async def record(svc: object, meeting_id: str, user_id: str, message: str) -> None:
-        revoked.append((meeting_id, user_id, message))
-
-    monkeypatch.setattr(live, "revoke_access", record)
+def test_removing_participants_reports_and_ends_their_access(cast: TestClient) -> None:
+    # Their open streams end with access_revoked: tests/test_stream_access.py.
     meeting_id = seed_meeting(cast, "fac", participants=["p01", "p02"], cofacilitators=["cof"])
     fac = person(cast, "fac")
     p01 = person(cast, "p01")
     assert p01.get(f"/meeting/{meeting_id}").status_code == 200
     response = post(fac, f"/meeting/{meeting_id}/roster/remove", {"identifiers": "p01 cof zed"})
     assert flash(fac.get(response.headers["location"])) == ["Removed 1. Not found: zed. Not a participant: cof."]
-    assert revoked == [(meeting_id, get_user(cast, "p01").id, "Your access to this meeting has been revoked.")]
     assert roles_in(cast, meeting_id) == {"fac": "owner", "cof": "cofacilitator", "p02": "participant"}
     refused = p01.get(f"/meeting/{meeting_id}")
     assert refused.status_code == 403

@@ -421,7 +421,8 @@ async def roster_get(request: Request) -> Response:
 
 
 async def _roster_change(request: Request, change_of: Any) -> Response:
-    """Run one roster write; report it on the roster page, announce its events, revoke access."""
+    """Run one roster write; report it on the roster page, announce its events, and have every open
+    stream of the people it concerns judged again (a removed participant's ends)."""
     access = await _access(request)
     form = await form_data(request)
     submitted = await request.form()
@@ -439,7 +440,7 @@ async def _roster_change(request: Request, change_of: Any) -> Response:
             raise
         return await _roster_page(request, access, exc.message, exc.status)
     await _announce(request, list(change.events))
-    await _revoke(request, access.meeting.id, change.revoked, roster.REVOKED)
+    await live.engine(services(request)).recheck(change.affected, access.meeting.id)
     url = with_flash(request, f"/meeting/{access.meeting.id}/roster", change.summary(), *change.notices)
     return redirect(request, url)
 
@@ -467,6 +468,7 @@ async def meeting_owner_post(request: Request) -> Response:
     new_owner = form.get("user", "")
     event = await services(request).db.write(lambda: meetings.transfer_ownership(access, new_owner))
     await _announce(request, [event])
+    await live.engine(services(request)).recheck([access.meeting.owner_id, new_owner], access.meeting.id)
     return redirect(request, with_flash(request, f"/meeting/{access.meeting.id}/roster", "Ownership transferred."))
 
 
