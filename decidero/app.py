@@ -119,6 +119,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     live_engine = LiveEngine(services, broker, Presence(), floor=database.read_sync(event_log.newest_id))
     services.extras["live"] = live_engine
     services.on_sessions_revoked.append(live_engine.expire_sessions)  # their streams end
+    services.on_role_changed.append(lambda user_id: live_engine.recheck([user_id]))  # judged again
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

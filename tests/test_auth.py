@@ -624,6 +624,22 @@ def test_eight_failures_lock_the_username_even_for_the_right_password(client: Te
     _assert_locked(_login(client, "ALICE"), 60)
 
 
+def test_a_locked_account_stays_locked_when_signing_in_with_its_email(client: TestClient) -> None:
+    register(client, "alice", email="alice@example.org")
+    _fail(client, "alice", 8)
+
+    _assert_locked(_login(client, "alice@example.org"), 60)
+    _assert_locked(_login(client, "ALICE@example.org"), 60)
+
+
+def test_alternating_login_and_email_gives_no_extra_guesses(client: TestClient) -> None:
+    register(client, "alice", email="alice@example.org")
+    _fail(client, "alice", 4)
+    _fail(client, "alice@example.org", 4)
+
+    _assert_locked(_login(client, "alice"), 60)
+
+
 class _Clock:
     """The limiter's clock, moved by the test instead of by waiting."""
 

@@ -122,6 +122,22 @@ def test_participant_submits_an_idea_shown_with_number_and_name(board: Board) ->
     assert board.stored() == [("1", "Idea A", "pat")]
 
 
+def test_an_idea_sent_as_a_json_list_is_refused_not_stored_as_its_repr(board: Board) -> None:
+    url = f"{board.meeting.url}/activities/{board.aid()}/ideas"
+
+    response = board.as_("pat").post(url, json={"content": ["a", {"b": 1}], "client_token": "json-list"})
+
+    assert response.status_code == 400
+    assert page_error(response) == "The field “content” must be text."
+    assert board.stored() == []
+
+
+def test_an_idea_loses_its_bidi_override_marks(board: Board) -> None:
+    assert board.submit("pat", "Pay \u202eredro\u202c now \u2067x\u2069").status_code == 303
+
+    assert board.stored() == [("1", "Pay redro now x", "pat")]
+
+
 def test_board_shows_the_prompt_live_note_and_empty_state(client: TestClient) -> None:
     board = make_board(client, [("Ideas", {"prompt": "How do we grow?"})])
     page = soup(board.page("pat"))

@@ -150,7 +150,8 @@ ROUTES = [
     RouteCase("move", "POST", "/meeting/{mid}/activities/{a1}/move", FACILITATORS, lambda r: {"direction": "up"}),
     RouteCase("control", "POST", "/meeting/{mid}/activities/{a0}/control", FACILITATORS, lambda r: {"action": "start"}),
     RouteCase("roster", "POST", "/meeting/{mid}/activities/{a0}/roster", FACILITATORS, lambda r: {"op": "remove", "user": r.people["pat"].user_id}),
-    RouteCase("publish", "POST", "/meeting/{mid}/activities/{a0}/publish", FACILITATORS, lambda r: {"publish": "1"}),
+    # Unpublishing: publishing needs a started activity, and these are not (the log still records it).
+    RouteCase("publish", "POST", "/meeting/{mid}/activities/{a0}/publish", FACILITATORS, lambda r: {"publish": "0"}),
 ]
 EXPECTED_REFUSAL = {"pat": FACILITATORS_ONLY, "outsider": NO_ACCESS}
 
@@ -425,6 +426,55 @@ def test_invalid_time_limits_are_shown_next_to_the_field(room: Room, value: str,
     assert room.snapshot() == before
 
 
+def test_a_partial_edit_changes_only_the_submitted_fields(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    full = {"common_form": "1", "type": "discussion", "title": "Talk", "instructions": "Say hello.", "time_limit_minutes": "10", "auto_stop": "on"}
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", full).status_code == 303
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a0}/edit", {"title": "Talk it through"})
+
+    assert response.status_code == 303
+    edited = activity_row(room.db, talk)
+    assert (edited.title, edited.instructions, edited.time_limit_minutes, edited.auto_stop) == ("Talk it through", "Say hello.", 10, True)
+
+
+def test_the_whole_edit_form_without_the_box_turns_auto_stop_off(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    form = soup(room.get("owner", "/meeting/{mid}/activities/{a0}/edit")).select_one("#activity-form form")
+    assert form is not None and form.select_one("input[name=common_form]") is not None
+    full = {"common_form": "1", "type": "discussion", "title": "Talk", "time_limit_minutes": "10"}
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", {**full, "auto_stop": "on"}).status_code == 303
+
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/edit", full).status_code == 303
+
+    assert activity_row(room.db, talk).auto_stop is False
+
+
+@pytest.mark.parametrize("direction", ["sideways", "", "UP"])
+def test_an_unknown_move_direction_is_refused_and_moves_nothing(room: Room, direction: str) -> None:
+    before = room.snapshot()
+
+    response = room.post("owner", "/meeting/{mid}/activities/{a0}/move", {"direction": direction})
+
+    assert response.status_code == 400
+    assert page_error(response) == f"Unknown direction '{direction}'; use up or down."
+    assert room.snapshot() == before
+
+
+def test_results_cannot_be_published_before_the_activity_has_started(room: Room) -> None:
+    talk = room.meeting.activities[0]
+    before = room.snapshot()
+
+    refused = room.post("owner", "/meeting/{mid}/activities/{a0}/publish", {"publish": "1"})
+
+    assert refused.status_code == 409
+    assert page_error(refused) == "Results can be published once the activity has started."
+    assert room.snapshot() == before
+    room.control("start")
+    assert room.post("owner", "/meeting/{mid}/activities/{a0}/publish", {"publish": "1"}).status_code == 303
+    assert activity_row(room.db, talk).results_published is True
+
+
 def test_editing_keeps_the_activity_id_run_state_and_elapsed_time(room: Room) -> None:
     talk = room.meeting.activities[0]
     room.control("start")
@@ -441,7 +491,7 @@ def test_editing_keeps_the_activity_id_run_state_and_elapsed_time(room: Room) ->
     assert response.headers["location"] == f"/meeting/{room.meeting.id}?activity={talk}"
     edited = activity_row(room.db, talk)
     assert (edited.id, edited.state, edited.elapsed_seconds) == (talk, "paused", paused.elapsed_seconds)
-    assert (edited.title, edited.time_limit_minutes, edited.instructions) == ("Talk it through", 10, "")
+    assert (edited.title, edited.time_limit_minutes, edited.instructions) == ("Talk it through", 10, "Say hello.")  # not submitted: kept
     assert agenda_titles(room.get("pat"))[0] == "1. Talk it through"
 
 

@@ -86,6 +86,17 @@ def test_profile_edits_are_saved_and_validated(alice: TestClient) -> None:
     assert user(alice, "alice").display_name == "Pat"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("mark", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"])
+def test_bidi_override_marks_are_stripped_from_a_display_name(alice: TestClient, mark: str) -> None:
+    token = csrf_token(alice, "/profile")
+
+    saved = alice.post("/profile", data={"csrf_token": token, "display_name": f"Pat{mark}exe.txt", "organisation": f"{mark}ACME"})
+
+    assert saved.status_code == 303
+    stored = user(alice, "alice")
+    assert stored is not None and (stored.display_name, stored.organisation) == ("Patexe.txt", "ACME")
+
+
 # -- avatar (SPEC §4.3, S18.2) --------------------------------------------------------------------
 
 

@@ -92,6 +92,21 @@ def test_dots_per_option_must_be_1_to_9_and_at_most_the_total(poll: Poll, total:
     )
 
 
+@pytest.mark.parametrize("digits", ["²", "٣", "３"])
+def test_dot_limits_in_unicode_digits_are_refused_beside_the_field(poll: Poll, digits: str) -> None:
+    before = _config(poll, poll.vote)
+
+    total = _edit(poll, poll.vote, options="A\nB", max_votes=digits, max_per_option="1")
+    per_option = _edit(poll, poll.vote, options="A\nB", max_votes="5", max_per_option=digits)
+
+    assert (total.status_code, per_option.status_code) == (422, 422)
+    assert field_error(total, "max_votes") == "Total dots must be a whole number from 1 to 99."
+    assert field_error(per_option, "max_per_option") == (
+        "Dots per option must be between 1 and 9 and no more than the total dots."
+    )
+    assert _config(poll, poll.vote) == before
+
+
 def test_total_dots_must_be_1_to_99(poll: Poll) -> None:
     response = _edit(poll, poll.vote, options="A", max_votes="100", max_per_option="2")
 
@@ -667,6 +682,25 @@ def test_s15_publishing_after_stop_offers_results_and_unpublishing_hides_them(ru
     poll.publish(poll.vote, on=False)
     assert poll.get("pat", "/meeting/{mid}/activities/{vote}/results").status_code == 403
     assert page_of(poll.get("pat")).find("a", string="Results: Vote") is None
+
+
+@pytest.mark.parametrize("which", ["vote", "rank"])
+def test_published_results_reach_participants_outside_the_sub_roster(running: Poll, which: str) -> None:
+    poll = running
+    activity = poll.vote if which == "vote" else poll.rank
+    rae = poll.people["rae"].user_id
+    assert poll.post("owner", f"/meeting/{{mid}}/activities/{activity}/roster", {"op": "remove", "user": rae}).status_code == 303
+    poll.control("stop", activity)
+    before = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results")
+
+    poll.publish(activity)
+    results = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results")
+    export = poll.get("rae", f"/meeting/{{mid}}/activities/{activity}/results.csv")
+
+    assert (before.status_code, page_error(before)) == (403, "You are not assigned to this activity.")
+    assert results.status_code == 200 and has_totals(results)
+    assert export.status_code == 200
+    assert export.text.splitlines()[0] in ("rank,option,dots,voters", "rank,idea,borda_score,avg_rank,rank_variance,top_choice_share,rankings")
 
 
 def test_facilitators_see_who_has_not_voted_or_only_how_many_when_anonymous(running: Poll) -> None:

@@ -11,6 +11,7 @@ from ..platform.prepared import one
 from .models import Activity, ActivityRosterEntry, Meeting, MeetingMember
 
 NO_ACCESS = "You do not have access to this meeting."
+REVOKED = "Your access to this meeting has been revoked."
 FACILITATORS_ONLY = "Only facilitators can control meeting activities."
 NOT_ASSIGNED = "You are not assigned to this activity."
 ARCHIVED = "This meeting is archived. Restore it to make changes."

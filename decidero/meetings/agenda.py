@@ -20,31 +20,36 @@ ACTIVE_STATES = ("running", "paused")
 TYPE_CHANGE = "Changing activity tool type is not supported; create a new activity instead."
 DELETE_ACTIVE = "Cannot delete an active activity. Please stop it first."
 BAD_ORDER = "Agenda order must list every activity exactly once."
+COMMON_FORM = "common_form"  # hidden field of the activity form: every common field was submitted
 
 
-def validate_common(form: dict[str, str]) -> dict[str, Any]:
-    """Title, instructions, time limit and auto-stop, shared by every type."""
+def validate_common(form: dict[str, str], partial: bool = False) -> dict[str, Any]:
+    """Title, instructions, time limit and auto-stop, shared by every type.
+
+    ``partial`` (an edit): only the fields the request carries, so the others keep their value
+    (SPEC §4.6). An unchecked box sends nothing, so auto-stop is read when the box was sent or the
+    whole form was (its ``COMMON_FORM`` marker).
+    """
     errors: dict[str, str] = {}
-    title = clean_text(form.get("title"))
-    if not 1 <= len(title) <= 200:
-        errors["title"] = "Title must be 1–200 characters."
-    instructions = clean_text(form.get("instructions"))
-    if len(instructions) > 2000:
-        errors["instructions"] = "Instructions must be at most 2000 characters."
-    raw_limit = clean_text(form.get("time_limit_minutes"))
-    limit: int | None = None
-    if raw_limit:
-        limit = whole_number(raw_limit) or 0
-        if not 1 <= limit <= 240:
+    values: dict[str, Any] = {}
+    if not partial or "title" in form:
+        values["title"] = clean_text(form.get("title"))
+        if not 1 <= len(values["title"]) <= 200:
+            errors["title"] = "Title must be 1–200 characters."
+    if not partial or "instructions" in form:
+        values["instructions"] = clean_text(form.get("instructions"))
+        if len(values["instructions"]) > 2000:
+            errors["instructions"] = "Instructions must be at most 2000 characters."
+    if not partial or "time_limit_minutes" in form:
+        raw_limit = clean_text(form.get("time_limit_minutes"))
+        values["time_limit_minutes"] = (whole_number(raw_limit) or 0) if raw_limit else None
+        if raw_limit and not 1 <= values["time_limit_minutes"] <= 240:
             errors["time_limit_minutes"] = "Time limit must be blank or a whole number of minutes from 1 to 240."
+    if not partial or "auto_stop" in form or COMMON_FORM in form:
+        values["auto_stop"] = form.get("auto_stop") in ("on", "true", "1", "yes")
     if errors:
         raise FormErrors(errors)
-    return {
-        "title": title,
-        "instructions": instructions,
-        "time_limit_minutes": limit,
-        "auto_stop": form.get("auto_stop") in ("on", "true", "1", "yes"),
-    }
+    return values
 
 
 def ordered(meeting_id: str) -> list[Activity]:
@@ -127,6 +132,8 @@ def reorder(meeting_id: str, order: list[str], actor_id: str | None) -> MeetingE
 
 def move(activity: Activity, direction: str, actor_id: str | None) -> MeetingEvent:
     """↑/↓ as a "set to" operation on the current order."""
+    if direction not in ("up", "down"):
+        raise Refused(f"Unknown direction '{direction[:20]}'; use up or down.", 400)
     current = ordered(activity.meeting_id)
     ids = [a.id for a in current]
     index = ids.index(activity.id)

@@ -4,6 +4,10 @@ Flow: a route commits a change together with its event-log record, then calls ``
 event's fragments are rendered on a reader thread once per audience among the connected viewers
 (facilitators, or participants sharing the same activity scope) and published on the meeting's topic.
 Streams hold no database connection or thread while they wait: only an asyncio queue.
+
+Who may read a stream is judged when it opens and again whenever that can change (``recheck``,
+called by every write path that changes a role, a roster, co-facilitators or ownership), and a
+session's streams end the moment it expires (``_watch_expiry``).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import groupby
 from typing import Any
@@ -23,10 +28,13 @@ from jinja2 import Environment
 from sse_starlette import ServerSentEvent
 from starlette.types import Message, Send
 
+from ..platform.errors import NotFound
 from ..platform.models import User, utcnow
 from ..platform.prepared import one
-from ..platform.web import Services
+from ..platform.sessions import find_session
+from ..platform.web import NOTICES, Services
 from . import event_log, run_control
+from .access import REVOKED, access_for
 from .activity_types import event_builder
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .models import Meeting, MeetingEvent
@@ -224,6 +232,40 @@ def _name_list(names: list[str]) -> str:
     return f"{names[0]}, {names[1]} and {len(names) - 2} others"
 
 
+# -- who may read a stream ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a stream's viewer may receive now: ``ending`` names the event that ends the stream
+    (``session_expired`` or ``access_revoked``), else ``facilitator`` picks the audience."""
+
+    ending: str | None
+    facilitator: bool = False
+    session_started: datetime | None = None
+
+
+def standing(meeting_id: str, viewer: Viewer, lifetime_minutes: int) -> Standing:
+    """The viewer's session and membership as the database has them now (read path)."""
+    found = find_session(viewer.session_key, lifetime_minutes)
+    if found is None:
+        return Standing("session_expired")
+    session, user = found
+    try:
+        access = access_for(meeting_id, user)
+    except NotFound:
+        return Standing("access_revoked")
+    if not access.is_member:
+        return Standing("access_revoked")
+    return Standing(None, access.is_facilitator, session.created_at)
+
+
+ENDINGS = {
+    "session_expired": {"message": NOTICES["session_expired"]},
+    "access_revoked": {"message": REVOKED, "to": "/dashboard"},
+}
+
+
 # -- the engine -----------------------------------------------------------------------------------
 
 
@@ -274,6 +316,9 @@ class LiveEngine:
     publishers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # Open streams per session key, oldest first.
     session_streams: dict[str, list[Subscription]] = field(default_factory=dict)
+    # Per session with open streams: its user, when it began, and the timer ending its streams.
+    expiry_timers: dict[str, tuple[str, datetime, asyncio.TimerHandle]] = field(default_factory=dict)
+    timed_lifetime: int = 0  # the session lifetime (minutes) the timers were set for
     stalled: StalledSends = field(default_factory=StalledSends)
 
     async def announce(self, event: MeetingEvent) -> None:
@@ -342,12 +387,16 @@ class LiveEngine:
         if not events:
             return []
         state = load_room(meeting_id, present)
-        keys = {v.user_id: state.audience_key(v.user_id, v.facilitator) for v in viewers}
+        # Participant scopes only: a viewer who stopped being a facilitator after this snapshot
+        # (``recheck``) finds no key here and is skipped, never served the facilitators' variant.
+        keys = {v.user_id: state.scope_of(v.user_id) for v in viewers if not v.facilitator}
 
         def audience(viewer: Viewer) -> Hashable | None:
             return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
 
-        audiences = set(keys.values())
+        audiences: set[Hashable] = set(keys.values())
+        if any(v.facilitator for v in viewers):
+            audiences.add(FACILITATOR_AUDIENCE)
         # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
         runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
         return [
@@ -355,36 +404,48 @@ class LiveEngine:
             for run in runs
         ]
 
-    async def replay(self, meeting_id: str, viewer: Viewer, last_id: int) -> tuple[int, list[ServerSentEvent]]:
-        """The meeting's latest event id, and what a reconnecting viewer missed, merged into at
-        most one event, or a resync."""
+    async def _open(self, subscription: Subscription, last_id: int) -> tuple[Standing, int, list[ServerSentEvent]]:
+        """The viewer's standing, the meeting's latest event id, and what a reconnecting viewer
+        missed (merged into at most one event, or a resync), from one read."""
         env = self.svc.templates
+        meeting_id = subscription.topic
         present = self.presence.present(meeting_id)
+        lifetime = self._lifetime_minutes()
 
-        def build() -> tuple[int, list[ServerSentEvent]]:
+        def build() -> tuple[Standing, int, list[ServerSentEvent]]:
+            judged = standing(meeting_id, subscription.viewer, lifetime)
             latest = event_log.latest_id(meeting_id)
+            if judged.ending:
+                return judged, latest, []
             missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
             if missed is None:
-                return latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
+                return judged, latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
             if not missed:
-                return latest, []
+                return judged, latest, []
             state = load_room(meeting_id, present)
-            key = state.audience_key(viewer.user_id, viewer.facilitator)
+            user_id = subscription.viewer.user_id
+            key = state.audience_key(user_id, judged.facilitator)
             variants = build_variants(env, state, missed, {key})
-            html = variants.get(key, "") + variants.get(personal(viewer.user_id), "")
-            return latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
+            html = variants.get(key, "") + variants.get(personal(user_id), "")
+            return judged, latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
 
         return await self.svc.db.read(build)
 
     async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent | bytes]:
-        # Subscribe before reading the log, so nothing falls between replay and live events.
+        # Subscribe before reading the log, so nothing falls between replay and live events, and
+        # before judging the viewer again: a change of access committed meanwhile is seen by one
+        # or the other (the route checked access before the stream began).
         subscription = self.broker.subscribe(meeting_id, viewer)
         self._limit_streams(subscription)
         self.presence.join(self.svc, meeting_id, viewer.user_id)
         try:
-            latest, replayed = await self.replay(meeting_id, viewer, last_id)
-            # No ``id:`` on hello: the browser would resume from it and skip the replay that follows.
-            yield ServerSentEvent(data=json.dumps({"latest": latest}), event="hello", retry=RETRY_MS)
+            judged, latest, replayed = await self._open(subscription, last_id)
+            self._apply(subscription, judged)
+            if judged.ending is None:
+                if judged.session_started is not None:
+                    self._watch_expiry(viewer, judged.session_started)
+                # No ``id:`` on hello: the browser would resume from it and skip the replay that follows.
+                yield ServerSentEvent(data=json.dumps({"latest": latest}), event="hello", retry=RETRY_MS)
             delivered = last_id
             for item in replayed:
                 delivered = max(delivered, int(item.id or 0))
@@ -398,6 +459,7 @@ class LiveEngine:
                 mine.remove(subscription)
             if not mine:
                 self.session_streams.pop(viewer.session_key, None)
+                self._unwatch_expiry(viewer.session_key)
             self.presence.leave(self.svc, meeting_id, viewer.user_id)
 
     def _limit_streams(self, subscription: Subscription) -> None:
@@ -435,17 +497,20 @@ class LiveEngine:
 
     def send_to(self, meeting_id: str | None, match: Callable[[Viewer], bool], type: str, data: dict[str, Any]) -> None:
         """A message for some viewers only (revocation, expiry), then their streams end."""
-        payload = json.dumps(data)
         topics = [meeting_id] if meeting_id else self.broker.topics()
         for topic in topics:
             for subscription in self.broker.subscriptions(topic):
                 if match(subscription.viewer):
-                    event = Event(type, None, {"x": payload}, lambda _v: "x")
-                    try:
-                        subscription.queue.put_nowait(event)
-                    except asyncio.QueueFull:
-                        pass
-                    subscription.close()
+                    self._end(subscription, type, data)
+
+    def _end(self, subscription: Subscription, type: str, data: dict[str, Any]) -> None:
+        """Queue ``type`` as the stream's last event and stop publishing to it."""
+        self.broker.unsubscribe(subscription)
+        try:
+            subscription.queue.put_nowait(Event(type, None, {"x": json.dumps(data)}, lambda _v: "x"))
+        except asyncio.QueueFull:
+            pass
+        subscription.close()
 
     async def revoke_access(self, meeting_id: str, user_id: str, message: str) -> None:
         self.send_to(meeting_id, lambda v: v.user_id == user_id, "access_revoked", {"message": message, "to": "/dashboard"})
@@ -458,7 +523,86 @@ class LiveEngine:
                 return False
             return only is None or viewer.session_key == only
 
-        self.send_to(None, revoked, "session_expired", {"message": "Your session expired. Please sign in again."})
+        self.send_to(None, revoked, "session_expired", ENDINGS["session_expired"])
+
+    async def recheck(self, user_ids: Iterable[str], meeting_id: str | None = None) -> None:
+        """Judge again every open stream of ``user_ids`` in ``meeting_id`` (in every meeting when
+        None, as for a role change), before the request that changed their access answers.
+
+        The one rule for a change to a user's role, a meeting's roster, its co-facilitators or its
+        owner: a viewer who lost access gets ``access_revoked`` (``session_expired`` if the session
+        ended) and the stream ends; one whose audience changed gets ``resync`` and the new
+        audience's fragments from then on. Anything committed after this returns is rendered for
+        the new standing only.
+        """
+        wanted = set(user_ids)
+        topics = [meeting_id] if meeting_id else self.broker.topics()
+        subscriptions = [s for t in topics for s in self.broker.subscriptions(t) if s.viewer.user_id in wanted]
+        if not subscriptions:
+            return
+        lifetime = self._lifetime_minutes()
+
+        def judge() -> list[Standing]:
+            judged: dict[tuple[str, str], Standing] = {}
+            for s in subscriptions:
+                key = (s.topic, s.viewer.session_key)
+                if key not in judged:
+                    judged[key] = standing(s.topic, s.viewer, lifetime)
+            return [judged[(s.topic, s.viewer.session_key)] for s in subscriptions]
+
+        for subscription, judged in zip(subscriptions, await self.svc.db.read(judge), strict=True):
+            self._apply(subscription, judged)
+
+    def _apply(self, subscription: Subscription, judged: Standing) -> None:
+        if judged.ending is not None:
+            self._end(subscription, judged.ending, ENDINGS[judged.ending])
+        elif judged.facilitator != subscription.viewer.facilitator:
+            subscription.viewer = replace(subscription.viewer, facilitator=judged.facilitator)
+            # The page re-fetches its regions, now rendered for the new audience.
+            resync = Event("resync", None, {"x": json.dumps({"audience": "changed"})}, lambda _v: "x")
+            try:
+                subscription.queue.put_nowait(resync)
+            except asyncio.QueueFull:
+                subscription.close()
+
+    # -- session expiry ---------------------------------------------------------------------------
+
+    def _lifetime_minutes(self) -> int:
+        return int(self.svc.settings.get("auth.session_lifetime_minutes"))
+
+    def _watch_expiry(self, viewer: Viewer, started: datetime) -> None:
+        """End the session's streams with ``session_expired`` at the moment it expires (SPEC §4.1),
+        not at its next request: one timer per session with open streams."""
+        if viewer.session_key not in self.expiry_timers:
+            self._arm(viewer.session_key, viewer.user_id, started)
+
+    def _arm(self, key: str, user_id: str, started: datetime) -> None:
+        self.timed_lifetime = self._lifetime_minutes()
+        ends = started + timedelta(minutes=self.timed_lifetime)
+        delay = max(0.0, (ends - utcnow()).total_seconds())
+        handle = asyncio.get_running_loop().call_later(delay, self._expiry_due, key, user_id, started)
+        self.expiry_timers[key] = (user_id, started, handle)
+
+    def _unwatch_expiry(self, key: str) -> None:
+        timer = self.expiry_timers.pop(key, None)
+        if timer is not None:
+            timer[2].cancel()
+
+    def _expiry_due(self, key: str, user_id: str, started: datetime) -> None:
+        self.expiry_timers.pop(key, None)
+        if key not in self.session_streams:
+            return
+        if started + timedelta(minutes=self._lifetime_minutes()) > utcnow():
+            self._arm(key, user_id, started)  # the lifetime setting grew meanwhile, or the clock is early
+            return
+        self.expire_sessions(user_id, only=key)
+
+    def _rearm_on_new_lifetime(self) -> None:
+        """The current lifetime setting applies (SPEC §4.1): a changed one moves every timer."""
+        if self.expiry_timers and self._lifetime_minutes() != self.timed_lifetime:
+            for key, (user_id, started, handle) in list(self.expiry_timers.items()):
+                handle.cancel()
+                self._arm(key, user_id, started)
 
     async def tick_forever(self) -> None:
         """Time-up and auto-stop on the server clock, even with no browser open."""
@@ -473,6 +617,7 @@ class LiveEngine:
     async def _tick(self, announced: set[Hashable]) -> None:
         """``announced`` spares a write per second per overdue activity; the log, not this memory,
         is what keeps a restart from announcing the same time-up twice (``run_control.expire``)."""
+        self._rearm_on_new_lifetime()
         due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
         markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
         announced.intersection_update(markers.values())

@@ -1,7 +1,9 @@
 """Meeting rosters (SPEC §2.2, §4.4, §4.5): participants, co-facilitators, joining and the directory.
 
-Every change is a "set" operation, safe to repeat, and reports what it did. Write functions run on
-the write path; the route announces ``change.events`` and revokes ``change.revoked`` after the commit.
+Every change is a "set" operation, safe to repeat, and reports what it did. Who a request names is
+resolved first on a reader (``resolve``, a few batched queries), so the write transaction only
+touches the users found; write functions run on the write path, and the route announces
+``change.events`` and has the live engine judge the open streams of ``change.affected`` again.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from ..platform.accounts import clean_text, find_by_login_or_email
-from ..platform.errors import Conflict, Forbidden, Refused
+from ..platform.accounts import clean_text
+from ..platform.errors import Conflict, Forbidden, FormErrors, Refused
 from ..platform.models import User, utcnow
 from . import event_log
 from .access import ARCHIVED, Access, access_for, get_meeting
@@ -22,12 +24,25 @@ from .lifecycle import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_
 from .models import Meeting, MeetingEvent, MeetingMember
 from .run_control import leave_sub_rosters
 
-REVOKED = "Your access to this meeting has been revoked."
 NO_MEETING = "No meeting found with that code."
 JOIN_ARCHIVED = "This meeting is archived."
 NOT_ACCEPTING = "This meeting is not accepting new participants. Ask the facilitator to add you."
 PAGE_SIZE = 25
 MIN_QUERY = 2
+# One roster request names at most this many people (typed plus picked): a capacity's worth. Each
+# name costs the writer a little; tens of thousands of them held it for seconds (SPEC §3.4: < 1 s).
+MAX_IDENTIFIERS = 2000
+TOO_MANY = "Enter at most {limit:,} logins or emails at a time (this list has {count:,})."
+RESOLVE_BATCH = 400  # identifiers per IN query, well under SQLite's bound-variable limit
+NAMES_SHOWN = 5  # names a summary lists before it counts the rest
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The users a request names, in order and without repeats, and what matched nobody."""
+
+    users: list[User]
+    missing: list[str]
 
 
 @dataclass
@@ -42,22 +57,30 @@ class RosterChange:
     skipped_label: str = "Not in meeting"
     notices: list[str] = field(default_factory=list)
     events: list[MeetingEvent] = field(default_factory=list)
-    revoked: list[str] = field(default_factory=list)
+    affected: list[str] = field(default_factory=list)  # ids of users whose place in the meeting changed
 
     def summary(self) -> str:
-        """E.g. "Added 2. Removed 1. Already in meeting: p03. Not found: zed." """
+        """E.g. "Added 2. Removed 1. Already in meeting: p03. Not found: zed." (long lists are cut
+        to a few names and a count: the summary travels in a redirect's URL)."""
         parts = []
         if self.added:
             parts.append(f"Added {len(self.added)}.")
         if self.removed:
             parts.append(f"Removed {len(self.removed)}.")
         if self.already:
-            parts.append(f"Already in meeting: {', '.join(self.already)}.")
+            parts.append(f"Already in meeting: {few(self.already)}.")
         if self.not_found:
-            parts.append(f"Not found: {', '.join(self.not_found)}.")
+            parts.append(f"Not found: {few(self.not_found)}.")
         if self.skipped:
-            parts.append(f"{self.skipped_label}: {', '.join(self.skipped)}.")
+            parts.append(f"{self.skipped_label}: {few(self.skipped)}.")
         return " ".join(parts) or "No changes."
+
+
+def few(names: list[str]) -> str:
+    """"a, b, c", or "a, b, c, d, e and 1,995 more" beyond NAMES_SHOWN."""
+    shown = ", ".join(name[:100] for name in names[:NAMES_SHOWN])
+    rest = len(names) - NAMES_SHOWN
+    return f"{shown} and {rest:,} more" if rest > 0 else shown
 
 
 def split_identifiers(text: str) -> list[str]:
@@ -65,23 +88,52 @@ def split_identifiers(text: str) -> list[str]:
     return list(dict.fromkeys(part for part in re.split(r"[,;\s]+", clean_text(text)) if part))
 
 
-def resolve(identifiers: Iterable[str], user_ids: Iterable[str]) -> tuple[list[User], list[str]]:
-    """Users named by login/email or chosen by id, in order and without repeats; plus what matched nobody."""
+def check_count(identifiers: list[str], user_ids: list[str], field_name: str) -> None:
+    """FormErrors beside ``field_name`` when a request names more than MAX_IDENTIFIERS people."""
+    count = len(identifiers) + len(set(user_ids))
+    if count > MAX_IDENTIFIERS:
+        raise FormErrors({field_name: TOO_MANY.format(limit=MAX_IDENTIFIERS, count=count)})
+
+
+def _batches(items: list[str]) -> Iterable[list[str]]:
+    return (items[i : i + RESOLVE_BATCH] for i in range(0, len(items), RESOLVE_BATCH))
+
+
+def resolve(identifiers: Iterable[str], user_ids: Iterable[str]) -> Resolved:
+    """Users named by login or email (ignoring case) or chosen by id (read path, one query per
+    RESOLVE_BATCH names). A login wins over another account's identical email."""
+    typed = list(dict.fromkeys(identifiers))
+    wanted = [clean_text(t).lower() for t in typed]
+    named: dict[str, User] = {}
+    for batch in _batches(list(dict.fromkeys(w for w in wanted if w))):
+        rows = list(User.select().where((User.login.in_(batch) | User.email.in_(batch)) & (User.is_deleted == False)))  # noqa: E712
+        named.update((u.email, u) for u in rows if u.email)
+        named.update((u.login, u) for u in rows if u.login)
+    chosen = list(dict.fromkeys(user_ids))
+    by_id: dict[str, User] = {}
+    for batch in _batches(chosen):
+        by_id.update((u.id, u) for u in User.select().where(User.id.in_(batch), User.is_deleted == False))  # noqa: E712
     users: dict[str, User] = {}
-    missing = []
-    for identifier in identifiers:
-        user = find_by_login_or_email(identifier)
-        if user is None:
-            missing.append(identifier[:100])
+    missing: list[str] = []
+    for text, key in zip(typed, wanted, strict=True):
+        if key in named:
+            users.setdefault(named[key].id, named[key])
         else:
-            users.setdefault(user.id, user)
-    for user_id in dict.fromkeys(user_ids):
-        user = User.get_or_none(User.id == user_id, User.is_deleted == False)  # noqa: E712
-        if user is None:
+            missing.append(text[:100])
+    for user_id in chosen:
+        if user_id in by_id:
+            users.setdefault(user_id, by_id[user_id])
+        else:
             missing.append(user_id[:100])
-        else:
-            users.setdefault(user.id, user)
-    return list(users.values()), missing
+    return Resolved(list(users.values()), missing)
+
+
+def _still_there(users: list[User]) -> list[User]:
+    """``users`` minus any deleted since they were resolved (write path, batched)."""
+    kept: set[str] = set()
+    for batch in _batches([u.id for u in users]):
+        kept.update(u.id for u in User.select(User.id).where(User.id.in_(batch), User.is_deleted == False))  # noqa: E712
+    return [u for u in users if u.id in kept]
 
 
 def label(user: User) -> str:
@@ -121,14 +173,12 @@ def _names(users: list[User]) -> str:
 # -- participants -------------------------------------------------------------------------------
 
 
-def add_participants(
-    access: Access, identifiers: Iterable[str], user_ids: Iterable[str], capacity: int
-) -> RosterChange:
+def add_participants(access: Access, found: Resolved, capacity: int) -> RosterChange:
     """Add to the participant roster; owner and co-facilitators count as already in the meeting."""
     check_facilitator(access)
     meeting = _writable(access)
     change = RosterChange()
-    users, change.not_found = resolve(identifiers, user_ids)
+    users, change.not_found = _still_there(found.users), list(found.missing)
     roles = _roles(meeting.id)
     new = []
     for user in users:
@@ -143,6 +193,7 @@ def add_participants(
             [{"meeting": meeting.id, "user": u.id, "role": "participant", "added_at": now} for u in new]
         ).execute()
         change.added = [label(u) for u in new]
+        change.affected = [u.id for u in new]
         change.events.append(
             event_log.record(
                 meeting.id,
@@ -155,12 +206,12 @@ def add_participants(
     return change
 
 
-def remove_participants(access: Access, identifiers: Iterable[str], user_ids: Iterable[str]) -> RosterChange:
+def remove_participants(access: Access, found: Resolved) -> RosterChange:
     """Remove from the roster and from every activity sub-roster; their past contributions stay."""
     check_facilitator(access)
     meeting = _writable(access)
     change = RosterChange(skipped_label="Not a participant")
-    users, change.not_found = resolve(identifiers, user_ids)
+    users, change.not_found = _still_there(found.users), list(found.missing)
     roles = _roles(meeting.id)
     gone = [u for u in users if roles.get(u.id) == "participant"]
     change.skipped = [label(u) for u in users if roles.get(u.id) != "participant"]
@@ -179,19 +230,19 @@ def remove_participants(access: Access, identifiers: Iterable[str], user_ids: It
         )
     )
     change.removed = [label(u) for u in gone]
-    change.revoked = ids
+    change.affected = ids
     return change
 
 
 # -- co-facilitators ----------------------------------------------------------------------------
 
 
-def add_cofacilitators(access: Access, identifiers: Iterable[str], user_ids: Iterable[str]) -> RosterChange:
+def add_cofacilitators(access: Access, found: Resolved) -> RosterChange:
     """Owner or admins only. Facilitator role or higher; a participant moves off the participant roster."""
     check_owner_or_admin(access)
     meeting = _writable(access)
     change = RosterChange()
-    users, change.not_found = resolve(identifiers, user_ids)
+    users, change.not_found = _still_there(found.users), list(found.missing)
     if any(not u.is_facilitator for u in users):
         raise Refused(COFACILITATOR_ROLE, 400)
     roles = _roles(meeting.id)
@@ -221,6 +272,7 @@ def add_cofacilitators(access: Access, identifiers: Iterable[str], user_ids: Ite
             )
         )
     change.added = [label(u) for u in new]
+    change.affected = [u.id for u in new]
     change.events.append(
         event_log.record(
             meeting.id,
@@ -233,12 +285,12 @@ def add_cofacilitators(access: Access, identifiers: Iterable[str], user_ids: Ite
     return change
 
 
-def remove_cofacilitators(access: Access, identifiers: Iterable[str], user_ids: Iterable[str]) -> RosterChange:
+def remove_cofacilitators(access: Access, found: Resolved) -> RosterChange:
     """Owner or admins only. A removed co-facilitator leaves the meeting."""
     check_owner_or_admin(access)
     meeting = _writable(access)
     change = RosterChange(skipped_label="Not a co-facilitator")
-    users, change.not_found = resolve(identifiers, user_ids)
+    users, change.not_found = _still_there(found.users), list(found.missing)
     roles = _roles(meeting.id)
     gone = [u for u in users if roles.get(u.id) == "cofacilitator"]
     change.skipped = [label(u) for u in users if u not in gone]
@@ -247,7 +299,7 @@ def remove_cofacilitators(access: Access, identifiers: Iterable[str], user_ids: 
     ids = [u.id for u in gone]
     MeetingMember.delete().where(MeetingMember.meeting == meeting.id, MeetingMember.user.in_(ids)).execute()
     change.removed = [label(u) for u in gone]
-    change.revoked = ids
+    change.affected = ids
     change.events.append(
         event_log.record(
             meeting.id,

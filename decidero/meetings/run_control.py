@@ -22,6 +22,7 @@ PAUSED = "This activity is paused."
 TIME_UP = "Time is up."
 COLLISION = "Participant Collision Detected!"
 REVERTED = "Activity “{title}” now includes all participants because its custom list became empty."
+NOT_STARTED = "Results can be published once the activity has started."
 MESSAGES = {
     "start": "Activity started.",
     "pause": "Activity paused.",
@@ -135,6 +136,19 @@ def control(activity: Activity, action: str, actor: User, exclusivity: bool, min
         actor_id=actor.id,
         activity_id=activity.id,
         payload={"action": action, "state": activity.state},
+    )
+
+
+def publish(activity: Activity, published: bool, actor: User) -> MeetingEvent:
+    """Publish or unpublish results (SPEC §4.13): publishing needs an activity that has started."""
+    if published and activity.started_at is None:
+        raise Conflict(NOT_STARTED)
+    activity.results_published = published
+    activity.save()
+    verb = "published" if published else "unpublished"
+    return event_log.record(
+        activity.meeting_id, "results_published", f"{actor.display_name} {verb} the results of “{activity.title}”.",
+        actor_id=actor.id, activity_id=activity.id, payload={"published": published},
     )
 
 

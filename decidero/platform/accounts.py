@@ -14,7 +14,9 @@ from .passwords import password_problems
 
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9._@+\-]{3,50}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control characters other than tab and newline, and the bidi embedding/override/isolate marks
+# (U+202A–U+202E, U+2066–U+2069), which can make a name or an idea display reversed or disguised.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 LOGIN_MESSAGE = "Login must be 3–50 characters using letters, digits and . _ @ + -"
 EMAIL_MESSAGE = "Enter a valid email address."
@@ -23,7 +25,7 @@ REGISTRATION_CLOSED = "Self-registration is closed. Ask an administrator for an 
 
 
 def clean_text(value: object) -> str:
-    """Trim and drop control characters other than newline and tab (SPEC §4.0)."""
+    """Trim and drop control characters other than newline and tab, and bidi overrides (SPEC §4.0)."""
     return CONTROL_CHARACTERS.sub("", str(value or "")).strip()
 
 

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 
 from peewee import OperationalError
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from .db import Busy
@@ -28,7 +30,7 @@ from .sessions import (
     new_raw_id,
     touch,
 )
-from .web import RequestContext, error_response, services, sign_in_response
+from .web import NON_TEXT_FIELDS, RequestContext, error_response, services, sign_in_response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +48,8 @@ IMPORT_BODY_LIMIT = 20 * 1024 * 1024
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
 BUSY_MESSAGE = "Decidero is busy. Please try again in a moment."
 TOO_LARGE_MESSAGE = "The upload is too large."
+BAD_FORM_MESSAGE = "The form could not be read. Please reload the page and try again."
+BAD_JSON_MESSAGE = "The request body is not valid JSON."
 SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -56,6 +60,14 @@ SECURITY_HEADERS = {
 
 class TooLarge(Exception):
     pass
+
+
+class BadBody(Exception):
+    """A body that cannot be read as fields at all: answered 400 before anything else looks at it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -98,24 +110,35 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _submitted_fields(scope: Scope, body: bytes, receive: Receive) -> dict[str, str]:
+    """The body's text fields; BadBody when it cannot be parsed (a hostile or broken client).
+
+    Parsing happens here, outside the app's exception handlers, so nothing may escape as a 500.
+    """
     content_type = Request(scope).headers.get("content-type", "")
     if content_type.startswith("application/x-www-form-urlencoded"):
         return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     if content_type.startswith("multipart/form-data"):
-        form = await Request(scope, _replay(body, receive)).form()
+        try:
+            form = await Request(scope, _replay(body, receive)).form()
+        except (HTTPException, MultiPartException):  # no boundary, broken parts, over 1,000 fields
+            raise BadBody(BAD_FORM_MESSAGE) from None
         return {k: v for k, v in form.items() if isinstance(v, str)}
     if content_type.startswith("application/json"):
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested deeper than the parser goes
+            raise BadBody(BAD_JSON_MESSAGE) from None
+        if not isinstance(data, dict):
             return {}
-        return {_utf8(k): _utf8(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        # Lists and objects are not form fields; ``web.form_data`` refuses a request that sends them.
+        scope[NON_TEXT_FIELDS] = [_utf8(k) for k, v in data.items() if not isinstance(v, str)]
+        return {_utf8(k): _utf8(v) for k, v in data.items() if isinstance(v, str)}
     return {}
 
 
-def _utf8(value: object) -> str:
+def _utf8(value: str) -> str:
     """JSON may carry lone surrogates ("\\ud800"), which no page or database can store."""
-    return str(value).encode("utf-8", "replace").decode("utf-8")
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 class DecideroMiddleware:
@@ -158,7 +181,11 @@ class DecideroMiddleware:
             except TooLarge:
                 await error_response(request, 413, TOO_LARGE_MESSAGE)(scope, receive, send)
                 return
-            fields = await _submitted_fields(scope, body, receive)
+            try:
+                fields = await _submitted_fields(scope, body, receive)
+            except BadBody as exc:
+                await error_response(request, 400, exc.message)(scope, receive, send)
+                return
             scope["decidero.fields"] = fields
             self._note_ended_session(ctx, fields.get("csrf_token"))
             # Either one may be current: a form's own field outlives a stale header, and vice versa.

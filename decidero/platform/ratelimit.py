@@ -1,4 +1,4 @@
-"""Login failure counting per username and per client address (in memory, SPEC §4.1)."""
+"""Login failure counting per account and per client address (in memory, SPEC §4.1)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TOO_MANY = "Too many login attempts. Please wait before trying again."
+
+
+def limit_key(account_id: str | None, typed: str) -> str:
+    """What failures count against: the account, whichever of its login or email was typed (so
+    alternating them gives no extra guesses); the typed text when it names no account."""
+    return f"account:{account_id}" if account_id else f"name:{typed}"
 
 
 @dataclass(frozen=True)
@@ -28,19 +34,19 @@ class LoginLimiter:
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
 
-    def retry_after(self, username: str, ip: str, policy: LimitPolicy) -> int:
+    def retry_after(self, account: str, ip: str, policy: LimitPolicy) -> int:
         """Seconds until a locked key frees up (≥ 1), or 0 when the attempt may proceed."""
         if not policy.enabled:
             return 0
         now = self._clock()
-        remaining = max(self._locked_until.get(key, 0.0) - now for key in self._keys(username, ip))
+        remaining = max(self._locked_until.get(key, 0.0) - now for key in self._keys(account, ip))
         return max(1, math.ceil(remaining)) if remaining > 0 else 0
 
-    def record_failure(self, username: str, ip: str, policy: LimitPolicy) -> None:
+    def record_failure(self, account: str, ip: str, policy: LimitPolicy) -> None:
         if not policy.enabled:
             return
         now = self._clock()
-        user_key, ip_key = self._keys(username, ip)
+        user_key, ip_key = self._keys(account, ip)
         for key, limit in ((user_key, policy.max_per_username), (ip_key, policy.max_per_ip)):
             window = self._failures.setdefault(key, deque())
             window.append(now)
@@ -51,14 +57,15 @@ class LoginLimiter:
                 window.clear()
         self._forget_stale(now, policy)
 
-    def record_success(self, username: str) -> None:
-        key = self._keys(username, "")[0]
+    def record_success(self, account: str) -> None:
+        key = self._keys(account, "")[0]
         self._failures.pop(key, None)
         self._locked_until.pop(key, None)
 
     @staticmethod
-    def _keys(username: str, ip: str) -> tuple[str, str]:
-        return f"user:{username.strip().lower()}", f"ip:{ip}"
+    def _keys(account: str, ip: str) -> tuple[str, str]:
+        """``account`` comes from ``limit_key``; typed names count ignoring case."""
+        return f"user:{account.strip().lower()}", f"ip:{ip}"
 
     def _forget_stale(self, now: float, policy: LimitPolicy) -> None:
         # Bounded memory under a spray of usernames: drop keys with nothing recent.

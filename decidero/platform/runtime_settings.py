@@ -13,6 +13,7 @@ from typing import Any
 
 from .db import Database
 from .errors import Forbidden, FormErrors, Refused
+from .forms import whole_number
 from .models import RuntimeSetting, utcnow
 from .passwords import password_problems
 
@@ -29,11 +30,8 @@ class RuntimeKey:
 
 def _whole(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        try:
-            value = int(str(raw).strip())
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
+        value = whole_number(str(raw))
+        if value is None or not low <= value <= high:
             raise ValueError(f"Must be a whole number between {low} and {high}.")
         return value
 
@@ -42,8 +40,9 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 
 def _number(low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
+        text = str(raw).strip()
         try:
-            value = float(str(raw).strip())
+            value = float(text) if text.isascii() else low - 1  # float() reads "٣" as 3 too
         except ValueError:
             value = low - 1
         if not low <= value <= high:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -13,13 +13,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from .config import Config
 from .db import Database
-from .errors import PasswordChangeRequired, SignInRequired
+from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
 from .ratelimit import LoginLimiter
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
 
+# Set by the middleware: the JSON fields whose value is a list, object, number or null.
+NON_TEXT_FIELDS = "decidero.non_text_fields"
 # Codes carried in ?message= so a redirect can show a notice without a cookie.
 NOTICES = {
     "registered": "User registered successfully. Please log in.",
@@ -34,6 +36,9 @@ NOTICES = {
 # Told, after the commit, that sessions of a user were revoked: (user id, only this session key,
 # every session but this one). The live engine subscribes at app start to end their streams.
 SessionsRevoked = Callable[[str, str | None, str | None], None]
+# Awaited, after the commit, when a user's global role changed: what they may see anywhere may have
+# changed, so the live engine judges their open streams again before the request answers.
+RoleChanged = Callable[[str], Awaitable[None]]
 
 
 @dataclass
@@ -48,11 +53,16 @@ class Services:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
+    on_role_changed: list[RoleChanged] = field(default_factory=list)
 
     def sessions_revoked(self, user_id: str, *, only: str | None = None, keep: str | None = None) -> None:
         """Sign-out (``only`` that session), password change (all but ``keep``), deactivation (all)."""
         for listener in self.on_sessions_revoked:
             listener(user_id, only, keep)
+
+    async def role_changed(self, user_id: str) -> None:
+        for listener in self.on_role_changed:
+            await listener(user_id)
 
 
 @dataclass
@@ -197,7 +207,13 @@ def render_fragment(env: Environment, template: str, values: dict[str, Any]) -> 
 
 
 async def form_data(request: Request) -> dict[str, str]:
-    """The submitted text fields (form or JSON), as parsed once by the middleware's CSRF check."""
+    """The submitted text fields (form or JSON), as parsed once by the middleware's CSRF check.
+
+    A JSON field that is not a string is refused rather than stored as its Python repr.
+    """
+    non_text = request.scope.get(NON_TEXT_FIELDS)
+    if non_text:
+        raise Refused(f"The field “{non_text[0]}” must be text.", 400)
     return dict(request.scope.get("decidero.fields", {}))
 
 

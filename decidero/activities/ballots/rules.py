@@ -176,7 +176,8 @@ def may_see(activity: Activity, user_id: str, facilitator: bool) -> bool:
     if facilitator:
         return True
     if not in_scope(activity, user_id):
-        return False
+        # Rostered but outside the sub-roster: published results only (SPEC §2.3 "View results").
+        return activity.state == "stopped" and bool(activity.results_published)
     if shared_visible(activity):
         return True
     return visible_after_submit(activity) and submitted(activity, user_id)
@@ -193,10 +194,8 @@ def require_results(meeting_id: str, activity_id: str, user: User) -> tuple[Acce
     """Read path for the results page and CSV: members, and participants only when allowed."""
     access = require_member(meeting_id, user)
     activity = voting_activity(meeting_id, activity_id)
-    if not access.is_facilitator and not in_scope(activity, user.id):
-        raise Forbidden(NOT_ASSIGNED)
     if not may_see(activity, user.id, access.is_facilitator):
-        raise Forbidden(hidden_text(activity))
+        raise Forbidden(hidden_text(activity) if in_scope(activity, user.id) else NOT_ASSIGNED)
     return access, activity
 
 

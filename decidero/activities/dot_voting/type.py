@@ -7,6 +7,7 @@ from typing import Any
 
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, FormErrors, Refused
+from ...platform.forms import whole_number
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import rules as voting
@@ -34,8 +35,7 @@ DEFAULTS: dict[str, Any] = {
 def _whole(form: dict[str, str], name: str, current: int, low: int, high: int) -> int | None:
     if name not in form:
         return current
-    raw = form[name].strip()
-    value = int(raw) if raw.isdigit() else None
+    value = whole_number(form[name])
     return value if value is not None and low <= value <= high else None
 
 

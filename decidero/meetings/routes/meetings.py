@@ -228,7 +228,7 @@ async def meeting_create_directory_get(request: Request) -> Response:
     meetings.check_creator(user)
     params = request.query_params
     exclude = [user.id, *params.getlist("participant")]
-    page = int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1
+    page = whole_number(params.get("page")) or 1
     found = await services(request).db.read(lambda: roster.search_directory(params.get("q", ""), page, exclude))
     return render(request, "_partials/directory.html", {"directory": found, "paging": "submit"})
 
@@ -255,18 +255,15 @@ async def meeting_create_post(request: Request) -> Response:
         return await _create_page(request, user, form, errors, 422)
     typed = roster.split_identifiers(form.fields.get("participant_logins", ""))
     capacity, token = _capacity(request), form.fields.get("form_token") or None
-
-    def write() -> tuple[Any, bool]:
-        people, missing = roster.resolve(typed, form.participants)
-        if missing:
-            raise FormErrors({"participant_logins": f"Not found: {', '.join(missing)}."})
-        ids = [u.id for u in people]
-        return meetings.create_meeting(
-            user, details, plan, ids, form.cofacilitators, token=token, capacity=capacity
-        )
-
     try:
-        await services(request).db.write(write)
+        roster.check_count(typed, form.participants, "participant_logins")
+        found = await services(request).db.read(lambda: roster.resolve(typed, form.participants))
+        if found.missing:
+            raise FormErrors({"participant_logins": f"Not found: {roster.few(found.missing)}."})
+        ids = [u.id for u in found.users]
+        await services(request).db.write(
+            lambda: meetings.create_meeting(user, details, plan, ids, form.cofacilitators, token=token, capacity=capacity)
+        )
     except FormErrors as exc:
         return await _create_page(request, user, form, exc.errors, 422)
     return redirect(request, with_flash(request, "/dashboard", meetings.CREATED))
@@ -381,11 +378,18 @@ async def meeting_delete_post(request: Request) -> Response:
 
 
 async def _roster_page(
-    request: Request, access: Access, error: str = "", status: int = 200, block: str | None = None
+    request: Request,
+    access: Access,
+    error: str = "",
+    status: int = 200,
+    block: str | None = None,
+    errors: dict[str, str] | None = None,
+    identifiers: str = "",
 ) -> Response:
+    """The roster page; ``errors`` sit beside their fields, with the typed ``identifiers`` kept."""
     params = request.query_params
     query = params.get("q", "")
-    page = int(params.get("page", "1")) if params.get("page", "1").isdigit() else 1
+    page = whole_number(params.get("page")) or 1
     meeting_id = access.meeting.id
 
     def load() -> dict[str, Any]:
@@ -404,6 +408,8 @@ async def _roster_page(
         capacity=_capacity(request),
         flash=read_flash(request),
         error=error,
+        errors=errors or {},
+        identifiers=identifiers,
         paging="link",
     )
     return render(request, "roster.html", values, status=status, block=block)
@@ -416,27 +422,33 @@ async def roster_get(request: Request) -> Response:
 
 
 async def _roster_change(request: Request, change_of: Any) -> Response:
-    """Run one roster write; report it on the roster page, announce its events, revoke access."""
+    """Run one roster write; report it on the roster page, announce its events, and have every open
+    stream of the people it concerns judged again (a removed participant's ends)."""
     access = await _access(request)
     form = await form_data(request)
     submitted = await request.form()
     chosen = [str(v) for v in submitted.getlist("result" if form.get("all") == "1" else "user")]
     typed = roster.split_identifiers(form.get("identifiers", ""))
     try:
-        change: roster.RosterChange = await services(request).db.write(lambda: change_of(access, typed, chosen))
+        roster.check_count(typed, chosen, "identifiers")
+    except FormErrors as exc:
+        return await _roster_page(request, access, status=422, errors=exc.errors, identifiers=form.get("identifiers", ""))
+    found = await services(request).db.read(lambda: roster.resolve(typed, chosen))
+    try:
+        change: roster.RosterChange = await services(request).db.write(lambda: change_of(access, found))
     except Refused as exc:
         if exc.status == 403:
             raise
         return await _roster_page(request, access, exc.message, exc.status)
     await _announce(request, list(change.events))
-    await _revoke(request, access.meeting.id, change.revoked, roster.REVOKED)
+    await live.engine(services(request)).recheck(change.affected, access.meeting.id)
     url = with_flash(request, f"/meeting/{access.meeting.id}/roster", change.summary(), *change.notices)
     return redirect(request, url)
 
 
 async def roster_add_post(request: Request) -> Response:
     capacity = _capacity(request)
-    return await _roster_change(request, lambda a, typed, chosen: roster.add_participants(a, typed, chosen, capacity))
+    return await _roster_change(request, lambda a, found: roster.add_participants(a, found, capacity))
 
 
 async def roster_remove_post(request: Request) -> Response:
@@ -457,6 +469,7 @@ async def meeting_owner_post(request: Request) -> Response:
     new_owner = form.get("user", "")
     event = await services(request).db.write(lambda: meetings.transfer_ownership(access, new_owner))
     await _announce(request, [event])
+    await live.engine(services(request)).recheck([access.meeting.owner_id, new_owner], access.meeting.id)
     return redirect(request, with_flash(request, f"/meeting/{access.meeting.id}/roster", "Ownership transferred."))
 
 

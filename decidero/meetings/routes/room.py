@@ -194,7 +194,7 @@ def _activity_form_values(form: dict[str, str], type_name: str, activity: Activi
     common: dict[str, Any] = {}
     config: dict[str, Any] = {}
     try:
-        common = agenda.validate_common(form)
+        common = agenda.validate_common(form, partial=activity is not None)
     except FormErrors as exc:
         errors.update(exc.errors)
     try:
@@ -408,18 +408,9 @@ async def publish_post(request: Request) -> Response:
     form = await form_data(request)
     activity_id, publish = request.path_params["aid"], form.get("publish") == "1"
     actor: User = access.user
-
-    def write() -> MeetingEvent:
-        activity = agenda.get_activity(access.meeting.id, activity_id)
-        activity.results_published = publish
-        activity.save()
-        verb = "published" if publish else "unpublished"
-        return event_log.record(
-            access.meeting.id, "results_published", f"{actor.display_name} {verb} the results of “{activity.title}”.",
-            actor_id=actor.id, activity_id=activity.id, payload={"published": publish},
-        )
-
-    event = await services(request).db.write(write)
+    event = await services(request).db.write(
+        lambda: run_control.publish(agenda.get_activity(access.meeting.id, activity_id), publish, actor)
+    )
     return await _after_change(request, access, [event])
 
 

@@ -51,14 +51,21 @@ async def users_get(request: Request) -> Response:
 
 
 async def _act(
-    request: Request, action: Callable[[User, str, dict[str, str]], Any], ends_sessions: bool = False
+    request: Request,
+    action: Callable[[User, str, dict[str, str]], Any],
+    ends_sessions: bool = False,
+    changes_access: bool = False,
 ) -> Response:
+    """Run one row action; end the user's sessions and streams, or have their streams judged again
+    (``changes_access``: a role decides what every meeting shows them)."""
     actor = _admin(request)
     form = await form_data(request)
     user_id = request.path_params["uid"]
     outcome = await services(request).db.write(lambda: action(actor, user_id, form))
     if ends_sessions:
         services(request).sessions_revoked(user_id)
+    if changes_access:
+        await services(request).role_changed(user_id)
     notice = outcome if isinstance(outcome, str) else "Saved."
     if wants_fragment(request):
         return await _page(request, notice=notice)
@@ -66,7 +73,9 @@ async def _act(
 
 
 async def role_post(request: Request) -> Response:
-    return await _act(request, lambda actor, uid, form: user_admin.change_role(actor, uid, form.get("role", "")))
+    return await _act(
+        request, lambda actor, uid, form: user_admin.change_role(actor, uid, form.get("role", "")), changes_access=True
+    )
 
 
 async def reset_password_post(request: Request) -> Response:

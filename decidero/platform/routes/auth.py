@@ -11,7 +11,7 @@ from starlette.routing import Route
 from .. import accounts
 from ..errors import FormErrors, Refused
 from ..passwords import DUMMY_HASH, hash_password, verify_password
-from ..ratelimit import TOO_MANY, LimitPolicy
+from ..ratelimit import TOO_MANY, LimitPolicy, limit_key
 from ..sessions import SESSION_COOKIE, create_session, revoke
 from ..web import (
     context,
@@ -72,17 +72,18 @@ async def login_post(request: Request) -> Response:
     next_path = local_path(form.get("next")) or "/dashboard"
     ip, policy = _client_ip(request), _policy(request)
     page_values = {"login": identifier, "next": local_path(form.get("next")) or ""}
-    wait = svc.limiter.retry_after(identifier, ip, policy)
+    user = await svc.db.read(lambda: accounts.find_by_login_or_email(identifier))
+    key = limit_key(user.id if user is not None else None, identifier)
+    wait = svc.limiter.retry_after(key, ip, policy)
     if wait:
         return await _login_page(request, 429, error=TOO_MANY, retry_after=wait, **page_values)
-    user = await svc.db.read(lambda: accounts.find_by_login_or_email(identifier))
     stored = user.password_hash if user is not None else DUMMY_HASH
     if user is None or not await asyncio.to_thread(verify_password, password, stored):
-        svc.limiter.record_failure(identifier, ip, policy)
+        svc.limiter.record_failure(key, ip, policy)
         return await _login_page(request, 401, error=INCORRECT, **page_values)
     if not user.is_active:
         return await _login_page(request, 403, error=DEACTIVATED, **page_values)
-    svc.limiter.record_success(identifier)
+    svc.limiter.record_success(key)
     raw_id = await svc.db.write(lambda: create_session(user, ip, request.headers.get("user-agent", "")))
     target = password_change_url(next_path) if user.must_change_password else next_path
     response = see_other(target)
@@ -116,9 +117,10 @@ async def register_get(request: Request) -> Response:
 async def register_post(request: Request) -> Response:
     """The only self-registration handler, mounted at /register and /api/auth/register (SPEC §3.6)."""
     svc = services(request)
-    form = await form_data(request)
     wants_json = request.url.path.startswith("/api/") and "text/html" not in request.headers.get("accept", "")
+    form: dict[str, str] = {}
     try:
+        form = await form_data(request)
         reg = accounts.validate_registration(form)
         password_hash = await asyncio.to_thread(hash_password, reg.password)
         allowed = bool(svc.settings.get("auth.allow_self_registration"))
