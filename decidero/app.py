@@ -27,7 +27,7 @@ from .platform.db import Busy, Database
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
 from .platform.logs import configure_logging
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
-from .platform.routes import admin_users, auth, grab, health, pages, profile
+from .platform.routes import admin_users, auth, grab, health, pages, profile, settings
 from .platform.runtime_settings import RuntimeSettings
 from .platform.sessions import Signing
 from .platform.web import (
@@ -104,7 +104,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     if config.secret_generated:
         log.warning(DEV_SECRET_WARNING)
     database = open_database(config)
-    runtime = RuntimeSettings(database)
+    runtime = RuntimeSettings(database, config.secret_key)
     runtime.load()
     services = Services(
         config=config,
@@ -141,6 +141,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *auth.routes,
             *profile.routes,
             *admin_users.routes,
+            *settings.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
             *(grab.routes if config.grab_enabled else []),

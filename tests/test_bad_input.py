@@ -106,8 +106,8 @@ def test_numeric_settings_refuse_their_default_in_other_digits(key: RuntimeKey, 
 UNICODE_DIGITS = ("²", "٣", "３")  # superscript (isdigit but not int), Arabic-Indic, full-width
 # Ids nobody has, in ASCII and in digits that str.isdigit accepts.
 UNKNOWN_IDS = (
-    {"mid": "MTG19990101-ZZZZ", "aid": "MTG19990101-ZZZZ-BRAINS-0001", "uid": "USR-NOBODYX-001", "n": "999"},
-    {"mid": "٣", "aid": "²", "uid": "٣", "n": "²"},
+    {"mid": "MTG19990101-ZZZZ", "aid": "MTG19990101-ZZZZ-BRAINS-0001", "uid": "USR-NOBODYX-001", "n": "999", "key": "no.such_key"},
+    {"mid": "٣", "aid": "²", "uid": "٣", "n": "²", "key": "٣"},
 )
 # Routes whose effect would end the sweep early (the session, the seeded people) go last.
 LAST = ("/logout", "/delete", "/deactivate", "/reset-password", "/role")
@@ -221,7 +221,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         idea = built.as_("pat").post(f"/meeting/{meeting.id}/activities/{activities[1]}/ideas", data={"content": "An idea", "client_token": "sweep-idea"})
         assert idea.status_code == 303
         victim = people["victim"].user_id
-        built.known = [{"mid": meeting.id, "aid": aid, "uid": victim, "n": "1"} for aid in activities]
+        known = {"uid": victim, "n": "1", "key": "brainstorming.max_ideas_per_user"}
+        built.known = [{"mid": meeting.id, "aid": aid, **known} for aid in activities]
         yield built
 
 

@@ -30,6 +30,9 @@ NOTICES = {
     "logged_out": "You have been signed out.",
     "password_changed": "Password changed.",
     "must_change_password": "You must choose a new password before continuing.",
+    "settings_saved": "Settings saved. They apply from the next request.",
+    "settings_unchanged": "Nothing changed.",
+    "setting_reset": "The setting is back to its default.",
 }
 
 

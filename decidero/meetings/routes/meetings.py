@@ -119,7 +119,7 @@ async def _dashboard(request: Request, block: str | None) -> Response:
         "query": urlencode(filters),
         "statuses": meetings.STATUSES,
         "flash": read_flash(request),
-        "ai_configured": all(settings.get(k) for k in ("ai.endpoint_url", "ai.api_key", "ai.model")),
+        "ai_configured": settings.ai_configured(),
         "can_export": _has_route(request, "/meeting/x/export"),
         "can_report": _has_route(request, "/meeting/x/report"),
     }
