@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from ..platform.accounts import clean_text
+from ..platform.accounts import GUEST_CONFINED, clean_text
 from ..platform.errors import Conflict, Forbidden, FormErrors, Refused
 from ..platform.models import User, utcnow
 from . import event_log
@@ -327,6 +327,8 @@ def join(code: str, user: User, capacity: int) -> tuple[str, MeetingEvent | None
         raise Refused(NO_MEETING, 404)
     if access_for(meeting.id, user).is_member:
         return meeting.id, None
+    if user.is_guest and MeetingMember.select().where(MeetingMember.user == user.id).exists():
+        raise Forbidden(GUEST_CONFINED)  # a guest joins one meeting: the one they came for
     if meeting.archived:
         raise Forbidden(JOIN_ARCHIVED)
     if not meeting.open_join:
@@ -341,6 +343,17 @@ def join(code: str, user: User, capacity: int) -> tuple[str, MeetingEvent | None
         payload={"added": [user.id]},
     )
     return meeting.id, event
+
+
+def guest_home(user: User) -> str | None:
+    """The meeting a guest most recently joined, where their dashboard sends them (read path)."""
+    member = (
+        MeetingMember.select(MeetingMember.meeting)
+        .where(MeetingMember.user == user.id)
+        .order_by(MeetingMember.added_at.desc())
+        .first()
+    )
+    return member.meeting_id if member is not None else None
 
 
 def set_open_join(access: Access, open_join: bool) -> MeetingEvent | None:

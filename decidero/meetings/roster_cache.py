@@ -111,7 +111,8 @@ def roster(meeting: Meeting) -> Roster:
 
 
 def _load(meeting: Meeting) -> Roster:
-    columns = [User.id, *(getattr(User, c) for c in SHOWN_USER_COLUMNS)]
+    # is_guest (the "guest" mark) only ever changes with an admin's password reset: no trigger needed.
+    columns = [User.id, User.is_guest, *(getattr(User, c) for c in SHOWN_USER_COLUMNS)]
     members: Iterable[Any] = (
         MeetingMember.select(MeetingMember.role.alias("role_in_meeting"), *columns)
         .join(User)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from peewee import fn
@@ -22,6 +23,8 @@ LOGIN_MESSAGE = "Login must be 3–50 characters using letters, digits and . _ @
 EMAIL_MESSAGE = "Enter a valid email address."
 MISMATCH_MESSAGE = "Passwords do not match."
 REGISTRATION_CLOSED = "Self-registration is closed. Ask an administrator for an account."
+GUEST_CONFINED = "Guests can only take part in the meeting they joined."
+GUEST_NAME_MESSAGE = "Display name must be 1–100 characters."
 
 
 def clean_text(value: object) -> str:
@@ -172,3 +175,56 @@ def register(reg: Registration, password_hash: str, self_registration_allowed: b
 
 def count_users() -> int:
     return User.select(fn.COUNT(User.id)).where(User.is_deleted == False).scalar()  # noqa: E712
+
+
+# -- guests (SPEC §4.1 guest join) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuestDetails:
+    name: str
+    email: str | None
+
+
+def validate_guest(form: dict[str, str]) -> GuestDetails:
+    """A guest's display name (1–100 after cleaning) and optional email; FormErrors per field."""
+    errors: dict[str, str] = {}
+    name = clean_text(form.get("name"))
+    if not 1 <= len(name) <= 100:
+        errors["name"] = GUEST_NAME_MESSAGE
+    email = clean_text(form.get("email")).lower()
+    if email and (len(email) > 254 or not EMAIL_PATTERN.match(email)):
+        errors["email"] = EMAIL_MESSAGE
+    if errors:
+        raise FormErrors(errors)
+    return GuestDetails(name, email or None)
+
+
+def guest_login_base(details: GuestDetails) -> str:
+    """The email's local part, else the name, as a login: ASCII letters, digits, ``.``, ``_``, ``-``,
+    at most 45 characters so ``_NNNN`` still fits the 50."""
+    source = details.email.split("@", 1)[0] if details.email else details.name
+    ascii_text = unicodedata.normalize("NFKD", source).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9._-]+", "_", ascii_text).strip("._-")[:45].strip("._-")
+    if len(slug) < 3:
+        slug = f"guest_{slug}" if slug else "guest"
+    return slug
+
+
+def unused_guest_login(base: str) -> str:
+    """``base``, or ``base_NNNN`` with the lowest free number (write path, so nobody takes it between)."""
+    taken = {u.login for u in User.select(User.login).where((User.login == base) | User.login.startswith(f"{base}_"))}
+    if base not in taken:
+        return base
+    number = 1
+    while f"{base}_{number:04d}" in taken:
+        number += 1
+    return f"{base}_{number:04d}"
+
+
+def create_guest(details: GuestDetails, password_hash: str) -> User:
+    """A participant flagged guest (write path); its random password is known to nobody."""
+    if details.email and User.select().where(User.email == details.email).exists():
+        raise FormErrors({"email": f"User with email {details.email} already exists."})
+    login = unused_guest_login(guest_login_base(details))
+    return create_user(login=login, password_hash=password_hash, first_name=details.name, email=details.email, is_guest=True)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from .accounts import GUEST_CONFINED
 from .db import Busy
 from .grab import GRAB_PATH
 from .logs import QUIET_PATHS, redact
@@ -50,6 +51,10 @@ BUSY_MESSAGE = "Decidero is busy. Please try again in a moment."
 TOO_LARGE_MESSAGE = "The upload is too large."
 BAD_FORM_MESSAGE = "The form could not be read. Please reload the page and try again."
 BAD_JSON_MESSAGE = "The request body is not valid JSON."
+# Guests take part in the meeting they joined and nothing else (SPEC §4.1): the meeting's pages judge
+# membership themselves, and the dashboard sends a guest into their meeting.
+GUEST_PAGES = ("/", "/dashboard", "/join", "/logout", "/about")
+GUEST_PREFIXES = ("/meeting/", "/join/")
 SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -174,6 +179,9 @@ class DecideroMiddleware:
                 await error_response(request, 503, BUSY_MESSAGE, {"Retry-After": "5"})(scope, receive, send)
                 return
             self._note_ended_session(ctx, request.headers.get("x-csrf-token"))
+            if ctx.user is not None and ctx.user.is_guest and not (path in GUEST_PAGES or path.startswith(GUEST_PREFIXES)):
+                await error_response(request, 403, GUEST_CONFINED)(scope, receive, send)
+                return
         if scope["method"] in UNSAFE_METHODS:
             limit = IMPORT_BODY_LIMIT if path == "/meeting/import" else BODY_LIMIT
             try:

@@ -1,4 +1,5 @@
-"""Login failure counting per account and per client address (in memory, SPEC §4.1)."""
+"""Login failure counting per account and per client address, and guest creation per client
+address (in memory, SPEC §4.1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TOO_MANY = "Too many login attempts. Please wait before trying again."
+TOO_MANY_GUESTS = "Too many guests joined from this address. Please wait before trying again."
+# A class or a conference hall joins from behind one address, so the cap is generous: it is there to
+# stop a script minting accounts, not a room of people.
+GUESTS_PER_ADDRESS = 100
+GUEST_WINDOW_SECONDS = 600
 
 
 def limit_key(account_id: str | None, typed: str) -> str:
@@ -75,3 +81,28 @@ class LoginLimiter:
             del self._failures[key]
         for key in [k for k, until in self._locked_until.items() if until <= now]:
             del self._locked_until[key]
+
+
+class CreationLimiter:
+    """At most ``limit`` creations per key in a sliding window of ``window_seconds``."""
+
+    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._recent: dict[str, deque[float]] = {}
+
+    def take(self, key: str) -> int:
+        """Count one creation and answer 0, or the seconds (≥ 1) until one is allowed again. Runs
+        on the event loop without awaiting, so two requests cannot both take the last one."""
+        now = self._clock()
+        recent = self._recent.setdefault(key, deque())
+        while recent and recent[0] <= now - self.window_seconds:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return max(1, math.ceil(recent[0] + self.window_seconds - now))
+        recent.append(now)
+        if len(self._recent) > 10_000:  # bounded memory: forget addresses with nothing recent
+            for stale in [k for k, times in self._recent.items() if not times or times[-1] <= now - self.window_seconds]:
+                del self._recent[stale]
+        return 0

@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from peewee import Case, Ordering
 
 from .accounts import EMAIL_PATTERN, LOGIN_PATTERN, clean_text, create_user
 from .errors import Forbidden, FormErrors, NotFound, Refused
 from .forms import whole_number
-from .models import User
+from .models import User, utcnow
 from .passwords import password_problems
 from .sessions import revoke_all
 
@@ -95,6 +96,7 @@ def reset_password(actor: User, user_id: str, password_hash: str) -> User:
         raise Forbidden("Super admin password cannot be reset.")
     target.password_hash = password_hash
     target.must_change_password = True
+    target.is_guest = False  # a password an admin hands over makes it a normal account (SPEC §4.1)
     target.save()
     revoke_all(target.id)
     return target
@@ -121,16 +123,44 @@ def delete_user(actor: User, user_id: str) -> str:
     if target.id == actor.id:
         raise Forbidden("You cannot delete your own account.")
     login = target.login
-    reassigned = sum(hook(target, actor) for hook in DELETION_HOOKS)
-    revoke_all(target.id)
-    User.update(login=None, email=None, password_hash=None, is_active=False, is_deleted=True).where(
-        User.id == target.id
-    ).execute()
+    reassigned = _tombstone(target, actor)
     message = f"User {login} deleted."
     if reassigned:
         noun = "meeting was" if reassigned == 1 else "meetings were"
         message += f" {reassigned} {noun} reassigned to you."
     return message
+
+
+def _tombstone(target: User, actor: User) -> int:
+    """Free the login and email, drop the password, revoke every session, leave every roster; the
+    contributions stay under the last display name. Returns how many meetings went to ``actor``."""
+    reassigned = sum(hook(target, actor) for hook in DELETION_HOOKS)
+    revoke_all(target.id)
+    User.update(login=None, email=None, password_hash=None, is_active=False, is_deleted=True).where(
+        User.id == target.id
+    ).execute()
+    return reassigned
+
+
+GUEST_AGE_MESSAGE = "Enter a whole number of days from 0 to 3650."
+
+
+def guest_age(raw: str) -> int:
+    days = whole_number(raw)
+    if days is None or days > 3650:
+        raise FormErrors({"days": GUEST_AGE_MESSAGE})
+    return days
+
+
+def remove_guests(actor: User, days: int) -> tuple[str, list[str]]:
+    """"Remove guests older than N days": each guest account created before then is deleted like
+    any account (a tombstone; contributions kept). Returns the notice and the removed ids."""
+    cutoff = utcnow() - timedelta(days=days)
+    guests = list(User.select().where(User.is_guest == True, User.is_deleted == False, User.created_at < cutoff))  # noqa: E712
+    for guest in guests:
+        _tombstone(guest, actor)
+    noun = "guest" if len(guests) == 1 else "guests"
+    return f"Removed {len(guests)} {noun} older than {days} days.", [g.id for g in guests]
 
 
 @dataclass

@@ -16,9 +16,9 @@ from .db import Database
 from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
-from .ratelimit import LoginLimiter
+from .ratelimit import GUEST_WINDOW_SECONDS, GUESTS_PER_ADDRESS, CreationLimiter, LoginLimiter
 from .runtime_settings import RuntimeSettings
-from .sessions import Signing
+from .sessions import SESSION_COOKIE, Signing
 
 # Set by the middleware: the JSON fields whose value is a list, object, number or null.
 NON_TEXT_FIELDS = "decidero.non_text_fields"
@@ -54,6 +54,7 @@ class Services:
     signing: Signing
     templates: Environment
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    guest_limiter: CreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
     on_role_changed: list[RoleChanged] = field(default_factory=list)
@@ -100,6 +101,24 @@ def current_user(request: Request, allow_password_change_pending: bool = False) 
 
 def optional_user(request: Request) -> User | None:
     return context(request).user
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def set_session_cookie(request: Request, response: Response, raw_id: str) -> Response:
+    """Sign the browser in with a session just created (login, guest join)."""
+    svc = services(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        svc.signing.sign_session(raw_id),
+        max_age=int(svc.settings.get("auth.session_lifetime_minutes")) * 60,
+        httponly=True,
+        samesite="lax",
+        secure=svc.config.secure_cookies,
+    )
+    return response
 
 
 def is_htmx(request: Request) -> bool:

@@ -3,7 +3,9 @@ invite panel and QR code (SPEC §4.4, §4.5). Rules live in ``lifecycle`` and ``
 
 from __future__ import annotations
 
+import asyncio
 import io
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from itertools import zip_longest
@@ -17,10 +19,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from ...platform.errors import FormErrors, Refused
+from ...platform import accounts
+from ...platform.errors import Forbidden, FormErrors, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
-from ...platform.web import current_user, form_data, local_path, redirect, render, see_other, services, wants_fragment
+from ...platform.passwords import hash_password
+from ...platform.ratelimit import TOO_MANY_GUESTS
+from ...platform.sessions import create_session
+from ...platform.web import (
+    client_ip,
+    current_user,
+    form_data,
+    local_path,
+    login_url,
+    optional_user,
+    redirect,
+    render,
+    see_other,
+    services,
+    set_session_cookie,
+    wants_fragment,
+)
 from .. import agenda, live, roster
 from .. import lifecycle as meetings
 from ..access import Access, access_for
@@ -127,6 +146,12 @@ async def _dashboard(request: Request, block: str | None) -> Response:
 
 
 async def dashboard_get(request: Request) -> Response:
+    user = current_user(request)
+    if user.is_guest:  # a guest's whole Decidero is their meeting
+        home = await services(request).db.read(lambda: roster.guest_home(user))
+        if home is None:
+            raise Forbidden(accounts.GUEST_CONFINED)
+        return see_other(f"/meeting/{home}")
     return await _dashboard(request, None)
 
 
@@ -482,17 +507,74 @@ async def _join(request: Request, user: User, code: str) -> str | Response:
     try:
         meeting_id, event = await services(request).db.write(lambda: roster.join(code, user, capacity))
     except Refused as exc:
-        return render(request, "join.html", {"code": code, "error": exc.message}, status=exc.status)
+        return _join_page(request, code, error=exc.message, status=exc.status)
     await _announce(request, [event])
     return meeting_id
 
 
+def _guest_visitor(request: Request) -> bool:
+    """Signed out while guest join is on: the join pages offer the guest form (else: sign in)."""
+    return optional_user(request) is None and bool(services(request).settings.get("meetings.allow_guest_join"))
+
+
+def _join_page(
+    request: Request, code: str, *, fixed: bool = False, guest: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, error: str = "", status: int = 200, headers: dict[str, str] | None = None,
+) -> Response:
+    """The join page; signed out (with guest join on) it is the guest form, ``fixed`` to the invite
+    link's meeting or asking for the code too."""
+    values = {
+        "code": code,
+        "fixed": fixed,
+        "guest": guest or {},
+        "errors": errors or {},
+        "error": error,
+        "action": f"/join/{code}" if fixed else "/join",
+        "sign_in": login_url(f"/join/{code}" if fixed else "/join", "login_required"),
+    }
+    return render(request, "join.html", values, status=status, headers=headers)
+
+
+async def _join_as_guest(request: Request, code: str, fixed: bool) -> Response:
+    """Create a guest account, sign it in and join it, in one write transaction: a refusal (no such
+    meeting, closed, full) leaves no account behind (SPEC §4.1 guest join)."""
+    form = await form_data(request)
+    kept = {"name": form.get("name", ""), "email": form.get("email", "")}
+    try:
+        details = accounts.validate_guest(form)
+    except FormErrors as exc:
+        return _join_page(request, code, fixed=fixed, guest=kept, errors=exc.errors, status=422)
+    svc = services(request)
+    wait = svc.guest_limiter.take(client_ip(request))
+    if wait:
+        return _join_page(request, code, fixed=fixed, guest=kept, error=TOO_MANY_GUESTS, status=429, headers={"Retry-After": str(wait)})
+    password_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(32))
+    capacity, ip, agent = _capacity(request), client_ip(request), request.headers.get("user-agent", "")
+
+    def write() -> tuple[str, str, MeetingEvent | None]:
+        guest = accounts.create_guest(details, password_hash)
+        meeting_id, event = roster.join(code, guest, capacity)
+        return meeting_id, create_session(guest, ip, agent), event
+
+    try:
+        meeting_id, raw_id, event = await svc.db.write(write)
+    except FormErrors as exc:
+        return _join_page(request, code, fixed=fixed, guest=kept, errors=exc.errors, status=422)
+    except Refused as exc:
+        return _join_page(request, code, fixed=fixed, guest=kept, error=exc.message, status=exc.status)
+    await _announce(request, [event])
+    return set_session_cookie(request, see_other(f"/meeting/{meeting_id}"), raw_id)
+
+
 async def join_get(request: Request) -> Response:
-    current_user(request)
-    return render(request, "join.html", {"code": request.query_params.get("code", ""), "error": ""})
+    if not _guest_visitor(request):
+        current_user(request)
+    return _join_page(request, request.query_params.get("code", ""))
 
 
 async def join_post(request: Request) -> Response:
+    if _guest_visitor(request):
+        return await _join_as_guest(request, (await form_data(request)).get("code", ""), fixed=False)
     user = current_user(request)
     form = await form_data(request)
     outcome = await _join(request, user, form.get("code", ""))
@@ -500,10 +582,24 @@ async def join_post(request: Request) -> Response:
 
 
 async def join_link_get(request: Request) -> Response:
-    """The invite link: signed-out visitors sign in first and come back here, then land in the meeting."""
+    """The invite link: signed-out visitors sign in first (or join as guests, when that is on) and
+    come back here, then land in the meeting."""
+    code = request.path_params["mid"]
+    if _guest_visitor(request):
+        return _join_page(request, code, fixed=True)
     user = current_user(request)
-    outcome = await _join(request, user, request.path_params["mid"])
+    outcome = await _join(request, user, code)
     return outcome if isinstance(outcome, Response) else see_other(f"/meeting/{outcome}")
+
+
+async def join_link_post(request: Request) -> Response:
+    """The invite link's guest form; a signed-in browser posting it simply joins."""
+    code = request.path_params["mid"]
+    if _guest_visitor(request):
+        return await _join_as_guest(request, code, fixed=True)
+    user = current_user(request)
+    outcome = await _join(request, user, code)
+    return outcome if isinstance(outcome, Response) else redirect(request, f"/meeting/{outcome}")
 
 
 def invite_url(request: Request, meeting_id: str) -> str:
@@ -572,4 +668,5 @@ routes = [
     Route("/join", join_get, methods=["GET"]),
     Route("/join", join_post, methods=["POST"]),
     Route("/join/{mid}", join_link_get, methods=["GET"]),
+    Route("/join/{mid}", join_link_post, methods=["POST"]),
 ]

@@ -101,6 +101,19 @@ async def delete_post(request: Request) -> Response:
     return await _act(request, lambda actor, uid, _: user_admin.delete_user(actor, uid), True)
 
 
+async def guests_remove_post(request: Request) -> Response:
+    actor = _admin(request)
+    form = await form_data(request)
+    try:
+        days = user_admin.guest_age(form.get("days", ""))
+    except FormErrors as exc:
+        return await _page(request, 422, errors=exc.errors, guest_days=form.get("days", ""))
+    notice, removed = await services(request).db.write(lambda: user_admin.remove_guests(actor, days))
+    for user_id in removed:
+        services(request).sessions_revoked(user_id)
+    return await _page(request, notice=notice)
+
+
 async def batch_pattern_post(request: Request) -> Response:
     _admin(request)
     form = await form_data(request)
@@ -132,6 +145,7 @@ routes = [
     Route("/admin/users", users_get, methods=["GET"]),
     Route("/admin/users/batch/pattern", batch_pattern_post, methods=["POST"]),
     Route("/admin/users/batch/emails", batch_emails_post, methods=["POST"]),
+    Route("/admin/users/guests/remove", guests_remove_post, methods=["POST"]),
     Route("/admin/users/{uid}/role", role_post, methods=["POST"]),
     Route("/admin/users/{uid}/reset-password", reset_password_post, methods=["POST"]),
     Route("/admin/users/{uid}/activate", activate_post, methods=["POST"]),

@@ -14,6 +14,7 @@ from ..passwords import DUMMY_HASH, hash_password, verify_password
 from ..ratelimit import TOO_MANY, LimitPolicy, limit_key
 from ..sessions import SESSION_COOKIE, create_session, revoke
 from ..web import (
+    client_ip,
     context,
     form_data,
     local_path,
@@ -23,6 +24,7 @@ from ..web import (
     render,
     see_other,
     services,
+    set_session_cookie,
 )
 
 INCORRECT = "Incorrect username or password"
@@ -38,10 +40,6 @@ def _policy(request: Request) -> LimitPolicy:
         max_per_ip=int(get("security.login_rate_limit_max_failures_per_ip")),
         lockout_seconds=int(get("security.login_rate_limit_lockout_seconds")),
     )
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def _login_page(request: Request, status: int = 200, **values: object) -> Response:
@@ -70,7 +68,7 @@ async def login_post(request: Request) -> Response:
     identifier = accounts.clean_text(form.get("login"))[:254]
     password = form.get("password", "")
     next_path = local_path(form.get("next")) or "/dashboard"
-    ip, policy = _client_ip(request), _policy(request)
+    ip, policy = client_ip(request), _policy(request)
     page_values = {"login": identifier, "next": local_path(form.get("next")) or ""}
     user = await svc.db.read(lambda: accounts.find_by_login_or_email(identifier))
     key = limit_key(user.id if user is not None else None, identifier)
@@ -86,17 +84,7 @@ async def login_post(request: Request) -> Response:
     svc.limiter.record_success(key)
     raw_id = await svc.db.write(lambda: create_session(user, ip, request.headers.get("user-agent", "")))
     target = password_change_url(next_path) if user.must_change_password else next_path
-    response = see_other(target)
-    lifetime = int(svc.settings.get("auth.session_lifetime_minutes")) * 60
-    response.set_cookie(
-        SESSION_COOKIE,
-        svc.signing.sign_session(raw_id),
-        max_age=lifetime,
-        httponly=True,
-        samesite="lax",
-        secure=svc.config.secure_cookies,
-    )
-    return response
+    return set_session_cookie(request, see_other(target), raw_id)
 
 
 async def logout_post(request: Request) -> Response:
