@@ -368,3 +368,24 @@ def test_the_app_starts_with_a_stored_key_in_a_new_process(tmp_path: Path) -> No
         run_coroutine(first.app.state.services.settings.save("ai.api_key", API_KEY, None))  # type: ignore[attr-defined]
     with TestClient(create_app(env, cwd=tmp_path)) as second:
         assert second.app.state.services.settings.get("ai.api_key") == API_KEY  # type: ignore[attr-defined]
+
+
+def test_turning_exclusivity_on_refuses_the_next_overlapping_start(client: TestClient, people: dict[str, Person]) -> None:
+    from helpers_meetings import seed_meeting, snapshot
+
+    db: Database = client.app.state.services.db  # type: ignore[attr-defined]
+    meeting = seed_meeting(db, "fac", ["pat"], activities=[("Talk", {}), ("Vote", {})])
+    fac = as_(client, people["fac"])
+    assert fac.post(meeting.activity_url(0, "control"), data={"action": "start"}).status_code == 303
+    assert save(client, people["boss"], "meetings", meetings__activity_participant_exclusivity="true").status_code == 303
+    before = snapshot(db, meeting.id)
+
+    refused = fac.post(meeting.activity_url(1, "control"), data={"action": "start"})
+
+    assert refused.status_code == 409
+    collision = soup(refused).select_one(".collision")
+    assert collision is not None and text_of(collision.select_one("strong")) == "Participant Collision Detected!"
+    assert [text_of(li) for li in collision.select("li")] == ["pat is already in “Talk”"]
+    cancel = collision.select_one("a")
+    assert cancel is not None and (text_of(cancel), cancel["href"]) == ("Cancel", meeting.url)
+    assert snapshot(db, meeting.id) == before

@@ -88,13 +88,11 @@ def check_exclusivity(activity: Activity, scope: set[str]) -> None:
     others = Activity.select().where(
         Activity.meeting == activity.meeting_id, Activity.id != activity.id, Activity.state.in_(ACTIVE_STATES)
     )
-    clashes = []
-    for other in others:
-        for user_id in sorted(scope & scope_user_ids(other, everyone)):
-            user = User.get_by_id(user_id)
-            clashes.append(Clash(user_id, user.display_name, other.title))
-    if clashes:
-        raise CollisionRefused(clashes)
+    pairs = [(user_id, other.title) for other in others for user_id in sorted(scope & scope_user_ids(other, everyone))]
+    if pairs:
+        ids = list({user_id for user_id, _ in pairs})
+        names = dict(User.select(User.id, User.display_name).where(User.id.in_(ids)).tuples())
+        raise CollisionRefused([Clash(user_id, names.get(user_id, user_id), title) for user_id, title in pairs])
 
 
 def control(activity: Activity, action: str, actor: User, exclusivity: bool, minutes: int = 0) -> MeetingEvent:

@@ -339,7 +339,9 @@ async def control_post(request: Request) -> Response:
 
 def _collision(request: Request, access: Access, exc: run_control.CollisionRefused) -> Response:
     """409 with the clashing participants: into #flash for htmx, as a page for a plain form."""
-    values = {"clashes": exc.clashes, "meeting": access.meeting}
+    # Without JavaScript the refusal is a page of its own: its Cancel goes back to the meeting.
+    cancel_url = None if is_htmx(request) else f"/meeting/{access.meeting.id}"
+    values = {"clashes": exc.clashes, "meeting": access.meeting, "cancel_url": cancel_url}
     return render(request, "collision.html", values, status=409, block="collision", headers=_flash_target(request))
 
 
