@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from . import activities  # noqa: F401 - importing it registers every activity type
+from .designer import routes as designer
 from .meetings import event_log
 from .meetings.activity_types import TYPES, type_routes
 from .meetings.broker import InProcessBroker
@@ -142,6 +143,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *profile.routes,
             *admin_users.routes,
             *settings.routes,
+            *designer.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
             *(grab.routes if config.grab_enabled else []),

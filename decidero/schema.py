@@ -12,7 +12,9 @@ from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import Idea
+from .designer.models import DesignerConversation, DesignerGeneration, DesignerMessage
 from .meetings import roster_cache
+from .meetings.drafts import MeetingDraft
 from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .platform import migrations
 from .platform.db import Database
@@ -52,6 +54,10 @@ def _visible_idea_index(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
+def _designer(db: SqliteDatabase) -> None:
+    db.create_tables([MeetingDraft, DesignerConversation, DesignerMessage, DesignerGeneration], safe=True)
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -61,6 +67,7 @@ STEPS: list[migrations.Step] = [
     (6, _brainstorming),
     (8, _roster_stamps),
     (9, _visible_idea_index),
+    (10, _designer),
 ]
 
 LATEST = max(number for number, _ in STEPS)

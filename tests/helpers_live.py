@@ -263,6 +263,26 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
 
 
+def serve_in_thread(app: Any, port: int, send_buffer: int | None = None) -> tuple[_Server, threading.Thread]:
+    """Serve an ASGI app with uvicorn on a loopback port from a daemon thread; returns once it listens.
+    ``send_buffer`` sets SO_SNDBUF of every accepted connection (inherited from the listener)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
+    server = _Server(config)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    listener.bind(("127.0.0.1", port))
+    thread = threading.Thread(target=server.run, args=([listener],), name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "server thread died"
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    return server, thread
+
+
 @dataclass
 class ThreadedServer:
     """The app served by uvicorn on a loopback port from a thread of the test process."""
@@ -296,22 +316,7 @@ class ThreadedServer:
 
     def start(self) -> ThreadedServer:
         self.app = create_app(base_env(self.directory), cwd=self.directory)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2
-        )
-        self._server = _Server(config)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if self.send_buffer:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
-        listener.bind(("127.0.0.1", self.port))
-        self._thread = threading.Thread(target=self._server.run, args=([listener],), name="uvicorn", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            assert self._thread.is_alive(), "server thread died"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
+        self._server, self._thread = serve_in_thread(self.app, self.port, self.send_buffer)
         return self
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:

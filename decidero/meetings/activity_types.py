@@ -42,6 +42,25 @@ class ActivityType:
     events: Mapping[str, EventBuilder] = {}
     results_page: Endpoint | None = None
     results_csv: Endpoint | None = None
+    # For the AI designer's catalog (SPEC §4.16): what the type is for, and what a plan may set in its
+    # config (key → meaning and values, as the model is told). Other keys are dropped with a warning.
+    purpose = ""
+    designer_keys: Mapping[str, str] = {}
+    # The hidden field(s) the type's config form sends, so ``validate_config`` reads a whole form.
+    config_form_marker: Mapping[str, str] = {}
+
+    def designer_form(self, config: Mapping[str, Any]) -> dict[str, str]:
+        """A planned config (``designer_keys`` only, values text, numbers, booleans or lists) as the
+        type's config form submits it, for ``validate_config``: a list as lines, true as a checked box."""
+        form = dict(self.config_form_marker)
+        for key, value in config.items():
+            if isinstance(value, list):
+                form[key] = "\n".join(str(item) for item in value)
+            elif value is True:
+                form[key] = "on"
+            elif value is not False and value is not None:
+                form[key] = str(value)
+        return form
 
     def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
         return {}

@@ -92,6 +92,7 @@ class PlannedActivity:
     title: str
     instructions: str
     config: dict[str, Any] = field(default_factory=dict)
+    time_limit_minutes: int | None = None
 
 
 def parse_start(raw: str) -> datetime | None:
@@ -129,10 +130,15 @@ def validate_details(form: Mapping[str, str]) -> Details:
     return Details(title, description, start, duration)
 
 
-def validate_agenda(rows: Sequence[Mapping[str, str]], settings: RuntimeSettings | None = None) -> list[PlannedActivity]:
+def validate_agenda(
+    rows: Sequence[Mapping[str, str]],
+    settings: RuntimeSettings | None = None,
+    preset: Callable[[Mapping[str, str]], PlannedActivity | None] = lambda row: None,
+) -> list[PlannedActivity]:
     """Initial agenda rows of the create form; blank rows are skipped, and each activity starts with
-    its type's default config (from ``settings``). Errors are keyed ``activity_<field>_<row number>``
-    so the form can show each beside its row."""
+    its type's default config (from ``settings``), or with the config and time limit ``preset`` finds
+    for its row (a draft's). Errors are keyed ``activity_<field>_<row number>`` so the form can show
+    each beside its row."""
     errors: dict[str, str] = {}
     planned = []
     for number, row in enumerate(rows, start=1):
@@ -147,8 +153,11 @@ def validate_agenda(rows: Sequence[Mapping[str, str]], settings: RuntimeSettings
             errors.update({f"activity_{key}_{number}": message for key, message in exc.errors.items()})
             continue
         if type_name in TYPES:
+            drafted = preset(row)
             config = TYPES[type_name].default_config(settings) if settings is not None else {}
-            planned.append(PlannedActivity(type_name, common["title"], common["instructions"], config))
+            config = drafted.config if drafted is not None else config
+            limit = drafted.time_limit_minutes if drafted is not None else None
+            planned.append(PlannedActivity(type_name, common["title"], common["instructions"], config, limit))
     if len(planned) > agenda.MAX_ACTIVITIES:
         errors["agenda"] = f"A meeting can have at most {agenda.MAX_ACTIVITIES} activities."
     if errors:
@@ -207,7 +216,7 @@ def create_meeting(
         updated_at=now,
     )
     for planned in plan:
-        common = {"title": planned.title, "instructions": planned.instructions}
+        common = {"title": planned.title, "instructions": planned.instructions, "time_limit_minutes": planned.time_limit_minutes}
         agenda.add_activity(meeting, planned.type, common, planned.config, owner.id)
     rows = [{"meeting": meeting.id, "user": u.id, "role": "cofacilitator", "added_at": now} for u in cofacilitators]
     rows += [{"meeting": meeting.id, "user": u.id, "role": "participant", "added_at": now} for u in participants]

@@ -91,7 +91,7 @@ def check_exclusivity(activity: Activity, scope: set[str]) -> None:
     pairs = [(user_id, other.title) for other in others for user_id in sorted(scope & scope_user_ids(other, everyone))]
     if pairs:
         ids = list({user_id for user_id, _ in pairs})
-        names = dict(User.select(User.id, User.display_name).where(User.id.in_(ids)).tuples())
+        names: dict[str, str] = {u.id: u.display_name for u in User.select(User.id, User.display_name).where(User.id.in_(ids))}
         raise CollisionRefused([Clash(user_id, names.get(user_id, user_id), title) for user_id, title in pairs])
 
 

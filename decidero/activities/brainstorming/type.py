@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from ...meetings.activity_types import ActivityType
@@ -39,6 +40,13 @@ class Brainstorming(ActivityType):
     label = "Brainstorming"
     stem = "BRAINS"
     noun = "the brainstorming board"
+    purpose = "Collect ideas, optionally with comments and anonymity"
+    designer_keys = MappingProxyType({
+        "prompt": "the question participants answer (text, at most 1000 characters)",
+        "anonymous": "hide authors' names (true/false)",
+        "allow_comments": "participants may comment on ideas (true/false)",
+    })
+    config_form_marker = MappingProxyType({"brainstorming_config": "1"})
     config_template = "activities/brainstorming/config.html"
     participant_template = "activities/brainstorming/panel.html"
     facilitator_template = "activities/brainstorming/panel.html"

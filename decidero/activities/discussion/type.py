@@ -10,5 +10,6 @@ class Discussion(ActivityType):
     label = "Discussion"
     stem = "DISCUS"
     noun = "the discussion"
+    purpose = "Instructions on everyone's screen while the group talks; no input"
     participant_template = "activities/discussion/panel.html"
     facilitator_template = "activities/discussion/panel.html"

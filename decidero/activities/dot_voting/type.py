@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import MappingProxyType
 from typing import Any
 
 from ...meetings.models import Activity
@@ -44,6 +45,13 @@ class DotVoting(BallotType):
     label = "Dot Voting"
     stem = "RANKVT"
     noun = "the voting"
+    purpose = "Spread a budget of dots over options"
+    designer_keys = MappingProxyType({
+        "options": "the choices to vote on (a list of short texts, each unique)",
+        "max_votes": "dots per participant (a whole number 1–99)",
+        "max_per_option": "most dots on one option (a whole number 1–9, no more than max_votes)",
+    })
+    config_form_marker = MappingProxyType({"config_form": voting.VOTING})
     config_template = "activities/dot_voting/config.html"
     participant_template = "activities/dot_voting/panel.html"
     facilitator_template = "activities/dot_voting/panel.html"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from ...meetings.models import Activity
@@ -31,6 +32,9 @@ class RankOrderVoting(BallotType):
     label = "Rank Order Voting"
     stem = "RANKOR"
     noun = "the ranking"
+    purpose = "Order every option; Borda results"
+    designer_keys = MappingProxyType({"ideas": "the items to rank (a list of at least two short texts, each unique)"})
+    config_form_marker = MappingProxyType({"config_form": voting.RANKING})
     config_template = "activities/rank_order/config.html"
     participant_template = "activities/rank_order/panel.html"
     facilitator_template = "activities/rank_order/panel.html"

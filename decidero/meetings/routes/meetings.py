@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from ...platform import accounts
-from ...platform.errors import Forbidden, FormErrors, Refused
+from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
 from ...platform.passwords import hash_password
@@ -40,7 +40,7 @@ from ...platform.web import (
     set_session_cookie,
     wants_fragment,
 )
-from .. import agenda, live, roster
+from .. import agenda, drafts, live, roster
 from .. import lifecycle as meetings
 from ..access import Access, access_for
 from ..activity_types import TYPES
@@ -179,11 +179,27 @@ class CreateForm:
         return cls(fields, [_blank_row()])
 
     @classmethod
-    def parse(cls, simple: dict[str, str], form: FormData) -> CreateForm:
-        kinds, titles, notes = (form.getlist(f"activity_{k}") for k in ("type", "title", "instructions"))
+    def from_draft(cls, draft: drafts.Draft) -> CreateForm:
+        """Pre-filled from a server-side draft; each row remembers the planned activity it came from."""
+        fields = {
+            "title": draft.title,
+            "description": draft.description,
+            "duration_minutes": str(draft.duration_minutes),
+            "form_token": _new_token(),
+            "draft": draft.id,
+        }
         rows = [
-            {"type": str(kind), "title": str(title), "instructions": str(note)}
-            for kind, title, note in zip_longest(kinds, titles, notes, fillvalue="")
+            {"type": a.type, "title": a.title, "instructions": a.instructions, "draft": str(number)}
+            for number, a in enumerate(draft.activities, start=1)
+        ]
+        return cls(fields, rows or [_blank_row()])
+
+    @classmethod
+    def parse(cls, simple: dict[str, str], form: FormData) -> CreateForm:
+        columns = (form.getlist(f"activity_{k}") for k in ("type", "title", "instructions", "draft"))
+        rows = [
+            {"type": str(kind), "title": str(title), "instructions": str(note), "draft": str(ref)}
+            for kind, title, note, ref in zip_longest(*columns, fillvalue="")
         ]
         return cls(
             fields={k: v for k, v in simple.items() if k != "csrf_token"},
@@ -220,7 +236,7 @@ def _new_token() -> str:
 
 
 def _blank_row() -> dict[str, str]:
-    return {"type": DEFAULT_TYPE, "title": "", "instructions": ""}
+    return {"type": DEFAULT_TYPE, "title": "", "instructions": "", "draft": ""}
 
 
 async def _create_page(
@@ -241,10 +257,21 @@ async def _create_page(
     return render(request, "meeting_create.html", values, status=status)
 
 
+async def _draft(request: Request, user: User, draft_id: str) -> drafts.Draft | None:
+    """The user's draft named by the form or the URL; 404 for an unknown or someone else's."""
+    if not draft_id:
+        return None
+    draft = await services(request).db.read(lambda: drafts.load_draft(user, draft_id))
+    if draft is None:
+        raise NotFound()
+    return draft
+
+
 async def meeting_create_get(request: Request) -> Response:
     user = current_user(request)
     meetings.check_creator(user)
-    return await _create_page(request, user, CreateForm.blank())
+    draft = await _draft(request, user, request.query_params.get("draft", ""))
+    return await _create_page(request, user, CreateForm.from_draft(draft) if draft else CreateForm.blank())
 
 
 async def meeting_create_directory_get(request: Request) -> Response:
@@ -272,8 +299,11 @@ async def meeting_create_post(request: Request) -> Response:
         details = meetings.validate_details(form.fields)
     except FormErrors as exc:
         errors.update(exc.errors)
+    draft = await _draft(request, user, form.fields.get("draft", ""))
     try:
-        plan = meetings.validate_agenda(form.rows, services(request).settings)
+        plan = meetings.validate_agenda(
+            form.rows, services(request).settings, lambda row: draft.row_plan(row["draft"], row["type"]) if draft else None
+        )
     except FormErrors as exc:
         errors.update(exc.errors)
     if errors:
