@@ -389,3 +389,17 @@ def test_turning_exclusivity_on_refuses_the_next_overlapping_start(client: TestC
     cancel = collision.select_one("a")
     assert cancel is not None and (text_of(cancel), cancel["href"]) == ("Cancel", meeting.url)
     assert snapshot(db, meeting.id) == before
+
+
+def test_with_exclusivity_off_two_activities_run_together_and_a_participant_uses_both(client: TestClient, people: dict[str, Person]) -> None:
+    db: Database = client.app.state.services.db  # type: ignore[attr-defined]
+    meeting = seed_brainstorm(db, "fac", ["pat"], rounds=[("Ideas", {}), ("More ideas", {})])
+    fac, pat = as_(client, people["fac"]), as_(client, people["pat"])
+    for index in (0, 1):
+        assert fac.post(meeting.activity_url(index, "control"), data={"action": "start"}).status_code == 303
+
+    submitted = [pat.post(meeting.activity_url(i, "ideas"), data={"content": f"idea {i}", "client_token": f"k{i}"}) for i in (0, 1)]
+
+    assert [r.status_code for r in submitted] == [303, 303]
+    summary = text_of(soup(fac.get(meeting.url)).select_one("#agenda .summary"))
+    assert summary == "2 activities · 2 active"
