@@ -12,8 +12,19 @@ from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import Idea
+from .activities.categorization.models import BoardAudit, BoardItem, BoardState, Bucket
 from .meetings import roster_cache
-from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
+from .meetings.models import (
+    Activity,
+    ActivityRosterEntry,
+    ActivityRound,
+    IdCounter,
+    Meeting,
+    MeetingEvent,
+    MeetingMember,
+    Provenance,
+    TransferDraft,
+)
 from .platform import migrations
 from .platform.db import Database
 from .platform.idempotency import IdempotencyRecord
@@ -52,6 +63,11 @@ def _visible_idea_index(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
+def _convergence(db: SqliteDatabase) -> None:
+    """Categorization boards, transfer drafts, provenance and second rounds (issue 14)."""
+    db.create_tables([Bucket, BoardItem, BoardState, BoardAudit, TransferDraft, Provenance, ActivityRound], safe=True)
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -61,6 +77,7 @@ STEPS: list[migrations.Step] = [
     (6, _brainstorming),
     (8, _roster_stamps),
     (9, _visible_idea_index),
+    (10, _convergence),
 ]
 
 LATEST = max(number for number, _ in STEPS)

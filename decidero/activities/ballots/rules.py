@@ -69,16 +69,26 @@ def labels_from_text(text: str, field: str, singular: str, duplicate: str) -> li
     """Lines of a textarea as labels, blank lines skipped; FormErrors for sizes and duplicates
     (``duplicate`` is the message with ``{}`` for the label)."""
     labels = [label for label in (clean_text(line) for line in str(text or "").splitlines()) if label]
+    problems = label_problems(labels, singular, duplicate)
+    if problems:
+        raise FormErrors({field: problems[0][1]})
+    return labels
+
+
+def label_problems(labels: list[str], singular: str, duplicate: str) -> list[tuple[int, str]]:
+    """What the option rules refuse, as (index, message) in order: sizes, duplicates ignoring case,
+    then the count (at the first label over the limit). Config forms and transfers share them."""
+    problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for label in labels:
-        if len(label) > MAX_LABEL:
-            raise FormErrors({field: f"Each {singular} must be 1–{MAX_LABEL} characters."})
-        if label.casefold() in seen:
-            raise FormErrors({field: duplicate.format(label)})
+    for index, label in enumerate(labels):
+        if not 1 <= len(label) <= MAX_LABEL:
+            problems.append((index, f"Each {singular} must be 1–{MAX_LABEL} characters."))
+        elif label.casefold() in seen:
+            problems.append((index, duplicate.format(label)))
         seen.add(label.casefold())
     if len(labels) > MAX_ITEMS:
-        raise FormErrors({field: f"At most {MAX_ITEMS} {singular}s are allowed."})
-    return labels
+        problems.append((MAX_ITEMS, f"At most {MAX_ITEMS} {singular}s are allowed."))
+    return problems
 
 
 def labels_of(config: Mapping[str, Any], key: str) -> list[str]:
