@@ -46,8 +46,9 @@ class FileDatabase:
             return db.write_sync(fn)
 
 
-def add_voting(db: Database, meeting_id: str, type_name: str, title: str, config: dict[str, Any]) -> str:
-    """An activity added the way the agenda adds it (option ids are given on the write path)."""
+def add_voting(db: Database | FileDatabase, meeting_id: str, type_name: str, title: str, config: dict[str, Any]) -> str:
+    """An activity added the way the agenda adds it (option ids are given on the write path); any
+    type, its default config overridden by ``config``."""
 
     def write() -> str:
         meeting = Meeting.get_by_id(meeting_id)
