@@ -43,9 +43,8 @@ class Workshop:
     # -- seeding ----------------------------------------------------------------------------------
 
     def add(self, type_name: str, title: str, config: dict[str, Any] | None = None) -> str:
-        if type_name == "brainstorming":  # its defaults come from the runtime settings
-            config = {**DEFAULT_CONFIG, **(config or {})}
-        return add_voting(self.db, self.meeting.id, type_name, title, config or {})
+        defaults = DEFAULT_CONFIG if type_name == "brainstorming" else None  # its own come from the settings
+        return add_voting(self.db, self.meeting.id, type_name, title, config or {}, defaults)
 
     def control(self, activity: str, action: str, login: str = "fac") -> None:
         def write() -> None:
