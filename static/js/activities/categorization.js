@@ -63,9 +63,9 @@
   document.addEventListener("htmx:oobAfterSwap", function (e) {
     var target = e.detail && e.detail.target;
     if (target && target.classList && target.classList.contains("holding")) expireLater(target);
+    enhance(document); // a board may have come inside a swapped panel too
     var board = target && target.id && document.getElementById(target.id);
     if (!board || !board.classList.contains("board")) return;
-    enhance(board);
     if (!kept || kept.board !== board.id) return;
     var again = document.getElementById(kept.id);
     if (again && again.tagName === "SELECT" && kept.value && again.querySelector("option[value='" + CSS.escape(kept.value) + "']")) {
@@ -160,5 +160,6 @@
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:load", function (e) { enhance(e.detail.elt); });
+  document.addEventListener("htmx:afterSettle", function () { enhance(document); });
   enhance(document);
 })();
