@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..platform.models import utcnow
+from ..platform.prepared import add_many
 from . import agenda, lifecycle
 from .activity_types import TransferSource
 from .models import Activity, Provenance
@@ -31,6 +33,7 @@ class Origin:
 
 def record(activity: Activity, origin: Origin, created: Iterable[tuple[str, TransferSource | None]]) -> int:
     """One row per created ``(ref, source)`` with a source (write path, bulk); returns how many."""
+    now = utcnow()
     rows = [
         {
             "meeting_id": activity.meeting_id,
@@ -43,12 +46,12 @@ def record(activity: Activity, origin: Origin, created: Iterable[tuple[str, Tran
             "source_label": source.label[:255],
             "source_text": source.text,
             "parts_json": json.dumps(list(source.parts)),
+            "created_at": now,
         }
         for ref, source in created
         if source is not None
     ]
-    for start in range(0, len(rows), 500):  # SQLite's limit on parameters per statement
-        Provenance.insert_many(rows[start : start + 500]).on_conflict_replace().execute()
+    add_many(Provenance, rows, replace=True)  # a ref filled again (an unused target refilled) keeps its newest source
     return len(rows)
 
 

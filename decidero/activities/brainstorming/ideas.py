@@ -18,7 +18,7 @@ from ...platform import idempotency
 from ...platform.accounts import clean_text
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.models import User, utcnow
-from ...platform.prepared import add, count, one
+from ...platform.prepared import add, add_many, count, one
 from .board import Rules, find, ref_of, rules_of
 from .models import Idea
 
@@ -237,9 +237,6 @@ def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden
     return Outcome(idea.id, event, True)
 
 
-CHUNK = 500  # rows per INSERT, under SQLite's limit on parameters per statement
-
-
 def add_transferred(activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:
     """Transferred ideas and their comments, in bulk (SPEC §4.12): authored "From “<donor>”", with
     no user, numbered after the existing ones. One ``idea_created`` record says how many arrived.
@@ -259,17 +256,16 @@ def add_transferred(activity: Activity, items: list[TransferItem], donor_title: 
             "source_item_id": source.ref if source else None,
         }
 
-    _insert([row(first + i, 0, item, None) for i, item in enumerate(items)])
+    add_many(Idea, [row(first + i, 0, item, None) for i, item in enumerate(items)])
     numbers = range(first, first + len(items))
     inserted = Idea.select(Idea.number, Idea.id).where(
         Idea.activity == activity.id, Idea.sub == 0, Idea.number.between(numbers[0], numbers[-1])
     )
     parents: dict[int, int] = {row.number: row.id for row in inserted}
     comments = [row(n, j, c, parents[n]) for n, item in zip(numbers, items, strict=True) for j, c in enumerate(item.comments, 1)]
-    _insert(comments)
+    add_many(Idea, comments)
     counters = [{"scope": f"idea:{activity.id}:{n}", "last": len(item.comments)} for n, item in zip(numbers, items, strict=True) if item.comments]
-    for start in range(0, len(counters), CHUNK):
-        IdCounter.insert_many(counters[start : start + CHUNK]).on_conflict_replace().execute()
+    add_many(IdCounter, counters, replace=True)
     created = []
     for number, item in zip(numbers, items, strict=True):
         created.append((ref_of(activity.id, str(number)), item))
@@ -283,8 +279,3 @@ def add_transferred(activity: Activity, items: list[TransferItem], donor_title: 
         payload={"action": "transfer", "count": count},
     )
     return created
-
-
-def _insert(rows: list[dict[str, object]]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        Idea.insert_many(rows[start : start + CHUNK]).execute()

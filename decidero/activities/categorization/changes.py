@@ -19,8 +19,8 @@ from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, Forbidden, NotFound, Refused
-from ...platform.models import User
-from ...platform.prepared import add, one
+from ...platform.models import User, utcnow
+from ...platform.prepared import add, add_many, one
 from .board import LIVE_STATES, UNSORTED, bucket_titles, seed_items, state_of, unsorted_id
 from .models import BoardAudit, BoardItem, BoardState, Bucket
 
@@ -162,13 +162,13 @@ def seed(activity: Activity) -> None:
     Bucket.create(id=unsorted_id(activity.id), activity=activity.id, position=0, title=UNSORTED)
     for position, title in enumerate(bucket_titles(activity.config), start=1):
         Bucket.create(id=_new_bucket_id(activity), activity=activity.id, position=position, title=title)
+    now = utcnow()
     rows = [
         {"id": item["id"] or new_item_id(activity.id), "activity": activity.id, "bucket": unsorted_id(activity.id),
-         "position": position, "text": item["text"]}
+         "position": position, "text": item["text"], "revision": 0, "created_at": now}
         for position, item in enumerate(seed_items(activity.config), start=1)
     ]
-    for start in range(0, len(rows), 500):
-        BoardItem.insert_many(rows[start : start + 500]).execute()
+    add_many(BoardItem, rows)
     add(BoardAudit, activity=activity.id, operation="seed", to_value=f"{len(rows)} ideas")
 
 
