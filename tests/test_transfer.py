@@ -14,8 +14,9 @@ from voting_helpers import client_opener
 
 from decidero.activities.ballots.models import Ranking, VoteAllocation
 from decidero.activities.brainstorming.models import Idea
+from decidero.activities.categorization.models import BoardAudit, BoardItem, BoardState, Bucket
 from decidero.meetings import provenance
-from decidero.meetings.models import Activity, MeetingEvent, TransferDraft
+from decidero.meetings.models import Activity, ActivityRound, MeetingEvent, Provenance, TransferDraft
 
 
 @pytest.fixture
@@ -120,6 +121,9 @@ def test_s9_a_curated_draft_becomes_a_dot_vote_right_after_the_donor(shop: Works
     sources = [(p.ref, p.source_ref, p.source_label) for p in shop.provenance(target)]
     first, second = options_of_ids(shop, target)[:2]
     assert sources == [(first, f"{ideas}:idea-1", "idea #1"), (second, f"{ideas}:idea-3", "idea #3")]  # "Idea Z" has no source
+    panel = soup(shop.as_("fac").get(f"{shop.meeting.url}?activity={target}")).select_one(f"#results-{target}")
+    tooltips = {text_of(td): td.get("title") for td in panel.select("tbody td[title]")} if panel else {}
+    assert tooltips == {"Catering": "Source: idea #3 “Catering” in “Ideas”", "Cheap hall downtown (Comments: near the station; book early)": "Source: idea #1 “Cheap hall” in “Ideas”"}
 
 
 def options_of_ids(shop: Workshop, activity: str) -> list[str]:
@@ -516,3 +520,26 @@ def test_two_thousand_ideas_arrive_in_one_commit(shop: Workshop) -> None:
     numbers = shop.db.read_sync(lambda: [i.number for i in Idea.select().where(Idea.activity == target).order_by(Idea.number)])
     assert numbers == list(range(1, 2001))
     assert len(shop.provenance(target)) == 2000
+
+
+def test_deleting_an_activity_or_the_meeting_leaves_no_draft_board_provenance_or_round_behind(shop: Workshop, ideas: str) -> None:
+    fields = form_of(open_transfer(shop, ideas))
+    assert shop.as_("fac").post(shop.url(ideas, "transfer/draft"), data={**fields, "action": "save"}).status_code == 303
+    assert commit(shop, ideas, {"target_type": "categorization", "target_title": "Sort"}).status_code == 303
+    sort = shop.agenda()[1][0]
+    shop.control(sort, "start")
+    shop.control(sort, "stop")
+    assert shop.post("fac", sort, "round").status_code == 303
+    assert shop.post("fac", ideas, "transfer/draft", {**fields, "action": "save"}).status_code == 303
+
+    def leftovers(activity: str) -> list[int]:
+        tables = [(Bucket, Bucket.activity), (BoardItem, BoardItem.activity), (BoardState, BoardState.activity), (BoardAudit, BoardAudit.activity),
+                  (Provenance, Provenance.activity_id), (TransferDraft, TransferDraft.donor_id), (ActivityRound, ActivityRound.activity_id)]
+        return shop.db.read_sync(lambda: [model.select().where(column == activity).count() for model, column in tables])
+
+    assert sum(leftovers(sort)) > 0 and leftovers(ideas)[5] == 1
+    assert shop.post("fac", sort, "delete").status_code == 303
+    assert shop.post("fac", ideas, "delete").status_code == 303
+    assert leftovers(sort) == leftovers(ideas) == [0] * 7
+    assert shop.as_("fac").post(f"{shop.meeting.url}/delete", data={"confirmed": "1"}).status_code == 303
+    assert shop.db.read_sync(lambda: (Provenance.select().count(), TransferDraft.select().count(), ActivityRound.select().count())) == (0, 0, 0)

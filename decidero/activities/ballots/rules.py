@@ -16,6 +16,7 @@ from typing import Any
 
 from peewee import fn
 
+from ...meetings import provenance
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
 from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
@@ -297,6 +298,8 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool, counted
         "anonymous": anonymous,
         "after_submit": visible_after_submit(activity),
         "hidden_text": hidden_text(activity),
+        # The facilitators' "Source: …" tooltip on options that came from a transfer or a round.
+        "sources": provenance.sources_for(activity.id) if facilitator and can_see else {},
     }
 
 
