@@ -58,13 +58,14 @@ def record(activity: Activity, origin: Origin, created: Iterable[tuple[str, Tran
 def hop(row: Provenance) -> str:
     """One step of a chain as people read it: 'idea #4 “Cheap hall” in “Ideas”'."""
     label = row.source_label
-    text = _snippet(row.source_text)
+    text = snippet(row.source_text)
     if text and text not in label:
         label = f"{label} “{text}”"
     return f"{label} in “{row.source_title}”"
 
 
-def _snippet(text: str) -> str:
+def snippet(text: str) -> str:
+    """An item's text shortened for a chain or a label."""
     text = " ".join(text.split())
     return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
 

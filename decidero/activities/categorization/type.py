@@ -7,6 +7,7 @@ from typing import Any
 
 from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
 from ...meetings.models import Activity
+from ...meetings.provenance import snippet
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, FormErrors
 from ...platform.runtime_settings import RuntimeSettings
@@ -133,7 +134,7 @@ class Categorization(ActivityType):
             return [
                 TransferItem(
                     f"{item.text} (Category: {bucket.title})",
-                    TransferSource(item.id, f"item “{item.text}” (bucket “{bucket.title}”)", item.text, (bucket.id,)),
+                    TransferSource(item.id, f"item “{snippet(item.text)}” (bucket “{bucket.title}”)", item.text, (bucket.id,)),
                 )
                 for bucket in buckets
                 for item in bucket.items
