@@ -15,6 +15,7 @@ from starlette.routing import Route
 from ...meetings import event_log, live, provenance, rounds
 from ...meetings.access import Access, require_member
 from ...meetings.activity_types import get_type
+from ...meetings.csv_export import csv_response
 from ...meetings.models import Activity, MeetingEvent
 from ...meetings.room import STATE_LABELS
 from ...platform.errors import Refused
@@ -120,9 +121,7 @@ async def results_csv_get(request: Request) -> Response:
         _, activity = voting.require_results(meeting_id, activity_id, user)
         return voting.results_csv(activity)
 
-    text = await services(request).db.read(load)
-    disposition = f'attachment; filename="{activity_id}_results.csv"'
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+    return csv_response(activity_id, await services(request).db.read(load))
 
 
 # Shared by both ballot types: each registers it among its own routes (the registry lists it once).

@@ -7,9 +7,7 @@ Each type's submissions (write path) are in its own package: ``dot_voting.votes`
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ from peewee import fn
 
 from ...meetings import provenance
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
+from ...meetings.csv_export import csv_text
 from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
 from ...platform import idempotency
@@ -352,11 +351,6 @@ def latest_event_id(meeting_id: str, kind: str, activity_id: str) -> int:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -373,12 +367,8 @@ def csv_rows(activity: Activity) -> Iterable[list[object]]:
 
 
 def results_csv(activity: Activity) -> str:
-    """UTF-8 text, RFC 4180 quoting (CRLF), formula-looking cells prefixed with ``'`` (SPEC §4.13)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in csv_rows(activity):
-        writer.writerow([_cell(v) for v in row])
-    return out.getvalue()
+    """SPEC §4.13 (``meetings.csv_export``)."""
+    return csv_text(csv_rows(activity))
 
 
 # -- removal --------------------------------------------------------------------------------------

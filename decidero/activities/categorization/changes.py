@@ -10,6 +10,7 @@ facilitators working the same board never silently undo each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from peewee import fn
 
@@ -240,17 +241,20 @@ def reorder_bucket(meeting_id: str, activity_id: str, user: User, bucket_id: str
     bucket = _bucket(activity, bucket_id)
     if bucket.position == 0:
         raise Refused(UNSORTED_MOVE, 400)
-    query = Bucket.select().where(Bucket.activity == activity.id, Bucket.position > 0)
-    if direction == "up":
-        neighbour = query.where(Bucket.position < bucket.position).order_by(Bucket.position.desc()).first()
-    else:
-        neighbour = query.where(Bucket.position > bucket.position).order_by(Bucket.position).first()
+    neighbour = _neighbour(Bucket.select().where(Bucket.activity == activity.id, Bucket.position > 0), Bucket.position, bucket.position, direction)
     if neighbour is None:
         return Change(None, bucket.id)
     Bucket.update(position=neighbour.position).where(Bucket.id == bucket.id).execute()
     Bucket.update(position=bucket.position).where(Bucket.id == neighbour.id).execute()
     event = _record(access, activity, "reorder_bucket", bucket.id, bucket.title, str(bucket.position), str(neighbour.position), f"moved the bucket “{bucket.title}” {direction}")
     return Change(event, bucket.id)
+
+
+def _neighbour(query: Any, position: Any, current: int, direction: str) -> Any:
+    """The row just before (up) or after (down) ``current`` in ``query``'s order, or None."""
+    if direction == "up":
+        return query.where(position < current).order_by(position.desc()).first()
+    return query.where(position > current).order_by(position).first()
 
 
 def _check_direction(direction: str) -> None:
@@ -340,11 +344,7 @@ def reorder_item(meeting_id: str, activity_id: str, user: User, item_id: str, di
     _check_direction(direction)
     item = _item(activity, item_id)
     _stale(item, "", seen_revision)
-    query = BoardItem.select().where(BoardItem.bucket == item.bucket_id)
-    if direction == "up":
-        neighbour = query.where(BoardItem.position < item.position).order_by(BoardItem.position.desc()).first()
-    else:
-        neighbour = query.where(BoardItem.position > item.position).order_by(BoardItem.position).first()
+    neighbour = _neighbour(BoardItem.select().where(BoardItem.bucket == item.bucket_id), BoardItem.position, item.position, direction)
     if neighbour is None:
         return Change(None, item.id)
     BoardItem.update(position=neighbour.position, revision=item.revision + 1).where(BoardItem.id == item.id).execute()

@@ -9,9 +9,7 @@ it is now, so a move that lost a race never leaves a stale board on screen.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -20,6 +18,7 @@ from starlette.routing import Route
 
 from ...meetings import event_log, live, provenance, rounds
 from ...meetings.access import require_member
+from ...meetings.csv_export import csv_response, csv_text
 from ...platform.errors import Forbidden, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
@@ -145,32 +144,22 @@ async def results_get(request: Request) -> Response:
 CSV_COLUMNS = ["bucket_order", "bucket", "item_order", "item"]
 
 
-def _cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def results_csv(meeting_id: str, activity_id: str, user: User) -> str:
     """SPEC §4.13: buckets in order (Unsorted first), each item in order; an empty bucket is one
     row with no item."""
     board = _results(meeting_id, activity_id, user)["board"]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    rows: list[Sequence[object]] = [CSV_COLUMNS]
     for number, bucket in enumerate(board.buckets, start=1):
-        for position, item in enumerate(bucket.items, start=1):
-            writer.writerow([number, _cell(bucket.title), position, _cell(item.text)])
+        rows += [[number, bucket.title, position, item.text] for position, item in enumerate(bucket.items, start=1)]
         if not bucket.items:
-            writer.writerow([number, _cell(bucket.title), "", ""])
-    return out.getvalue()
+            rows.append([number, bucket.title, "", ""])
+    return csv_text(rows)
 
 
 async def results_csv_get(request: Request) -> Response:
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
-    text = await services(request).db.read(lambda: results_csv(meeting_id, activity_id, user))
-    disposition = f'attachment; filename="{activity_id}_results.csv"'
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+    return csv_response(activity_id, await services(request).db.read(lambda: results_csv(meeting_id, activity_id, user)))
 
 
 BASE = "/meeting/{mid}/activities/{aid}/board"
