@@ -247,3 +247,22 @@ def test_the_board_at_a_phones_width_fits_and_keeps_44_pixel_targets(shop: Works
         for name in ("board-390.png", "page-390.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
     assert shot.stat().st_size > 0
+
+
+def test_a_facilitator_sees_which_idea_another_facilitator_is_moving(shop: Workshop, open_page: Callable[..., Page]) -> None:
+    sort = shop.add("categorization", "Sort", {"items": IDEAS[:3], "buckets": list(BUCKETS)})
+    shop.control(sort, "start")
+    fac, cofac = (open_page(login, f"{shop.meeting.url}?activity={sort}") for login in ("fac", "cofac"))
+    mark = item(cofac, sort, "Cheap hall").locator(".holding")
+
+    item(fac, sort, "Cheap hall").locator("select[data-move-select]").focus()
+    expect(mark).to_have_text("Being moved by fac", timeout=LIVE_MS)
+    expect(item(fac, sort, "Cheap hall").locator(".holding")).to_have_text("")  # not to the mover
+    fac.get_by_label("New idea").focus()  # put it down without moving it
+    expect(mark).to_have_text("", timeout=LIVE_MS)
+
+    item(fac, sort, "Cheap hall").locator("select[data-move-select]").focus()
+    expect(mark).to_have_text("Being moved by fac", timeout=LIVE_MS)
+    move_by_mouse(fac, sort, "Cheap hall", "Venues")
+    expect(item(cofac, sort, "Cheap hall")).to_have_count(0, timeout=LIVE_MS)  # moved: the mark went with it
+    expect(cofac.locator(".holding:not(:empty)")).to_have_count(0)
