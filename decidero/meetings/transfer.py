@@ -266,14 +266,15 @@ def eligible_targets(meeting_id: str, donor: Activity) -> list[Activity]:
 
 def fold_comments(items: list[TransferItem], target: ActivityType, include: bool) -> list[TransferItem]:
     """Comments as the target takes them: kept as comments, folded into the text as
-    ``<idea> (Comments: a; b)``, or left out when Include comments is off."""
+    ``<idea> (Comments: a; b)``, or left out when Include comments is off. A target that folds them
+    keeps its items as a list of lines (options, ideas to rank or sort), so each becomes one line."""
     if target.keeps_comments:
         return items if include else [TransferItem(i.text, i.source) for i in items]
     folded = []
     for item in items:
         texts = [c.text for c in item.comments] if include else []
         text = f"{item.text} (Comments: {'; '.join(texts)})" if texts else item.text
-        folded.append(TransferItem(text, item.source))
+        folded.append(TransferItem(" ".join(text.split()), item.source))
     return folded
 
 
@@ -283,8 +284,8 @@ def fold_comments(items: list[TransferItem], target: ActivityType, include: bool
 class TransferProblems(FormErrors):
     """The target's rules refuse some rows: their indexes (as the draft shows them) and messages."""
 
-    def __init__(self, problems: list[tuple[int, str]], messages: dict[str, str] | None = None) -> None:
-        super().__init__(messages or {f"item-{index + 1}": message for index, message in problems})
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__({f"item-{index + 1}": message for index, message in problems})
         self.problems = problems
 
 
@@ -313,13 +314,13 @@ def commit(access: Access, donor_id: str, draft: Draft, token: str | None, setti
     config = target.config if target is not None else _new_config(donor, draft.target_type, settings)
     problems = target_type.transfer_problems(config, items)
     if problems:
-        raise TransferProblems([(rows[index], message) for index, message in problems])
+        raise TransferProblems([(rows[min(index, len(rows) - 1)], message) for index, message in problems])
     if target is None:
         common = {"title": draft.target_title or default_title(donor), "instructions": ""}
         target, _ = agenda.add_activity(access.meeting, draft.target_type, common, config, access.user.id, donor.position + 1)
     created = target_type.receive_transfer(target, items, donor.title)
     origin = provenance.Origin(meeting_id, donor.id, donor.title)
-    provenance.record(target, origin, _with_comments(created))
+    provenance.record(target, origin, _sources(created))
     count = len(items)
     event = event_log.record(
         meeting_id,
@@ -367,7 +368,7 @@ def _new_config(donor: Activity, type_name: str, settings: RuntimeSettings) -> d
     return target_type.default_config(settings)
 
 
-def _with_comments(created: list[tuple[str, TransferItem]]) -> list[tuple[str, TransferSource | None]]:
+def _sources(created: list[tuple[str, TransferItem]]) -> list[tuple[str, TransferSource | None]]:
     return [(ref, item.source) for ref, item in created]
 
 
