@@ -22,7 +22,7 @@ from .meetings import event_log
 from .meetings.activity_types import TYPES, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
-from .meetings.routes import meetings, results, room
+from .meetings.routes import meetings, results, room, transfer
 from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config
 from .platform.db import Busy, Database
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
@@ -146,6 +146,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *designer.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
+            *transfer.routes,
             *(grab.routes if config.grab_enabled else []),
             *results.routes,  # dispatched to the activity's type
             *type_routes(),  # each activity type's own (ideas, ballots, …)

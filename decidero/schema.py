@@ -12,10 +12,21 @@ from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import Idea
+from .activities.categorization.models import BoardAudit, BoardItem, BoardState, Bucket
 from .designer.models import DesignerConversation, DesignerGeneration, DesignerMessage
 from .meetings import roster_cache
 from .meetings.drafts import MeetingDraft
-from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
+from .meetings.models import (
+    Activity,
+    ActivityRosterEntry,
+    ActivityRound,
+    IdCounter,
+    Meeting,
+    MeetingEvent,
+    MeetingMember,
+    Provenance,
+    TransferDraft,
+)
 from .platform import migrations
 from .platform.db import Database
 from .platform.idempotency import IdempotencyRecord
@@ -58,6 +69,11 @@ def _designer(db: SqliteDatabase) -> None:
     db.create_tables([MeetingDraft, DesignerConversation, DesignerMessage, DesignerGeneration], safe=True)
 
 
+def _convergence(db: SqliteDatabase) -> None:
+    """Categorization boards, transfer drafts, provenance and second rounds (issue 14)."""
+    db.create_tables([Bucket, BoardItem, BoardState, BoardAudit, TransferDraft, Provenance, ActivityRound], safe=True)
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -68,6 +84,7 @@ STEPS: list[migrations.Step] = [
     (8, _roster_stamps),
     (9, _visible_idea_index),
     (10, _designer),
+    (11, _convergence),
 ]
 
 LATEST = max(number for number, _ in STEPS)

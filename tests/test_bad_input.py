@@ -203,6 +203,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "brainstorming": {"allow_comments": True},
             "voting": {"options": ["A", "B", "C"]},
             "rank_order_voting": {"ideas": ["X", "Y", "Z"]},
+            "categorization": {"items": ["One", "Two"], "buckets": ["Cost"]},
         }
 
         def add_and_start() -> list[str]:

@@ -82,6 +82,8 @@ def row(page: Page, room: Room, text: str) -> Locator:
 
 def start(owner: Page, room: Room) -> None:
     owner.locator(f"#row-{room.aid}").get_by_role("button", name="Start").click()
+    # Committed before anyone posts to it (a post racing the click is refused: not open yet).
+    expect(owner.locator(f"#row-{room.aid}")).to_have_attribute("data-state", "running")
 
 
 def submit(page: Page, room: Room, text: str) -> None:

@@ -46,13 +46,16 @@ class FileDatabase:
             return db.write_sync(fn)
 
 
-def add_voting(db: Database, meeting_id: str, type_name: str, title: str, config: dict[str, Any]) -> str:
-    """An activity added the way the agenda adds it (option ids are given on the write path)."""
+def add_voting(
+    db: Database | FileDatabase, meeting_id: str, type_name: str, title: str, config: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> str:
+    """An activity added the way the agenda adds it (option ids are given on the write path); any
+    type, its default config (or ``defaults``, for a type whose defaults need the settings) overridden by ``config``."""
 
     def write() -> str:
         meeting = Meeting.get_by_id(meeting_id)
         common = {"title": title, "instructions": "", "time_limit_minutes": None, "auto_stop": False}
-        full = {**get_type(type_name).default_config(None), **config}
+        full = {**(get_type(type_name).default_config(None) if defaults is None else defaults), **config}
         activity, _ = agenda.add_activity(meeting, type_name, common, full, meeting.owner_id)
         return str(activity.id)
 

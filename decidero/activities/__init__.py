@@ -9,6 +9,7 @@ from . import discussion
 from . import brainstorming
 from . import dot_voting
 from . import rank_order
+from . import categorization
 # isort: on
 
-__all__ = ["brainstorming", "discussion", "dot_voting", "rank_order"]
+__all__ = ["brainstorming", "categorization", "discussion", "dot_voting", "rank_order"]

@@ -1,7 +1,9 @@
 """The activity type interface and its registry.
 
 A type provides: label and id stem, default config, config form fields and validation, the
-participant and facilitator panel partials, the scripts its panels need, and (later) transfer in/out.
+participant and facilitator panel partials, the scripts its panels need, what it gives and takes in a
+transfer (``transfer_items``, ``content_key``, ``receive_transfer``), and what a second round copies
+and compares (``round_config``, ``round_totals``).
 Its package registers it together with what it adds to the app: its own routes, builders for its
 own live events, and its results page and CSV. The engine (agenda, run control, room, live updates,
 results) only ever reaches a type through this class and ``TYPES``; it imports no activity package.
@@ -10,6 +12,7 @@ results) only ever reaches a type through this class and ``TYPES``; it imports n
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment
@@ -27,12 +30,38 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 EventBuilder = Callable[[Any, MeetingEvent, set[Hashable], Environment], dict[Hashable, str]]
 
 
+@dataclass(frozen=True)
+class TransferSource:
+    """Where a transferred item came from in its donor: the item's stable id there (``ref``), how a
+    person names it (``label``: 'idea #4', 'bucket “Venues”'), its text then, and the donor items
+    folded into it (``parts``: a bucket's items in a rollup). Never an author."""
+
+    ref: str
+    label: str
+    text: str
+    parts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransferItem:
+    """One item of a transfer: its text, its source (None for one the facilitator added) and its
+    comments (same shape, no comments of their own)."""
+
+    text: str
+    source: TransferSource | None = None
+    comments: tuple[TransferItem, ...] = ()
+
+
+Problem = tuple[int, str]  # (index of the offending item, message): the draft highlights that row
+
+
 class ActivityType:
     name = ""
     label = ""
     stem = ""
     # Waiting copy: "The facilitator will open <noun> when ready."
     noun = "the activity"
+    item_noun = "item"  # what one of its items is called in a provenance chain: idea, option, …
     config_template = "activities/_no_config.html"
     participant_template = ""
     facilitator_template = ""
@@ -85,11 +114,60 @@ class ActivityType:
         """Extra template values for the panel (read path)."""
         return {}
 
+    def on_first_start(self, activity: Activity) -> None:
+        """Write path, inside the first start's transaction (e.g. seed a board from the config)."""
+
     def transfer_count(self, activity: Activity) -> int:
         return 0
 
     def has_participant_data(self, activity: Activity) -> bool:
         return False
+
+    # -- transfers (SPEC §4.12): the donor side ---------------------------------------------------
+
+    # Donor-side choices, (key, label); the first is the default. Empty: one way to give items.
+    transforms: tuple[tuple[str, str], ...] = ()
+
+    def transfer_items(self, activity: Activity, transform: str) -> list[TransferItem]:
+        """The activity's items in its results order, as a transfer takes them (read path)."""
+        return []
+
+    # -- transfers: the target side ---------------------------------------------------------------
+
+    # The config key a transfer fills ("" when the type cannot receive one). The other keys are the
+    # "non-content settings" a same-type transfer copies from its donor.
+    content_key = ""
+    # Whether comments arrive as comments; otherwise they are folded into their idea's text.
+    keeps_comments = False
+
+    def transfer_problems(self, config: dict[str, Any], items: list[TransferItem]) -> list[Problem]:
+        """What the type's rules refuse in ``items`` for a target with ``config`` (write path)."""
+        return []
+
+    def receive_transfer(self, activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:
+        """Write path: put ``items`` into the (unused) target; returns each created thing's ref with
+        the item it came from, comments included. By default the items replace the content key."""
+        config = {**activity.config, self.content_key: [item.text for item in items]}
+        activity.config = self.prepare_config(activity, config)
+        activity.save()
+        refs = [ref for ref, _ in self.content_refs(activity)]
+        return list(zip(refs, items, strict=True))
+
+    def content_refs(self, activity: Activity) -> list[tuple[str, str]]:
+        """The content the activity works on, in order, as (stable ref, text): options, ideas, items."""
+        return []
+
+    # -- second rounds ----------------------------------------------------------------------------
+
+    runs_rounds = False  # whether a stopped activity of the type can run again as a new round
+
+    def round_totals(self, activity: Activity) -> list[tuple[str, float]]:
+        """Per option (label), the figure rounds compare: dots, Borda score, items per bucket."""
+        return []
+
+    def round_config(self, activity: Activity) -> dict[str, Any]:
+        """The config of a fresh round after ``activity``: the same settings and content."""
+        return dict(activity.config)
 
     def delete_data(self, activity: Activity) -> None:
         """Remove the type's rows for this activity (write path, before the activity row goes)."""

@@ -5,6 +5,7 @@ Each operation returns the event-log record the caller announces after the commi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..platform.accounts import clean_text
@@ -21,6 +22,9 @@ TYPE_CHANGE = "Changing activity tool type is not supported; create a new activi
 DELETE_ACTIVE = "Cannot delete an active activity. Please stop it first."
 BAD_ORDER = "Agenda order must list every activity exactly once."
 COMMON_FORM = "common_form"  # hidden field of the activity form: every common field was submitted
+# Engine features that keep rows per activity (transfer drafts, provenance, rounds) register a
+# cleanup here; each runs inside the delete transaction, before the activity row goes.
+ON_DELETE: list[Callable[[Activity], None]] = []
 
 
 def validate_common(form: dict[str, str], partial: bool = False) -> dict[str, Any]:
@@ -147,6 +151,8 @@ def delete_activity(activity: Activity, actor_id: str | None) -> MeetingEvent:
     if activity.state in ACTIVE_STATES:
         raise Conflict(DELETE_ACTIVE)
     get_type(activity.type).delete_data(activity)
+    for cleanup in ON_DELETE:
+        cleanup(activity)
     ActivityRosterEntry.delete().where(ActivityRosterEntry.activity == activity.id).execute()
     Activity.delete().where(Activity.id == activity.id).execute()
     _renumber(ordered(activity.meeting_id))

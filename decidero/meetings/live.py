@@ -495,6 +495,15 @@ class LiveEngine:
             if ended:
                 return
 
+    def signal(self, meeting_id: str, type: str, html: str, sender_id: str) -> None:
+        """A passing fragment for the meeting's facilitators other than the sender, such as "being
+        moved by Dana": not logged, so never replayed; a page that missed it loses nothing lasting."""
+
+        def audience(viewer: Viewer) -> Hashable | None:
+            return FACILITATOR_AUDIENCE if viewer.facilitator and viewer.user_id != sender_id else None
+
+        self.broker.publish(meeting_id, Event(type, None, {FACILITATOR_AUDIENCE: html}, audience))
+
     def send_to(self, meeting_id: str | None, match: Callable[[Viewer], bool], type: str, data: dict[str, Any]) -> None:
         """A message for some viewers only (revocation, expiry), then their streams end."""
         topics = [meeting_id] if meeting_id else self.broker.topics()
@@ -644,3 +653,7 @@ async def announce(svc: Services, event: MeetingEvent | None) -> None:
 
 async def revoke_access(svc: Services, meeting_id: str, user_id: str, message: str) -> None:
     await engine(svc).revoke_access(meeting_id, user_id, message)
+
+
+def signal(svc: Services, meeting_id: str, type: str, html: str, sender_id: str) -> None:
+    engine(svc).signal(meeting_id, type, html, sender_id)

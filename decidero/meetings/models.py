@@ -109,3 +109,59 @@ class MeetingEvent(BaseModel):
     @property
     def payload(self) -> dict[str, Any]:
         return json.loads(self.payload_json or "{}")
+
+
+class Provenance(BaseModel):
+    """Where one idea, option or item created by a transfer (or a second round) came from (SPEC §4.12).
+
+    One row per created thing: the target activity and the thing's ref there, and the source
+    meeting, activity and item ref with snapshots of the donor's title and the item's label and
+    text, so a chain can be followed back across any number of hops even after a donor is edited
+    or deleted. ``parts_json`` lists the donor refs folded into it (a bucket's items in a rollup).
+    No author is ever stored: anonymity survives every transfer.
+    """
+
+    id = AutoField()
+    meeting_id = CharField(index=True)
+    activity_id = CharField()
+    ref = CharField()
+    source_meeting_id = CharField()
+    source_activity_id = CharField()
+    source_title = CharField()
+    source_ref = CharField()
+    source_label = CharField()
+    source_text = TextField(default="")
+    parts_json = TextField(default="[]")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("activity_id", "ref"), True),)
+
+    @property
+    def parts(self) -> list[str]:
+        value: list[str] = json.loads(self.parts_json or "[]")
+        return value
+
+
+class TransferDraft(BaseModel):
+    """A donor's transfer draft (SPEC §4.12), restored exactly when the page is reopened."""
+
+    donor_id = CharField(primary_key=True)
+    meeting_id = CharField(index=True)
+    data_json = TextField()
+    updated_at = DateTimeField(default=utcnow)
+    updated_by = CharField(null=True)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.data_json or "{}")
+        return value
+
+
+class ActivityRound(BaseModel):
+    """A second (third, …) round: a fresh activity run again after ``previous`` (its round ``number``)."""
+
+    activity_id = CharField(primary_key=True)
+    previous_id = CharField(index=True)
+    meeting_id = CharField(index=True)
+    number = IntegerField()

@@ -17,6 +17,7 @@ from typing import Any
 from ..platform.errors import NotFound
 from ..platform.models import User, utcnow
 from ..platform.prepared import every, one
+from . import rounds
 from .activity_types import get_type
 from .models import Activity, Meeting
 from .roster_cache import roster
@@ -86,6 +87,11 @@ class RoomState:
         chosen = self.custom_rosters.get(activity.id, set())
         return sum(1 for u in self.present_participants if u.id in chosen)
 
+    @cached_property
+    def next_rounds(self) -> dict[str, int]:
+        """Stopped activities that may run again, with the number of their next round."""
+        return rounds.next_numbers(self.activities)
+
     def presence(self, facilitator: bool) -> dict[str, Any]:
         if facilitator not in self._presence:
             self._presence[facilitator] = presence_values(self, facilitator)
@@ -154,6 +160,7 @@ def row_values(state: RoomState, activity: Activity, audience: Hashable) -> dict
         "in_scope": in_scope,
         "open": activity.state in ACTIVE_STATES,
         "transfer_count": activity_type.transfer_count(activity) if facilitator else 0,
+        "next_round": state.next_rounds.get(activity.id) if facilitator else None,
     }
 
 

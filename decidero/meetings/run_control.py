@@ -118,6 +118,8 @@ def control(activity: Activity, action: str, actor: User, exclusivity: bool, min
     if action in ("pause", "stop") and state == "running":
         activity.elapsed_seconds = elapsed_seconds(activity, now)
         activity.segment_started_at = None
+    if action == "start" and activity.started_at is None:
+        get_type(activity.type).on_first_start(activity)
     if action in ("start", "resume"):
         activity.segment_started_at = now
         activity.started_at = activity.started_at or now

@@ -9,7 +9,7 @@ parameters change between calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from peewee import SQL, Model, fn
@@ -57,6 +57,25 @@ def add(model: type[M], **values: Any) -> M:
         row._pk = cursor.lastrowid
     row._dirty.clear()
     return row
+
+
+def add_many(model: type[Model], rows: Sequence[Mapping[str, Any]], replace: bool = False) -> None:
+    """Insert ``rows`` (all with the same fields, defaults not applied) with one INSERT compiled
+    once and run by SQLite for every row: Peewee's ``insert_many`` spends far longer building its
+    statement than SQLite spends running it (a transfer of 2,000 ideas). ``replace``: INSERT OR REPLACE."""
+    if not rows:
+        return
+    fields = model._meta.fields
+    names = [name for name in model._meta.sorted_field_names if name in rows[0]]
+    first = [fields[name].db_value(rows[0][name]) for name in names]
+
+    def build() -> Any:
+        query = model.insert({fields[name]: rows[0][name] for name in names})
+        return query.on_conflict_replace() if replace else query
+
+    sql = _compiled(("add_many", model, replace, *names), build, first, f"a bulk insert into {model.__name__} of {tuple(names)}")
+    cursor = model._meta.database.cursor()
+    cursor.executemany(sql, [[fields[name].db_value(row[name]) for name in names] for row in rows])
 
 
 def one(model: type[M], **equal: Value) -> M | None:

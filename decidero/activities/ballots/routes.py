@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ...meetings import event_log, live
+from ...meetings import event_log, live, provenance, rounds
 from ...meetings.access import Access, require_member
 from ...meetings.activity_types import get_type
+from ...meetings.csv_export import csv_response
 from ...meetings.models import Activity, MeetingEvent
 from ...meetings.room import STATE_LABELS
 from ...platform.errors import Refused
@@ -92,10 +93,16 @@ async def results_get(request: Request) -> Response:
             if not fragment:
                 raise
             return {"withheld": exc.message, "status": exc.status}
+        facilitator = access.is_facilitator
+        res = voting.results_values(activity, True, facilitator)
+        if facilitator:  # where each option came from, hop by hop (SPEC §4.12 provenance)
+            chains = {o.id: provenance.chain(activity.id, o.id) for o in voting.options_of(activity)}
+            res["chains"] = {option: hops for option, hops in chains.items() if hops}
         return {
             "meeting": access.meeting,
             "activity": activity,
-            "res": voting.results_values(activity, True, access.is_facilitator),
+            "res": res,
+            "rounds": rounds.comparison(activity, facilitator),
             "type_label": get_type(activity.type).label,
             "state_label": STATE_LABELS[activity.state],
             "on_results_page": True,
@@ -114,9 +121,7 @@ async def results_csv_get(request: Request) -> Response:
         _, activity = voting.require_results(meeting_id, activity_id, user)
         return voting.results_csv(activity)
 
-    text = await services(request).db.read(load)
-    disposition = f'attachment; filename="{activity_id}_results.csv"'
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+    return csv_response(activity_id, await services(request).db.read(load))
 
 
 # Shared by both ballot types: each registers it among its own routes (the registry lists it once).

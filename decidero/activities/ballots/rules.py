@@ -7,16 +7,16 @@ Each type's submissions (write path) are in its own package: ``dot_voting.votes`
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import fn
 
+from ...meetings import provenance
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
+from ...meetings.csv_export import csv_text
 from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
 from ...platform import idempotency
@@ -69,16 +69,26 @@ def labels_from_text(text: str, field: str, singular: str, duplicate: str) -> li
     """Lines of a textarea as labels, blank lines skipped; FormErrors for sizes and duplicates
     (``duplicate`` is the message with ``{}`` for the label)."""
     labels = [label for label in (clean_text(line) for line in str(text or "").splitlines()) if label]
+    problems = label_problems(labels, singular, duplicate)
+    if problems:
+        raise FormErrors({field: problems[0][1]})
+    return labels
+
+
+def label_problems(labels: list[str], singular: str, duplicate: str) -> list[tuple[int, str]]:
+    """What the option rules refuse, as (index, message) in order: sizes, duplicates ignoring case,
+    then the count (at the first label over the limit). Config forms and transfers share them."""
+    problems: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for label in labels:
-        if len(label) > MAX_LABEL:
-            raise FormErrors({field: f"Each {singular} must be 1–{MAX_LABEL} characters."})
-        if label.casefold() in seen:
-            raise FormErrors({field: duplicate.format(label)})
+    for index, label in enumerate(labels):
+        if not 1 <= len(label) <= MAX_LABEL:
+            problems.append((index, f"Each {singular} must be 1–{MAX_LABEL} characters."))
+        elif label.casefold() in seen:
+            problems.append((index, duplicate.format(label)))
         seen.add(label.casefold())
     if len(labels) > MAX_ITEMS:
-        raise FormErrors({field: f"At most {MAX_ITEMS} {singular}s are allowed."})
-    return labels
+        problems.append((MAX_ITEMS, f"At most {MAX_ITEMS} {singular}s are allowed."))
+    return problems
 
 
 def labels_of(config: Mapping[str, Any], key: str) -> list[str]:
@@ -287,6 +297,8 @@ def results_values(activity: Activity, can_see: bool, facilitator: bool, counted
         "anonymous": anonymous,
         "after_submit": visible_after_submit(activity),
         "hidden_text": hidden_text(activity),
+        # The facilitators' "Source: …" tooltip on options that came from a transfer or a round.
+        "sources": provenance.sources_for(activity.id) if facilitator and can_see else {},
     }
 
 
@@ -339,11 +351,6 @@ def latest_event_id(meeting_id: str, kind: str, activity_id: str) -> int:
 # -- export ---------------------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str:
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def _number(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -360,12 +367,8 @@ def csv_rows(activity: Activity) -> Iterable[list[object]]:
 
 
 def results_csv(activity: Activity) -> str:
-    """UTF-8 text, RFC 4180 quoting (CRLF), formula-looking cells prefixed with ``'`` (SPEC §4.13)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in csv_rows(activity):
-        writer.writerow([_cell(v) for v in row])
-    return out.getvalue()
+    """SPEC §4.13 (``meetings.csv_export``)."""
+    return csv_text(csv_rows(activity))
 
 
 # -- removal --------------------------------------------------------------------------------------

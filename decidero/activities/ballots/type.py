@@ -3,16 +3,22 @@ shared ballot page, options kept in the config, and the same stored data to coun
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ...meetings.activity_types import ActivityType, get_type
+from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource, get_type
 from ...meetings.models import Activity
 from ...platform.errors import NotFound
 from ...platform.models import User
-from .rules import delete_data, may_see, options_of, results_values, shared_visible
+from .results import Option
+from .rules import delete_data, label_problems, may_see, options_of, results_values, shared_visible
+
+EARLIER_VOTES = re.compile(r"\s*\(Votes: [^()]*\)\s*$")
 
 
 class BallotType(ActivityType):
+    duplicate = ""  # the type's duplicate message, with {} for the label
+
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         """One voter's ballot (read path). ``actor`` is the facilitator recording on the voter's behalf, if any."""
         raise NotImplementedError
@@ -35,6 +41,30 @@ class BallotType(ActivityType):
 
     def transfer_count(self, activity: Activity) -> int:
         return len(options_of(activity))
+
+    def ordered_results(self, activity: Activity) -> list[tuple[Option, float]]:
+        """Options in results order with the figure a transfer and a round comparison show."""
+        raise NotImplementedError
+
+    def transfer_text(self, option: Option, figure: float) -> str:
+        return option.label
+
+    def transfer_items(self, activity: Activity, transform: str) -> list[TransferItem]:
+        return [
+            TransferItem(self.transfer_text(option, figure), TransferSource(option.id, f"{self.item_noun} “{option.label}”", option.label))
+            for option, figure in self.ordered_results(activity)
+        ]
+
+    def transfer_problems(self, config: dict[str, Any], items: list[TransferItem]) -> list[Problem]:
+        return label_problems([item.text for item in items], self.item_noun, self.duplicate)
+
+    def content_refs(self, activity: Activity) -> list[tuple[str, str]]:
+        return [(option.id, option.label) for option in options_of(activity)]
+
+    runs_rounds = True
+
+    def round_totals(self, activity: Activity) -> list[tuple[str, float]]:
+        return [(option.label, figure) for option, figure in self.ordered_results(activity)]
 
     def delete_data(self, activity: Activity) -> None:
         delete_data(activity)

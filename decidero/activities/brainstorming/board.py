@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from peewee import JOIN
 
+from ...meetings import provenance
 from ...meetings.models import Activity
 from ...platform.forms import whole_number
 from ...platform.models import RuntimeSetting, User
@@ -87,7 +89,13 @@ def initials(name: str) -> str:
     return ("".join(w[0] for w in words[:2]) or name[:1] or "?").upper()
 
 
-def view_of(idea: Idea, rules: Rules, viewer_id: str | None, facilitator: bool) -> IdeaView:
+def ref_of(activity_id: str, label: str) -> str:
+    """An idea's stable ref outside its table (transfers, provenance): ``<activity id>:idea-5.2``."""
+    return f"{activity_id}:idea-{label}"
+
+
+def view_of(idea: Idea, rules: Rules, viewer_id: str | None, sources: Mapping[str, str]) -> IdeaView:
+    """``sources`` holds the facilitators' "Source: …" lines by ref (empty for participants)."""
     mine = bool(viewer_id) and idea.author_id == viewer_id
     if rules.anonymous:
         author, color, text = ANONYMOUS, None, ""
@@ -96,9 +104,6 @@ def view_of(idea: Idea, rules: Rules, viewer_id: str | None, facilitator: bool) 
         author = idea.author_name or (user.display_name if user else "")
         color = user.avatar_color if user else None
         text = (user.avatar_emoji or initials(author)) if user else ""
-    source = ""
-    if facilitator and idea.source_activity_id:
-        source = f"Source: {idea.source_activity_id}" + (f" · {idea.source_item_id}" if idea.source_item_id else "")
     return IdeaView(
         id=idea.id,
         label=idea.label,
@@ -114,7 +119,7 @@ def view_of(idea: Idea, rules: Rules, viewer_id: str | None, facilitator: bool) 
         avatar_text=text,
         mine=mine,
         anonymous=rules.anonymous,
-        source=source,
+        source=sources.get(ref_of(idea.activity_id, idea.label), ""),
     )
 
 
@@ -132,15 +137,16 @@ def board(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | 
     """Ideas newest first, each with its comments in order; participants never get hidden ones."""
     groups: dict[int, GroupView] = {}
     orphans: list[Idea] = []
+    sources = provenance.sources_for(activity.id) if facilitator else {}
     for idea in _rows(activity, rules, facilitator):
         if idea.sub == 0:
-            groups[idea.id] = GroupView(view_of(idea, rules, viewer_id, facilitator), [])
+            groups[idea.id] = GroupView(view_of(idea, rules, viewer_id, sources), [])
         else:
             orphans.append(idea)
     for comment in orphans:
         group = groups.get(comment.parent_id or 0)
         if group is not None:
-            group.comments.append(view_of(comment, rules, viewer_id, facilitator))
+            group.comments.append(view_of(comment, rules, viewer_id, sources))
     return sorted(groups.values(), key=lambda g: g.idea.number, reverse=True)
 
 
@@ -167,16 +173,22 @@ def group_of(
     if idea.hidden and not facilitator:
         return None
     comments = [c for c in (comments_of(idea) if every is None else every) if facilitator or not c.hidden]
-    return GroupView(
-        view_of(idea, rules, viewer_id, facilitator), [view_of(c, rules, viewer_id, facilitator) for c in comments]
-    )
+    sources = _sources(activity, [idea, *comments]) if facilitator else {}
+    return GroupView(view_of(idea, rules, viewer_id, sources), [view_of(c, rules, viewer_id, sources) for c in comments])
 
 
-def comment_view(idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None) -> IdeaView | None:
+def comment_view(activity: Activity, idea: Idea, rules: Rules, facilitator: bool, viewer_id: str | None) -> IdeaView | None:
     parent = idea.parent
     if not facilitator and (idea.hidden or parent.hidden):
         return None
-    return view_of(idea, rules, viewer_id, facilitator)
+    return view_of(idea, rules, viewer_id, _sources(activity, [idea]) if facilitator else {})
+
+
+def _sources(activity: Activity, rows: list[Idea]) -> dict[str, str]:
+    """Source lines of a few rows. Only transferred rows have one, and those have no author: a
+    participant's idea costs no lookup."""
+    refs = [ref_of(activity.id, row.label) for row in rows if row.author_id is None]
+    return provenance.lookup(activity.id, refs)
 
 
 def visible_count(activity: Activity) -> int:

@@ -59,7 +59,7 @@ def idea_fragment(
             html = env.get_template("activities/brainstorming/_idea_group.html").render({**values, "g": group})
             return f"<template>{html}</template>"
     elif idea is not None:
-        view = comment_view(idea, rules, facilitator, viewer_id)
+        view = comment_view(activity, idea, rules, facilitator, viewer_id)
         if view is not None:
             html = env.get_template("activities/brainstorming/_idea_row.html").render({**values, "i": view, "row_oob": True})
             return f"<template>{html}</template>"

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 
 from ...meetings import event_log
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, require_facilitator, require_member, require_writable
-from ...meetings.ids import next_in_sequence
-from ...meetings.models import Activity, MeetingEvent
+from ...meetings.activity_types import TransferItem
+from ...meetings.ids import next_in_sequence, reserve
+from ...meetings.models import Activity, IdCounter, MeetingEvent
 from ...meetings.run_control import PAUSED, TIME_UP, check_open_for_input, time_is_up
 from ...platform import idempotency
 from ...platform.accounts import clean_text
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.models import User, utcnow
-from ...platform.prepared import add, count, one
-from .board import Rules, find, rules_of
+from ...platform.prepared import add, add_many, count, one
+from .board import Rules, find, ref_of, rules_of
 from .models import Idea
 
 EMPTY = "Write something before submitting."
@@ -234,3 +235,47 @@ def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden
     summary = f"{_noun(idea)} was {verb} in “{activity.title}”."
     event = _record(activity, "idea_updated", idea, summary, actor_id, "hide" if hidden else "unhide")
     return Outcome(idea.id, event, True)
+
+
+def add_transferred(activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:
+    """Transferred ideas and their comments, in bulk (SPEC §4.12): authored "From “<donor>”", with
+    no user, numbered after the existing ones. One ``idea_created`` record says how many arrived.
+    Returns each created row's ref with the item it came from."""
+    if not items:
+        return []
+    first = reserve(f"idea:{activity.id}", len(items))
+    now, author_name = utcnow(), f"From “{donor_title}”"
+
+    def row(number: int, sub: int, item: TransferItem, parent: int | None) -> dict[str, object]:
+        source = item.source
+        return {
+            "activity": activity.id, "number": number, "sub": sub, "parent": parent, "author": None,
+            "author_name": author_name, "content": item.text, "created_at": now, "edited": False, "hidden": False,
+            "source_meeting_id": activity.meeting_id if source else None,
+            "source_activity_id": source.ref.rpartition(":")[0] if source else None,
+            "source_item_id": source.ref if source else None,
+        }
+
+    add_many(Idea, [row(first + i, 0, item, None) for i, item in enumerate(items)])
+    numbers = range(first, first + len(items))
+    inserted = Idea.select(Idea.number, Idea.id).where(
+        Idea.activity == activity.id, Idea.sub == 0, Idea.number.between(numbers[0], numbers[-1])
+    )
+    parents: dict[int, int] = {row.number: row.id for row in inserted}
+    comments = [row(n, j, c, parents[n]) for n, item in zip(numbers, items, strict=True) for j, c in enumerate(item.comments, 1)]
+    add_many(Idea, comments)
+    counters = [{"scope": f"idea:{activity.id}:{n}", "last": len(item.comments)} for n, item in zip(numbers, items, strict=True) if item.comments]
+    add_many(IdCounter, counters, replace=True)
+    created = []
+    for number, item in zip(numbers, items, strict=True):
+        created.append((ref_of(activity.id, str(number)), item))
+        created += [(ref_of(activity.id, f"{number}.{j}"), c) for j, c in enumerate(item.comments, 1)]
+    count = len(items)
+    event_log.record(
+        activity.meeting_id,
+        "idea_created",
+        f"{count} idea{'s' if count != 1 else ''} from “{donor_title}” {'were' if count != 1 else 'was'} added to “{activity.title}”.",
+        activity_id=activity.id,
+        payload={"action": "transfer", "count": count},
+    )
+    return created

@@ -14,7 +14,8 @@ class Idea(BaseModel):
 
     The author is stored even in anonymous rounds (caps, edit-own) and must never be shown there;
     ``author_name`` is the display name at creation (empty in anonymous rounds), or a label such as
-    "From “Ideas”" for transferred ideas, which carry their provenance in the ``source_*`` fields.
+    "From “Ideas”" for transferred ideas. Those also name their donor item in the ``source_*``
+    fields; the engine's provenance record (``meetings.provenance``) holds the labels and chains.
     """
 
     id = AutoField()

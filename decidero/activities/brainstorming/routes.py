@@ -7,9 +7,7 @@ gets the change from the live stream (``events``).
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jinja2 import Environment
@@ -19,6 +17,7 @@ from starlette.routing import Route
 
 from ...meetings import live
 from ...meetings.access import require_member
+from ...meetings.csv_export import csv_response, csv_text
 from ...meetings.models import Activity
 from ...platform import idempotency
 from ...platform.errors import Forbidden, FormErrors, NotFound
@@ -206,33 +205,25 @@ async def results_get(request: Request) -> Response:
 CSV_COLUMNS = ["number", "parent_number", "content", "author", "created_at", "edited"]
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
 def results_csv(meeting_id: str, activity_id: str, user: User) -> str:
     """SPEC §4.13: visible ideas and comments in number order; facilitators also get hidden ones."""
     values = _results(meeting_id, activity_id, user)
     facilitator = values["access"].is_facilitator
     activity, rules = values["activity"], values["rules"]
     groups = sorted(board(activity, rules, facilitator, None), key=lambda g: g.idea.number)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS + (["hidden"] if facilitator else []))
+    rows: list[Sequence[object]] = [CSV_COLUMNS + (["hidden"] if facilitator else [])]
     for group in groups:
         for i in [group.idea, *group.comments]:
-            row = [i.label, str(i.number) if i.sub else "", _cell(i.content), _cell(i.author),
+            row = [i.label, str(i.number) if i.sub else "", i.content, i.author,
                    i.created_at.isoformat(timespec="seconds") + "Z", "true" if i.edited else "false"]
-            writer.writerow(row + (["true" if i.hidden else "false"] if facilitator else []))
-    return out.getvalue()
+            rows.append(row + (["true" if i.hidden else "false"] if facilitator else []))
+    return csv_text(rows)
 
 
 async def results_csv_get(request: Request) -> Response:
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
-    text = await services(request).db.read(lambda: results_csv(meeting_id, activity_id, user))
-    disposition = f'attachment; filename="{activity_id}_results.csv"'
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition})
+    return csv_response(activity_id, await services(request).db.read(lambda: results_csv(meeting_id, activity_id, user)))
 
 
 routes = [

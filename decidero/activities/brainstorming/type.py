@@ -5,14 +5,15 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from ...meetings.activity_types import ActivityType
+from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
 from ...meetings.models import Activity
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, FormErrors
 from ...platform.forms import whole_number
 from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
-from .board import LIVE_STATES, board, row_values, rules_of, visible_count
+from .board import LIVE_STATES, board, current_setting, ref_of, row_values, rules_of, visible_count
+from .ideas import add_transferred, too_long
 from .models import Idea
 
 ANONYMITY_LOCKED = "Anonymity cannot be changed after ideas have been submitted."
@@ -47,6 +48,9 @@ class Brainstorming(ActivityType):
         "allow_comments": "participants may comment on ideas (true/false)",
     })
     config_form_marker = MappingProxyType({"brainstorming_config": "1"})
+    item_noun = "idea"
+    content_key = "ideas"  # transferred ideas arrive as rows of the board, not in the config
+    keeps_comments = True
     config_template = "activities/brainstorming/config.html"
     participant_template = "activities/brainstorming/panel.html"
     facilitator_template = "activities/brainstorming/panel.html"
@@ -105,6 +109,27 @@ class Brainstorming(ActivityType):
 
     def transfer_count(self, activity: Activity) -> int:
         return visible_count(activity)
+
+    def transfer_items(self, activity: Activity, transform: str) -> list[TransferItem]:
+        """Visible ideas in number order, each with its visible comments; never an author."""
+        groups = sorted(board(activity, rules_of(activity), False, None), key=lambda g: g.idea.number)
+
+        def item(view: Any, noun: str, comments: tuple[TransferItem, ...] = ()) -> TransferItem:
+            source = TransferSource(ref_of(activity.id, view.label), f"{noun} #{view.label}", view.content)
+            return TransferItem(view.content, source, comments)
+
+        return [item(g.idea, "idea", tuple(item(c, "comment") for c in g.comments)) for g in groups]
+
+    def transfer_problems(self, config: dict[str, Any], items: list[TransferItem]) -> list[Problem]:
+        limit = int(config.get("char_limit") or current_setting("brainstorming.idea_character_limit"))
+        return [
+            (index, too_long(limit))
+            for index, item in enumerate(items)
+            if any(len(text) > limit for text in (item.text, *(c.text for c in item.comments)))
+        ]
+
+    def receive_transfer(self, activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:
+        return add_transferred(activity, items, donor_title)
 
     def has_participant_data(self, activity: Activity) -> bool:
         return Idea.select().where(Idea.activity == activity.id).exists()

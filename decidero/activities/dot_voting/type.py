@@ -13,7 +13,7 @@ from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import rules as voting
 from ..ballots.results import Option
-from ..ballots.type import BallotType
+from ..ballots.type import EARLIER_VOTES, BallotType
 from .votes import own_allocation
 
 NO_OPTIONS = "No options yet. Add choices before starting voting."
@@ -52,6 +52,9 @@ class DotVoting(BallotType):
         "max_per_option": "most dots on one option (a whole number 1–9, no more than max_votes)",
     })
     config_form_marker = MappingProxyType({"config_form": voting.VOTING})
+    item_noun = "option"
+    content_key = "options"
+    duplicate = DUPLICATE
     config_template = "activities/dot_voting/config.html"
     participant_template = "activities/dot_voting/panel.html"
     facilitator_template = "activities/dot_voting/panel.html"
@@ -96,6 +99,13 @@ class DotVoting(BallotType):
 
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_votes(activity)
+
+    def ordered_results(self, activity: Activity) -> list[tuple[Option, float]]:
+        return [(row.option, row.dots) for row in voting.dot_results(activity)]
+
+    def transfer_text(self, option: Option, figure: float) -> str:
+        """SPEC §4.9: " (Votes: N)" appended, replacing any earlier "(Votes: …)"."""
+        return f"{EARLIER_VOTES.sub('', option.label)} (Votes: {int(figure)})"
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)

@@ -35,6 +35,9 @@ class RankOrderVoting(BallotType):
     purpose = "Order every option; Borda results"
     designer_keys = MappingProxyType({"ideas": "the items to rank (a list of at least two short texts, each unique)"})
     config_form_marker = MappingProxyType({"config_form": voting.RANKING})
+    item_noun = "idea"
+    content_key = "ideas"
+    duplicate = DUPLICATE
     config_template = "activities/rank_order/config.html"
     participant_template = "activities/rank_order/panel.html"
     facilitator_template = "activities/rank_order/panel.html"
@@ -65,6 +68,10 @@ class RankOrderVoting(BallotType):
 
     def has_participant_data(self, activity: Activity) -> bool:
         return voting.has_rankings(activity)
+
+    def ordered_results(self, activity: Activity) -> list[tuple[Option, float]]:
+        """Borda order (SPEC §4.10)."""
+        return [(row.option, row.borda) for row in voting.rank_results(activity)]
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)

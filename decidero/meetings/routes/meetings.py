@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import segno
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -356,7 +356,12 @@ async def _settings_page(
 
 
 async def meeting_settings_get(request: Request) -> Response:
+    """The settings page; ``?activity=<aid>`` opens just that activity's form (SPEC §4.4), whose
+    save returns to the meeting with it selected."""
     access = await _facilitator(request)
+    activity_id = request.query_params.get("activity", "")
+    if activity_id:
+        return see_other(f"/meeting/{access.meeting.id}/activities/{quote(activity_id, safe='')}/edit")
     return await _settings_page(request, access, _details_form(access), {})
 
 

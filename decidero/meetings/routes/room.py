@@ -27,7 +27,7 @@ from ...platform.web import (
     services,
     wants_fragment,
 )
-from .. import agenda, event_log, live, run_control
+from .. import agenda, event_log, live, rounds, run_control
 from ..access import Access, require_facilitator, require_member, require_writable
 from ..activity_types import TYPES, get_type, type_scripts
 from ..broker import Viewer
@@ -416,6 +416,14 @@ async def publish_post(request: Request) -> Response:
     return await _after_change(request, access, [event])
 
 
+async def round_post(request: Request) -> Response:
+    """"Run again as round N": a fresh activity right after this stopped one (``meetings.rounds``)."""
+    access = await _facilitator(request)
+    activity_id = request.path_params["aid"]
+    fresh, event = await services(request).db.write(lambda: rounds.run_again(access, activity_id))
+    return await _after_change(request, access, [event], notice=f"“{fresh.title}” is ready to start.")
+
+
 async def panel_get(request: Request) -> Response:
     """One activity's panel (members; participants only for activities in their scope)."""
     access = await _member(request)
@@ -446,4 +454,5 @@ routes = [
     Route("/meeting/{mid}/activities/{aid}/roster", roster_get, methods=["GET"]),
     Route("/meeting/{mid}/activities/{aid}/roster", roster_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/publish", publish_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/round", round_post, methods=["POST"]),
 ]

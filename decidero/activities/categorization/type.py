@@ -1,0 +1,182 @@
+"""The categorization type, "Bucketing - Facilitator" (SPEC §4.11): seed config (items and buckets,
+locked once started), the live board panel, and what it gives in a transfer and a second round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
+from ...meetings.models import Activity
+from ...meetings.provenance import snippet
+from ...platform.accounts import clean_text
+from ...platform.errors import Conflict, FormErrors
+from ...platform.runtime_settings import RuntimeSettings
+from . import changes
+from .board import (
+    LIVE_STATES,
+    UNSORTED,
+    BoardView,
+    board_view,
+    bucket_titles,
+    item_count,
+    ordered_items,
+    seed_items,
+    seed_texts,
+    state_of,
+)
+
+SEED_LOCKED = "Categorization seed settings are locked because the activity has started; manage buckets and items inside the live activity."
+ROLLUP, SUFFIX = "bucket_rollup", "bucket_suffix"
+ITEM_SIZE = "Each idea must be at most 1000 characters."
+
+
+def _lines(raw: str) -> list[str]:
+    return [line for line in (clean_text(part) for part in str(raw or "").splitlines()) if line]
+
+
+def _bucket_errors(titles: list[str]) -> str | None:
+    seen = {UNSORTED.casefold()}
+    for title in titles:
+        if len(title) > changes.MAX_TITLE:
+            return changes.TITLE_SIZE
+        if title.casefold() in seen:
+            return changes.DUPLICATE.format(title)
+        seen.add(title.casefold())
+    if len(titles) > changes.MAX_BUCKETS:
+        return changes.TOO_MANY_BUCKETS
+    return None
+
+
+def with_item_ids(activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+    """Seed items as ``{"id", "text"}``: a kept line keeps its id (``<activity id>:item-N``), a new
+    one takes the next (never reused). Ids given in ``config`` are not trusted, only texts."""
+    current: dict[str, list[str]] = {}
+    for item in seed_items(activity.config):
+        if item["id"]:
+            current.setdefault(item["text"], []).append(item["id"])
+    items = []
+    for text in seed_texts(config):
+        kept = current.get(text)
+        items.append({"id": kept.pop(0) if kept else changes.new_item_id(activity.id), "text": text})
+    return {**config, "items": items}
+
+
+class Categorization(ActivityType):
+    name = "categorization"
+    label = "Bucketing - Facilitator"
+    stem = "CATGRY"
+    noun = "the board"
+    item_noun = "item"
+    config_template = "activities/categorization/config.html"
+    participant_template = "activities/categorization/panel.html"
+    facilitator_template = "activities/categorization/panel.html"
+    scripts = ("/static/js/activities/categorization.js",)
+    transforms = ((ROLLUP, "Buckets -> Rollup Ideas"), (SUFFIX, "Ideas -> Append Category"))
+    content_key = "items"
+
+    def default_config(self, settings: RuntimeSettings | None = None) -> dict[str, Any]:
+        return {"items": [], "buckets": []}
+
+    def validate_config(self, form: dict[str, str], activity: Activity | None) -> dict[str, Any]:
+        """Fields left out (greyed out by the lock, or a quick add) keep their current value."""
+        current = {**self.default_config(), **(activity.config if activity else {})}
+        config = dict(current)
+        errors: dict[str, str] = {}
+        if "items" in form:
+            config["items"] = _lines(form["items"])
+            if any(len(text) > changes.MAX_ITEM for text in config["items"]):
+                errors["items"] = ITEM_SIZE
+            elif len(config["items"]) > changes.MAX_ITEMS:
+                errors["items"] = changes.TOO_MANY_ITEMS
+        if "buckets" in form:
+            config["buckets"] = _lines(form["buckets"])
+            problem = _bucket_errors(config["buckets"])
+            if problem:
+                errors["buckets"] = problem
+        if errors:
+            raise FormErrors(errors)
+        return config
+
+    def prepare_config(self, activity: Activity, config: dict[str, Any]) -> dict[str, Any]:
+        changed = seed_texts(activity.config) != seed_texts(config) or bucket_titles(activity.config) != bucket_titles(config)
+        if changed and self.config_lock(activity):
+            raise Conflict(SEED_LOCKED)
+        return with_item_ids(activity, config)
+
+    def config_lock(self, activity: Activity) -> str | None:
+        return SEED_LOCKED if activity.started_at is not None else None
+
+    def on_first_start(self, activity: Activity) -> None:
+        changes.seed(activity)
+
+    def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        live = activity.state in LIVE_STATES
+        if not facilitator and not live:
+            return {}  # participants watch the board only while it is live
+        return board_values(activity, facilitator)
+
+    def transfer_count(self, activity: Activity) -> int:
+        return item_count(activity)
+
+    def has_participant_data(self, activity: Activity) -> bool:
+        return state_of(activity.id) is not None
+
+    def delete_data(self, activity: Activity) -> None:
+        changes.delete_data(activity)
+
+    # -- transfers and rounds -------------------------------------------------------------------
+
+    def transfer_items(self, activity: Activity, transform: str) -> list[TransferItem]:
+        """``bucket_rollup``: one item per non-empty bucket, most items first, then by title;
+        ``bucket_suffix``: every item with its bucket, in board order (SPEC §4.12)."""
+        buckets = board_view(activity, False).buckets
+        if transform == SUFFIX:
+            return [
+                TransferItem(
+                    f"{item.text} (Category: {bucket.title})",
+                    TransferSource(item.id, f"item “{snippet(item.text)}” (bucket “{bucket.title}”)", item.text, (bucket.id,)),
+                )
+                for bucket in buckets
+                for item in bucket.items
+            ]
+        filled = sorted((b for b in buckets if b.items), key=lambda b: (-len(b.items), b.title.casefold(), b.title))
+        return [
+            TransferItem(
+                f"Category: {b.title} (Ideas: {'; '.join(item.text for item in b.items)})",
+                TransferSource(b.id, f"bucket “{b.title}”", b.title, tuple(item.id for item in b.items)),
+            )
+            for b in filled
+        ]
+
+    def transfer_problems(self, config: dict[str, Any], items: list[TransferItem]) -> list[Problem]:
+        problems: list[Problem] = [(index, ITEM_SIZE) for index, item in enumerate(items) if len(item.text) > changes.MAX_ITEM]
+        if len(items) > changes.MAX_ITEMS:
+            problems.append((changes.MAX_ITEMS, changes.TOO_MANY_ITEMS))
+        return problems
+
+    def content_refs(self, activity: Activity) -> list[tuple[str, str]]:
+        return ordered_items(activity)
+
+    runs_rounds = True
+
+    def round_totals(self, activity: Activity) -> list[tuple[str, float]]:
+        return [(bucket.title, len(bucket.items)) for bucket in board_view(activity, False).buckets]
+
+    def round_config(self, activity: Activity) -> dict[str, Any]:
+        """The board as it ended, sorted again from the start: every item back in Unsorted."""
+        view = board_view(activity, False)
+        items = [{"id": item_id, "text": text} for item_id, text in ordered_items(activity)]
+        return {**activity.config, "items": items, "buckets": [b.title for b in view.buckets if not b.unsorted]}
+
+
+def board_values(activity: Activity, facilitator: bool) -> dict[str, Any]:
+    """What the board partial needs for one audience (read path)."""
+    view: BoardView = board_view(activity, facilitator)
+    live = activity.state in LIVE_STATES
+    return {
+        "board": view,
+        "editable": facilitator and live and not view.locked and not activity.meeting.archived,
+        "can_lock": facilitator and live and not activity.meeting.archived,
+        "facilitator": facilitator,
+        "seed_count": len(seed_items(activity.config)),
+    }
