@@ -13,6 +13,7 @@ from peewee import SqliteDatabase
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import Idea
 from .meetings import roster_cache
+from .meetings.ids import new_join_code
 from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .platform import migrations
 from .platform.db import Database
@@ -52,6 +53,16 @@ def _visible_idea_index(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
+def _join_codes(db: SqliteDatabase) -> None:
+    """Short join codes: the column, uniqueness among live meetings, and a code for each existing one."""
+    migrations.add_column_if_missing(db, "meeting", "join_code", Meeting.join_code)
+    db.execute_sql(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "meeting_join_code_live" ON "meeting" ("join_code") WHERE "archived" = 0'
+    )
+    for meeting in Meeting.select(Meeting.id).where(Meeting.join_code.is_null(), Meeting.archived == False):  # noqa: E712
+        Meeting.update(join_code=new_join_code()).where(Meeting.id == meeting.id).execute()
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -61,6 +72,7 @@ STEPS: list[migrations.Step] = [
     (6, _brainstorming),
     (8, _roster_stamps),
     (9, _visible_idea_index),
+    (10, _join_codes),
 ]
 
 LATEST = max(number for number, _ in STEPS)

@@ -77,6 +77,13 @@ class ActivityType:
 
 
 TYPES: dict[str, ActivityType] = {}
+# What "Add activity" menus preselect: most meetings open by collecting ideas.
+PREFERRED_DEFAULT = "brainstorming"
+
+
+def default_type() -> str:
+    """The type preselected in "Add activity" menus (the preferred one if registered, else the first)."""
+    return PREFERRED_DEFAULT if PREFERRED_DEFAULT in TYPES else next(iter(TYPES), "")
 
 
 def register(

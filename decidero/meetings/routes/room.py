@@ -29,7 +29,7 @@ from ...platform.web import (
 )
 from .. import agenda, event_log, live, run_control
 from ..access import Access, require_facilitator, require_member, require_writable
-from ..activity_types import TYPES, get_type, type_scripts
+from ..activity_types import TYPES, default_type, get_type, type_scripts
 from ..broker import Viewer
 from ..models import Activity, MeetingEvent
 from ..room import load_room, panel_values, region_values
@@ -228,7 +228,7 @@ async def activity_add_post(request: Request) -> Response:
 async def _activity_form(
     request: Request, access: Access, activity: Activity | None, form: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
-    type_name = activity.type if activity else form.get("type", "discussion")
+    type_name = activity.type if activity else form.get("type", default_type())
     lock = await services(request).db.read(lambda: get_type(type_name).config_lock(activity)) if activity else None
     values = {
         "lock": lock,
