@@ -179,11 +179,15 @@ async def events_get(request: Request) -> Response:
 async def log_get(request: Request) -> Response:
     access = await _facilitator(request, writable=False)
     before = request.query_params.get("before", "")
+    kind = request.query_params.get("kind", "")
+    kind = kind if kind in (*event_log.KINDS, "all") else ""
+    kinds = None if kind == "all" else (kind,) if kind else event_log.DEFAULT_KINDS
     rows = await services(request).db.read(
-        lambda: event_log.page(access.meeting.id, whole_number(before))
+        lambda: event_log.page(access.meeting.id, whole_number(before), kinds=kinds)
     )
     since = rows[0].id if rows else 0
-    return render(request, "meeting_log.html", {"meeting": access.meeting, "rows": rows, "since": since})
+    values = {"meeting": access.meeting, "rows": rows, "since": since, "kind": kind, "kind_of": event_log.kind_of}
+    return render(request, "meeting_log.html", values)
 
 
 # -- agenda -------------------------------------------------------------------------------------
