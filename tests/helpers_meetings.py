@@ -196,3 +196,12 @@ def visible_panel(html: str | httpx.Response, activity_id: str) -> Tag | None:
     """The activity's panel if it is shown to this viewer, else None."""
     panel = soup(html).select_one(f"#panel-{activity_id}")
     return None if panel is None or panel.has_attr("hidden") else panel
+
+
+def row_action(page: Any, row: str, label: str) -> None:
+    """Click a facilitator's action on an agenda row (a Playwright page): the primary button, or one
+    under the row's "More" menu, which opens first."""
+    button = page.locator(row).get_by_role("button", name=label, exact=True)
+    if not button.is_visible():
+        page.locator(f"{row} details.menu > summary").click()
+    button.click()
