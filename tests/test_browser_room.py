@@ -13,7 +13,16 @@ import httpx
 import pytest
 from conftest import LiveServer, running_server
 from helpers_live import RawStream, open_stream
-from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, row_action, second_handle, seed_meeting
+from helpers_meetings import (
+    Person,
+    SeededMeeting,
+    activity_row,
+    add_people,
+    on_file,
+    row_action,
+    second_handle,
+    seed_meeting,
+)
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
 from decidero.meetings import event_log, run_control

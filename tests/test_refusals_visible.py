@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from account_helpers import database, soup
 from helpers_meetings import add_people, text_of
-from meeting_helpers import make_user, person, post, seed_meeting, set_state
+from meeting_helpers import make_user, person, post, seed_meeting
 from starlette.testclient import TestClient
 from voting_helpers import Poll, client_opener, option_ids, seed_poll
 
