@@ -20,8 +20,8 @@ from ..platform.errors import Conflict, Forbidden, FormErrors, Refused
 from ..platform.models import User, utcnow
 from . import event_log
 from .access import ARCHIVED, Access, access_for, get_meeting
-from .lifecycle import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_or_admin
 from .ids import is_join_code
+from .lifecycle import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_or_admin
 from .models import Meeting, MeetingEvent, MeetingMember
 from .run_control import leave_sub_rosters
 

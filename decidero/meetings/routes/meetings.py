@@ -20,8 +20,10 @@ from starlette.routing import Route
 
 from ...platform.errors import FormErrors, Refused
 from ...platform.forms import whole_number
+from ...platform.db import Database
 from ...platform.models import User
 from ...platform.web import (
+    DescribeNext,
     current_user,
     form_data,
     has_route,
@@ -514,7 +516,7 @@ async def join_link_get(request: Request) -> Response:
 JOIN_PATH = re.compile(r"^/join/([^/?#]+)$")
 
 
-def describe_next(db: Any) -> Any:
+def describe_next(db: Database) -> DescribeNext:
     """The sign-in and register pages' line for an invite link: which meeting the visitor is joining."""
 
     async def describe(next_path: str) -> str | None:
