@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...platform.db import Database
 from ...platform.errors import FormErrors, Refused
 from ...platform.forms import whole_number
-from ...platform.db import Database
 from ...platform.models import User
 from ...platform.web import (
     DescribeNext,
