@@ -45,14 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield running
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
 def seeded(server: LiveServer, fn: Callable[[Database, dict[str, Person]], Any]) -> tuple[Any, dict[str, Person]]:
     def write(db: Database) -> tuple[Any, dict[str, Person]]:
         people = add_people(db, PEOPLE)

@@ -16,14 +16,6 @@ LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench
 CONNECT_MS = 15000  # a page load plus its event stream, on a machine shared with other test runs
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module; each test seeds its own meeting on it."""
