@@ -263,7 +263,13 @@
     if (!target || !target.querySelectorAll) return;
     target.querySelectorAll("details[id]").forEach(function (d) { openDetails[d.id] = d.open; });
   });
+  function syncAgendaSummary() {
+    var agenda = document.getElementById("agenda");
+    var count = document.querySelector("#agenda-summary [data-agenda-count]");
+    if (agenda && count && agenda.dataset.summary) count.textContent = agenda.dataset.summary;
+  }
   function reopenDetails() {
+    syncAgendaSummary();
     Object.keys(openDetails).forEach(function (id) {
       var d = document.getElementById(id);
       if (d && openDetails[id]) d.open = true;
