@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, Tag
 from conftest import PASSWORD, SECRET
 
 from decidero.meetings import agenda
-from decidero.meetings.ids import next_meeting_id
+from decidero.meetings.ids import new_join_code, next_meeting_id
 from decidero.meetings.models import Activity, Meeting, MeetingEvent, MeetingMember
 from decidero.platform.accounts import create_user
 from decidero.platform.db import Database
@@ -100,7 +100,7 @@ def seed_meeting(
 
     def write() -> SeededMeeting:
         owner_user = User.get(User.login == owner)
-        meeting = Meeting.create(id=next_meeting_id(utcnow()), title=title, owner=owner_user)
+        meeting = Meeting.create(id=next_meeting_id(utcnow()), join_code=new_join_code(), title=title, owner=owner_user)
         for login in participants:
             MeetingMember.create(meeting=meeting, user=User.get(User.login == login), role="participant")
         for login in cofacilitators:

@@ -105,6 +105,7 @@
 
   // -- connection state: pill, and catching up while disconnected --------------------------------
   var pill = document.getElementById("live-pill");
+  if (pill) pill.hidden = false;
   var down = false;
   var staleTimer = null;
   var ended = false;
