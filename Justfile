@@ -4,14 +4,30 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 venv := ".venv"
 py := venv / "bin/python"
 
-# Create the virtualenv, install, and serve on http://127.0.0.1:8000 (SQLite ./decidero.db)
+# Create the virtualenv, install, and serve on http://127.0.0.1:8000 (SQLite ./decidero.db).
+# In development without DECIDERO_JWT_SECRET_KEY, a secret generated once into .dev-secret (git-ignored,
+# mode 600) signs the sessions, so restarting during a trial signs nobody out. Decidero itself never
+# reads the file; production still requires the variable.
 run: install
-    {{py}} -m uvicorn decidero.main:app --host 127.0.0.1 --port 8000
+    #!/usr/bin/env bash
+    set -euo pipefail
+    env_mode="$(printf '%s' "${DECIDERO_ENV:-development}" | tr '[:upper:]' '[:lower:]')"
+    if [ -z "${DECIDERO_JWT_SECRET_KEY:-}" ] && [ "$env_mode" != "production" ] && [ "$env_mode" != "prod" ]; then
+        if [ ! -s .dev-secret ]; then
+            echo "Generating a development signing secret in .dev-secret (kept across restarts)"
+            (umask 077 && {{py}} -c 'import secrets; print(secrets.token_hex(48))' > .dev-secret)
+        fi
+        chmod 600 .dev-secret
+        export DECIDERO_JWT_SECRET_KEY="$(cat .dev-secret)"
+    fi
+    echo "Serving Decidero on http://127.0.0.1:8000 (Ctrl+C stops it)"
+    exec {{py}} -m uvicorn decidero.main:app --host 127.0.0.1 --port 8000
 
 # Runtime dependencies into .venv
 install:
-    test -x {{py}} || python3 -m venv {{venv}}
-    {{py}} -m pip install --disable-pip-version-check -q -r requirements.txt
+    @test -x {{py}} || { echo "Creating the virtualenv in {{venv}}"; python3 -m venv {{venv}}; }
+    @echo "Installing Decidero's dependencies into {{venv}} (a minute the first time)"
+    @{{py}} -m pip install --disable-pip-version-check -q -r requirements.txt
 
 # Test dependencies, plus Debian's chromium, caddy, sqlite3 and systemd (systemd-analyze) when missing
 install-test: install

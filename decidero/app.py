@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from . import activities  # noqa: F401 - importing it registers every activity type
 from .designer import routes as designer
 from .meetings import event_log
-from .meetings.activity_types import TYPES, type_routes
+from .meetings.activity_types import TYPES, default_type, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
 from .meetings.routes import meetings, results, room, transfer
@@ -115,12 +115,14 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         templates=make_templates(config),
     )
     services.templates.globals["types"] = TYPES  # the activity type menus (the platform knows no types)
+    services.templates.globals["default_type"] = default_type()
 
     broker = InProcessBroker()
     live_engine = LiveEngine(services, broker, Presence(), floor=database.read_sync(event_log.newest_id))
     services.extras["live"] = live_engine
     services.on_sessions_revoked.append(live_engine.expire_sessions)  # their streams end
     services.on_role_changed.append(lambda user_id: live_engine.recheck([user_id]))  # judged again
+    services.describe_next.append(meetings.describe_next(database))  # "You are joining …" on sign-in
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from .activities.categorization.models import BoardAudit, BoardItem, BoardState,
 from .designer.models import DesignerConversation, DesignerGeneration, DesignerMessage
 from .meetings import roster_cache
 from .meetings.drafts import MeetingDraft
+from .meetings.ids import new_join_code
 from .meetings.models import (
     Activity,
     ActivityRosterEntry,
@@ -74,6 +75,16 @@ def _convergence(db: SqliteDatabase) -> None:
     db.create_tables([Bucket, BoardItem, BoardState, BoardAudit, TransferDraft, Provenance, ActivityRound], safe=True)
 
 
+def _join_codes(db: SqliteDatabase) -> None:
+    """Short join codes: the column, uniqueness among live meetings, and a code for each existing one."""
+    migrations.add_column_if_missing(db, "meeting", "join_code", Meeting.join_code)
+    db.execute_sql(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "meeting_join_code_live" ON "meeting" ("join_code") WHERE "archived" = 0'
+    )
+    for meeting in Meeting.select(Meeting.id).where(Meeting.join_code.is_null(), Meeting.archived == False):  # noqa: E712
+        Meeting.update(join_code=new_join_code()).where(Meeting.id == meeting.id).execute()
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -85,6 +96,7 @@ STEPS: list[migrations.Step] = [
     (9, _visible_idea_index),
     (10, _designer),
     (11, _convergence),
+    (12, _join_codes),
 ]
 
 LATEST = max(number for number, _ in STEPS)

@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup, Tag
 from conftest import PASSWORD, SECRET
 
 from decidero.meetings import agenda
-from decidero.meetings.ids import next_meeting_id
+from decidero.meetings.ids import new_join_code, next_meeting_id
 from decidero.meetings.models import Activity, Meeting, MeetingEvent, MeetingMember
 from decidero.platform.accounts import create_user
 from decidero.platform.db import Database
@@ -100,7 +100,7 @@ def seed_meeting(
 
     def write() -> SeededMeeting:
         owner_user = User.get(User.login == owner)
-        meeting = Meeting.create(id=next_meeting_id(utcnow()), title=title, owner=owner_user)
+        meeting = Meeting.create(id=next_meeting_id(utcnow()), join_code=new_join_code(), title=title, owner=owner_user)
         for login in participants:
             MeetingMember.create(meeting=meeting, user=User.get(User.login == login), role="participant")
         for login in cofacilitators:
@@ -196,3 +196,12 @@ def visible_panel(html: str | httpx.Response, activity_id: str) -> Tag | None:
     """The activity's panel if it is shown to this viewer, else None."""
     panel = soup(html).select_one(f"#panel-{activity_id}")
     return None if panel is None or panel.has_attr("hidden") else panel
+
+
+def row_action(page: Any, row: str, label: str) -> None:
+    """Click a facilitator's action on an agenda row (a Playwright page): the primary button, or one
+    under the row's "More" menu, which opens first."""
+    button = page.locator(row).get_by_role("button", name=label, exact=True)
+    if not button.is_visible():
+        page.locator(f"{row} details.menu > summary").click()
+    button.click()

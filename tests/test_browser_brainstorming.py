@@ -13,7 +13,7 @@ import pytest
 from conftest import LiveServer, running_server
 from helpers_brainstorming import seed_brainstorm, stored
 from helpers_live import open_stream
-from helpers_meetings import Person, SeededMeeting, add_people, second_handle
+from helpers_meetings import Person, SeededMeeting, add_people, row_action, second_handle
 from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
 from decidero.platform.db import Database
@@ -81,7 +81,7 @@ def row(page: Page, room: Room, text: str) -> Locator:
 
 
 def start(owner: Page, room: Room) -> None:
-    owner.locator(f"#row-{room.aid}").get_by_role("button", name="Start").click()
+    row_action(owner, f"#row-{room.aid}", "Start")
     # Committed before anyone posts to it (a post racing the click is refused: not open yet).
     expect(owner.locator(f"#row-{room.aid}")).to_have_attribute("data-state", "running")
 
@@ -114,7 +114,7 @@ def test_ideas_replies_edits_and_moderation_reach_everyone_live(room: Room) -> N
         expect(idea.locator(".author-name")).to_have_text("pat")
         expect(idea.locator(".avatar")).to_have_text("P")
         expect(page.get_by_text("No ideas yet. Be the first to share!")).to_be_hidden()
-    transfer = owner.locator(f"#row-{room.aid}").get_by_role("button", name=re.compile(r"^Transfer Ideas"))
+    transfer = owner.locator(f"#transfer-{room.aid}")  # under the row's More menu
     expect(transfer).to_have_text("Transfer Ideas (1)")  # the agenda's count, live
     expect(pat.locator(f"#idea-form-{room.aid} textarea")).to_have_value("")
     expect(row(pat, room, "Idea A").get_by_text("Edit", exact=True)).to_be_visible()
@@ -190,11 +190,11 @@ def test_pausing_locks_the_composer_and_keeps_what_was_typed(room: Room) -> None
     composer = pat.locator(f"#idea-form-{room.aid}")
     composer.get_by_placeholder("Share an idea…").fill("Half a thought", timeout=LIVE_MS)
 
-    owner.locator(f"#row-{room.aid}").get_by_role("button", name="Pause").click()
+    row_action(owner, f"#row-{room.aid}", "Pause")
 
     expect(pat.locator(f"#panel-{room.aid}").get_by_text("This activity is paused.")).to_be_visible(timeout=LIVE_MS)
     expect(composer.get_by_role("button", name="Submit Idea")).to_be_disabled()
-    owner.locator(f"#row-{room.aid}").get_by_role("button", name="Resume").click()
+    row_action(owner, f"#row-{room.aid}", "Resume")
     expect(composer.get_by_role("button", name="Submit Idea")).to_be_enabled(timeout=LIVE_MS)
     expect(composer.get_by_placeholder("Share an idea…")).to_have_value("Half a thought")
     composer.get_by_role("button", name="Submit Idea").click()
@@ -287,10 +287,9 @@ def test_an_anonymous_round_shows_no_author_anywhere(room: Room) -> None:
     expect(row(owner, room, "A brave idea").get_by_text("Edit", exact=True)).to_have_count(0)
 
     # Stop and start re-render the whole panel, shared by everyone: the author keeps Edit and Delete.
-    run = owner.locator(f"#row-{room.aid}")
-    run.get_by_role("button", name="Stop", exact=True).click()
+    row_action(owner, f"#row-{room.aid}", "Stop")
     expect(pat.get_by_text("A brave idea")).to_have_count(0, timeout=LIVE_MS)
-    run.get_by_role("button", name="Start").click()
+    row_action(owner, f"#row-{room.aid}", "Start")
     mine = row(pat, room, "A brave idea")
     expect(mine.get_by_role("button", name="Delete")).to_be_visible(timeout=LIVE_MS)
     mine.get_by_text("Edit", exact=True).click()

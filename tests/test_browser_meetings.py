@@ -61,7 +61,7 @@ def test_a_facilitator_creates_a_meeting_with_two_participants(page: Page, serve
     expect(results).to_have_count(3)
     results.filter(has_text="P01").get_by_role("checkbox").check()
     results.filter(has_text="P02").get_by_role("checkbox").check()
-    page.get_by_role("button", name="Add →").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator("#selected-participants li")).to_have_text([re.compile("P01"), re.compile("P02")])
     expect(page.get_by_label("Title", exact=True)).to_have_value("Q3 Planning")
     page.get_by_role("button", name="Create Meeting").click()

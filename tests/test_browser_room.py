@@ -13,7 +13,16 @@ import httpx
 import pytest
 from conftest import LiveServer, running_server
 from helpers_live import RawStream, open_stream
-from helpers_meetings import Person, SeededMeeting, activity_row, add_people, on_file, second_handle, seed_meeting
+from helpers_meetings import (
+    Person,
+    SeededMeeting,
+    activity_row,
+    add_people,
+    on_file,
+    row_action,
+    second_handle,
+    seed_meeting,
+)
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
 from decidero.meetings import event_log, run_control
@@ -47,14 +56,6 @@ class Meeting:
         person = self.people[login]
         with httpx.Client(base_url=self.server.url, cookies=person.cookies, headers=person.headers, timeout=10) as client:
             return client.post(path, data=data)
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ STATE_AFTER = {"Start": "Running", "Pause": "Paused", "Resume": "Running", "Stop
 def click_control(page: Page, row: str, label: str) -> None:
     """Click a run-control button and wait for the facilitator's own page to show the result, so
     the participants' ``LIVE_MS`` deadlines measure the live update, not the request."""
-    page.locator(row).get_by_role("button", name=label, exact=True).click()
+    row_action(page, row, label)
     expect(page.locator(f"{row} .badge.state")).to_have_text(STATE_AFTER[label])
 
 
@@ -130,7 +131,7 @@ def test_starting_an_activity_opens_the_panel_for_participants_live(room: Meetin
         expect(participant.locator(talk)).to_be_visible(timeout=LIVE_MS)
         expect(participant.locator(talk)).to_contain_text("Say hello.")
         expect(participant.locator(f"{room.row(0)} .badge.state")).to_have_text("Running")
-        expect(participant.locator(f"{room.row(0)} .icon")).to_have_text("▶")
+        expect(participant.locator(f"{room.row(0)} .badge.state svg.icon")).to_have_count(1)  # ▶ drawn as SVG
         assert same_document(participant)
     expect(dana.locator(f"{room.row(0)} .controls")).to_contain_text("Pause")
 
@@ -196,7 +197,7 @@ def test_moving_an_activity_up_renumbers_the_participants_agenda_live(room: Meet
     titles = pat.locator("#agenda .row-title")
     expect(titles).to_have_text(["1. Talk", "2. Vote"])
 
-    dana.get_by_role("button", name="Move Vote up").click()
+    row_action(dana, room.row(1), "Move Vote up")
     expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])
 
     expect(titles).to_have_text(["1. Vote", "2. Talk"], timeout=LIVE_MS)
@@ -479,6 +480,6 @@ def test_the_room_works_without_javascript(room: Meeting) -> None:
     pat.reload()
     expect(pat.locator(room.panel(0))).to_be_hidden()
 
-    dana.get_by_role("button", name="Move Vote up").click()
+    row_action(dana, room.row(1), "Move Vote up")
 
     expect(dana.locator("#agenda .row-title")).to_have_text(["1. Vote", "2. Talk"])

@@ -8,20 +8,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import LiveServer, running_server
-from helpers_meetings import second_handle
+from helpers_meetings import row_action, second_handle
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect
 from voting_helpers import FileDatabase, Poll, http_opener, seed_poll
 
 LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench/, not asserted here
 CONNECT_MS = 15000  # a page load plus its event stream, on a machine shared with other test runs
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +96,10 @@ def test_s7_s15_a_participant_votes_within_limits_and_sees_results_only_when_pub
     expect(_dot(pat, poll.vote, "A", 2)).to_be_checked()
     expect(ballot).to_contain_text("Remaining picks: 0")
 
-    owner.locator(f"#row-{poll.vote}").get_by_role("button", name="Stop", exact=True).click()
+    row_action(owner, f"#row-{poll.vote}", "Stop")
     expect(pat.locator(f"#panel-{poll.vote}")).to_be_hidden(timeout=LIVE_MS)
     expect(pat.get_by_role("link", name="Results: Vote")).to_have_count(0)
-    owner.locator(f"#row-{poll.vote}").get_by_role("button", name="Publish results", exact=True).click()
+    row_action(owner, f"#row-{poll.vote}", "Publish results")
 
     link = pat.get_by_role("link", name="Results: Vote")
     expect(link).to_be_visible(timeout=LIVE_MS)
@@ -331,6 +323,7 @@ def test_the_facilitator_reveals_the_results_and_everyone_sees_the_chart(poll: P
         expect(viewer.get_by_text("Votes are hidden until the facilitator reveals the results.")).to_be_visible()
         expect(viewer.locator("svg.bar-chart")).to_have_count(0)
 
+    owner.locator(f"#row-{poll.vote} details.menu > summary").click()
     owner.locator(f"#row-{poll.vote}").get_by_role("link", name="Edit", exact=True).click()
     owner.get_by_label("Results for participants").select_option("live")
     owner.get_by_role("button", name="Save").click()
@@ -368,7 +361,7 @@ def test_the_results_page_is_live_and_withdraws_totals_a_participant_may_no_long
 
     poll.control("stop", poll.vote)  # stopped and not published: participants lose the totals
     expect(quinn.get_by_text("Votes are hidden until the facilitator reveals the results.")).to_be_visible(timeout=LIVE_MS)
-    expect(quinn.locator("#results-page table, #results-page svg")).to_have_count(0)
+    expect(quinn.locator("#results-page table, #results-page svg.bar-chart")).to_have_count(0)
     expect(owner.locator("#results-page .muted").first).to_contain_text("Stopped", timeout=LIVE_MS)
     expect(owner.locator(f"#results-{poll.vote} tbody tr").first).to_contain_text("C")
 

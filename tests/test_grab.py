@@ -406,7 +406,7 @@ def test_htmx_and_live_updates_still_work_in_a_browser_with_markers(tmp_path: Pa
             assert page.evaluate("window.__sameDocument === true")
             assert page.locator("#agenda").count() == 1
             assert "grab" not in page.title()
-        expect(pages["boss"].locator(row).get_by_role("button", name="Pause", exact=True)).to_be_visible()
+        expect(pages["boss"].locator(row).get_by_role("button", name="Stop", exact=True)).to_be_visible()
         expect(pages["pat"].locator(f"#panel-{meeting.activities[0]}")).to_be_visible()
         html = pages["pat"].content()
         assert '<!--grab data-grab="_partials/agenda.html:1"-->' in html

@@ -294,8 +294,8 @@ def test_several_activities_run_at_once_without_exclusivity(room: Room) -> None:
     room.control("start", 1)
 
     page = room.get("pat")
-    summary = text_of(soup(page).select_one("#agenda .summary"))
-    assert summary == "3 activities · 2 active"
+    summary = text_of(soup(page).select_one("#agenda-summary"))
+    assert summary == "Agenda · 3 activities · 2 active"
     assert visible_panel(page, room.meeting.activities[0]) is not None
     assert visible_panel(page, room.meeting.activities[1]) is not None
 

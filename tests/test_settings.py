@@ -401,5 +401,5 @@ def test_with_exclusivity_off_two_activities_run_together_and_a_participant_uses
     submitted = [pat.post(meeting.activity_url(i, "ideas"), data={"content": f"idea {i}", "client_token": f"k{i}"}) for i in (0, 1)]
 
     assert [r.status_code for r in submitted] == [303, 303]
-    summary = text_of(soup(fac.get(meeting.url)).select_one("#agenda .summary"))
-    assert summary == "2 activities · 2 active"
+    summary = text_of(soup(fac.get(meeting.url)).select_one("#agenda-summary"))
+    assert summary == "Agenda · 2 activities · 2 active"

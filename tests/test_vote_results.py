@@ -13,14 +13,14 @@ def _table(rows: list) -> list[tuple]:  # type: ignore[type-arg]
     return [(r.rank, r.option.label, r.borda, r.avg_rank, r.variance, r.top_share, r.rankings) for r in rows]
 
 
-def test_s8_borda_ties_are_broken_by_average_rank_then_name() -> None:
+def test_s8_borda_ties_are_listed_by_average_rank_then_name_and_share_their_rank() -> None:
     # P1 ranks Y, X, Z and P2 ranks X, Y, Z: n = 3, so a first place is worth 2 points.
     rows = rank_rows([Z, Y, X], [[Y.id, X.id, Z.id], [X.id, Y.id, Z.id]])
 
     # X: (3-2) + (3-1) = 3, ranks {2, 1}: mean 1.5, variance ((0.5)² + (0.5)²) / 2 = 0.25, first once of 2.
     assert _table(rows) == [
         (1, "X", 3, 1.5, 0.25, 50.0, 2),
-        (2, "Y", 3, 1.5, 0.25, 50.0, 2),
+        (1, "Y", 3, 1.5, 0.25, 50.0, 2),  # tied: competition ranks 1, 1, 3
         (3, "Z", 0, 3.0, 0.0, 0.0, 2),
     ]
 
@@ -50,8 +50,8 @@ def test_a_three_way_cycle_ties_on_every_measure_and_falls_back_to_names() -> No
     # Borda 2 + 1 + 0 = 3 each; ranks {1, 2, 3}: mean 2, variance (1 + 0 + 1) / 3; first in 1 of 3.
     assert [(r.rank, r.option.label, r.borda, r.avg_rank, r.rankings) for r in rows] == [
         (1, "X", 3, 2.0, 3),
-        (2, "Y", 3, 2.0, 3),
-        (3, "Z", 3, 2.0, 3),
+        (1, "Y", 3, 2.0, 3),
+        (1, "Z", 3, 2.0, 3),
     ]
     assert all(r.variance == pytest.approx(2 / 3) and r.top_share == pytest.approx(100 / 3) for r in rows)
 
@@ -73,13 +73,13 @@ def test_names_break_ties_ignoring_case() -> None:
     rows = rank_rows([banana, apple], [[banana.id, apple.id], [apple.id, banana.id]])
 
     assert [r.option.label for r in rows] == ["apple", "Banana"]
-    assert [r.rank for r in rows] == [1, 2]
+    assert [r.rank for r in rows] == [1, 1]
 
 
 def test_without_rankings_every_idea_scores_zero_and_has_no_average() -> None:
     rows = rank_rows([Y, X], [])
 
-    assert _table(rows) == [(1, "X", 0, None, None, 0.0, 0), (2, "Y", 0, None, None, 0.0, 0)]
+    assert _table(rows) == [(1, "X", 0, None, None, 0.0, 0), (1, "Y", 0, None, None, 0.0, 0)]
 
 
 def test_dot_results_use_standard_competition_ranks() -> None:

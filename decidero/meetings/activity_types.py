@@ -125,6 +125,9 @@ class ActivityType:
 
     # -- transfers (SPEC §4.12): the donor side ---------------------------------------------------
 
+    # Whether the type's items usually go on to a next activity once it stops (ideas, buckets): then
+    # "Transfer Ideas (N)" is the agenda row's primary action after Stop, else Results is.
+    carries_forward = False
     # Donor-side choices, (key, label); the first is the default. Empty: one way to give items.
     transforms: tuple[tuple[str, str], ...] = ()
 
@@ -174,6 +177,13 @@ class ActivityType:
 
 
 TYPES: dict[str, ActivityType] = {}
+# What "Add activity" menus preselect: most meetings open by collecting ideas.
+PREFERRED_DEFAULT = "brainstorming"
+
+
+def default_type() -> str:
+    """The type preselected in "Add activity" menus (the preferred one if registered, else the first)."""
+    return PREFERRED_DEFAULT if PREFERRED_DEFAULT in TYPES else next(iter(TYPES), "")
 
 
 def register(

@@ -56,9 +56,25 @@ def newest_id() -> int:
     return int(value or 0)
 
 
-def page(meeting_id: str, before: int | None, size: int = 100) -> list[MeetingEvent]:
-    """Newest first, ``size`` per page, older pages by ``before``."""
+# The activity log page's filters (SPEC §4.14, issue 17): what people contributed, what facilitators
+# did, and who came and went. By default the page shows the first two: joins would drown them.
+KINDS: dict[str, tuple[str, ...]] = {
+    "contributions": ("idea_created", "idea_updated", "idea_deleted", "votes_changed", "rankings_changed", "board_changed"),
+    "control": ("activity_state", "activity_roster", "agenda_changed", "results_published", "meeting_updated"),
+    "joins": ("presence", "roster_changed"),
+}
+DEFAULT_KINDS = ("contributions", "control")
+
+
+def kind_of(event_type: str) -> str:
+    return next((kind for kind, types in KINDS.items() if event_type in types), "control")
+
+
+def page(meeting_id: str, before: int | None, size: int = 100, kinds: tuple[str, ...] | None = None) -> list[MeetingEvent]:
+    """Newest first, ``size`` per page, older pages by ``before``; only events of ``kinds`` when given."""
     query = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting_id)
+    if kinds is not None:
+        query = query.where(MeetingEvent.type.in_([t for kind in kinds for t in KINDS.get(kind, ())]))
     if before:
         query = query.where(MeetingEvent.id < before)
     return list(query.order_by(MeetingEvent.id.desc()).limit(size))

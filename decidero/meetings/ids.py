@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
-from .models import IdCounter
+from .models import IdCounter, Meeting
 
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -50,3 +51,23 @@ def next_meeting_id(created: datetime) -> str:
 def next_activity_id(meeting_id: str, stem: str) -> str:
     """``<meeting id>-<STEM>-<NNNN>``, the sequence per meeting and stem."""
     return f"{meeting_id}-{stem}-{next_in_sequence(f'activity:{meeting_id}:{stem}'):04d}"
+
+
+JOIN_CODE_DIGITS = 6
+
+
+def is_join_code(text: str) -> bool:
+    return len(text) == JOIN_CODE_DIGITS and text.isascii() and text.isdigit()
+
+
+def new_join_code(taken_by: str | None = None) -> str:
+    """A 6-digit code no other non-archived meeting uses (write path: the check and the write that
+    stores it share one transaction, and a partial unique index backs it). ``taken_by`` is the
+    meeting getting it, whose current code does not count."""
+    while True:
+        code = f"{secrets.randbelow(10**JOIN_CODE_DIGITS):0{JOIN_CODE_DIGITS}d}"
+        clash = Meeting.select().where(Meeting.join_code == code, Meeting.archived == False)  # noqa: E712
+        if taken_by is not None:
+            clash = clash.where(Meeting.id != taken_by)
+        if not clash.exists():
+            return code

@@ -23,7 +23,7 @@ from ..platform.runtime_settings import RuntimeSettings
 from . import agenda, event_log
 from .access import ARCHIVED, NO_ACCESS, OWNER_ONLY, Access, get_meeting, require_writable
 from .activity_types import TYPES
-from .ids import next_meeting_id
+from .ids import new_join_code, next_meeting_id
 from .models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .run_control import leave_sub_rosters
 
@@ -207,6 +207,7 @@ def create_meeting(
     now = utcnow()
     meeting = Meeting.create(
         id=next_meeting_id(now),
+        join_code=new_join_code(),
         title=details.title,
         description=details.description,
         scheduled_start=details.scheduled_start,
@@ -283,7 +284,11 @@ class MeetingRow:
     role: str  # owner | cofacilitator | participant | admin
     is_admin: bool
     cofacilitators: list[User] = field(default_factory=list)
-    has_published: bool = False
+    published: list[str] = field(default_factory=list)  # stopped activities whose results are published
+
+    @property
+    def has_published(self) -> bool:
+        return bool(self.published)
 
     @property
     def date(self) -> datetime:
@@ -319,9 +324,13 @@ def list_meetings(
     activities: dict[str, list[Activity]] = {}
     cofacilitators: dict[str, list[User]] = {}
     if ids:
-        for activity in Activity.select(
-            Activity.meeting, Activity.state, Activity.started_at, Activity.results_published
-        ).where(Activity.meeting.in_(ids)):
+        for activity in (
+            Activity.select(
+                Activity.id, Activity.meeting, Activity.type, Activity.state, Activity.started_at, Activity.results_published
+            )
+            .where(Activity.meeting.in_(ids))
+            .order_by(Activity.position)
+        ):
             activities.setdefault(activity.meeting_id, []).append(activity)
         members = (
             MeetingMember.select(MeetingMember, User)
@@ -343,12 +352,24 @@ def list_meetings(
                 role=role,
                 is_admin=user.is_admin,
                 cofacilitators=cofacilitators.get(meeting.id, []),
-                has_published=any(a.results_published and a.state == "stopped" for a in own),
+                published=[a.id for a in own if a.results_published and a.state == "stopped" and _has_results(a)],
             )
         )
     if status in STATUSES:
         rows = [r for r in rows if r.status == status]
     return sort_rows(rows, sort)
+
+
+def _has_results(activity: Activity) -> bool:
+    activity_type = TYPES.get(activity.type)
+    return activity_type is not None and activity_type.results_page is not None
+
+
+def has_archived(user: User) -> bool:
+    """Whether ``user`` has archived meetings (the Active tab's empty state points there; read path)."""
+    mine = MeetingMember.select(MeetingMember.meeting).where(MeetingMember.user == user.id)
+    query = Meeting.select().where(Meeting.archived == True, (Meeting.owner == user.id) | Meeting.id.in_(mine))  # noqa: E712
+    return bool(query.exists())
 
 
 def sort_rows(rows: list[MeetingRow], sort: str) -> list[MeetingRow]:
@@ -387,13 +408,32 @@ def restore(access: Access) -> MeetingEvent | None:
     meeting = get_meeting(access.meeting.id)
     if not meeting.archived:
         return None
-    Meeting.update(archived=False, updated_at=utcnow()).where(Meeting.id == meeting.id).execute()
+    # Codes are unique among live meetings only: one reused while this was archived is replaced.
+    code = meeting.join_code
+    if code is None or Meeting.select().where(Meeting.join_code == code, Meeting.archived == False).exists():  # noqa: E712
+        code = new_join_code(meeting.id)
+    Meeting.update(archived=False, join_code=code, updated_at=utcnow()).where(Meeting.id == meeting.id).execute()
     return event_log.record(
         meeting.id,
         "meeting_updated",
         f"{access.user.display_name} restored the meeting.",
         actor_id=access.user.id,
         payload={"change": "restored"},
+    )
+
+
+def regenerate_join_code(access: Access) -> MeetingEvent:
+    """A fresh short code; the old one stops working at once (meeting facilitators, write path)."""
+    check_facilitator(access)
+    meeting = get_meeting(access.meeting.id)
+    require_writable(access)
+    Meeting.update(join_code=new_join_code(meeting.id), updated_at=utcnow()).where(Meeting.id == meeting.id).execute()
+    return event_log.record(
+        meeting.id,
+        "meeting_updated",
+        f"{access.user.display_name} made a new join code.",
+        actor_id=access.user.id,
+        payload={"change": "join_code"},
     )
 
 

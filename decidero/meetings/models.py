@@ -28,6 +28,9 @@ class Meeting(BaseModel):
     duration_minutes = IntegerField(default=60)
     owner = ForeignKeyField(User, backref="owned_meetings")
     owner_id: str
+    # The short join code: 6 digits, unique among meetings that are not archived (SPEC §4.5 extension,
+    # a partial unique index backs it). Null for meetings made before codes existed, until regenerated.
+    join_code = CharField(null=True)
     open_join = BooleanField(default=True)
     archived = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)

@@ -23,7 +23,8 @@ from .models import Activity, Meeting
 from .roster_cache import roster
 from .run_control import ACTIVE_STATES, elapsed_seconds, remaining_seconds, time_is_up
 
-STATE_ICONS = {"running": "▶", "paused": "⏸", "stopped": "■", "not_started": ""}
+# Drawn as inline SVG (templates/_partials/icons.html) beside the state label: ▶ running, ⏸ paused, ■ stopped.
+STATE_ICONS = {"running": "play", "paused": "pause", "stopped": "stop", "not_started": ""}
 STATE_LABELS = {"running": "Running", "paused": "Paused", "stopped": "Stopped", "not_started": "Not started"}
 FACILITATOR_AUDIENCE = "facilitators"
 # Names listed in the presence region (and in the facilitators' "Not connected" list); beyond that a
@@ -112,7 +113,8 @@ def load_room(meeting_id: str, present: set[str] | None = None) -> RoomState:
 
 def timer_values(activity: Activity, now: datetime) -> dict[str, Any]:
     """What a timer element needs: the server computes, the script only ticks between events."""
-    left = remaining_seconds(activity, now)
+    # A stopped activity has no time left to count down (its limit applies when it runs again).
+    left = remaining_seconds(activity, now) if activity.state != "stopped" else None
     return {
         "elapsed": round(elapsed_seconds(activity, now), 1),
         "running": activity.state == "running",

@@ -20,6 +20,7 @@ from ..platform.errors import Conflict, Forbidden, FormErrors, Refused
 from ..platform.models import User, utcnow
 from . import event_log
 from .access import ARCHIVED, Access, access_for, get_meeting
+from .ids import is_join_code
 from .lifecycle import COFACILITATOR_ROLE, FULL, check_facilitator, check_owner_or_admin
 from .models import Meeting, MeetingEvent, MeetingMember
 from .run_control import leave_sub_rosters
@@ -316,13 +317,25 @@ def remove_cofacilitators(access: Access, found: Resolved) -> RosterChange:
 
 
 def normalise_code(code: str) -> str:
-    return clean_text(code).upper()
+    """Trimmed and upper-cased; a short code may be typed or read out with spaces or dashes ("482 913")."""
+    text = clean_text(code).upper()
+    compact = re.sub(r"[\s-]", "", text)
+    return compact if is_join_code(compact) else text
+
+
+def find_by_code(code: str) -> Meeting | None:
+    """The meeting a typed code names: its 6-digit join code (live meetings only) or its id (read path)."""
+    text = normalise_code(code)
+    if not text:
+        return None
+    if is_join_code(text):
+        return Meeting.get_or_none(Meeting.join_code == text, Meeting.archived == False)  # noqa: E712
+    return Meeting.get_or_none(Meeting.id == text)
 
 
 def join(code: str, user: User, capacity: int) -> tuple[str, MeetingEvent | None]:
     """Join by code or invite link (write path): members pass through; others become participants."""
-    meeting_id = normalise_code(code)
-    meeting = Meeting.get_or_none(Meeting.id == meeting_id) if meeting_id else None
+    meeting = find_by_code(code)
     if meeting is None:
         raise Refused(NO_MEETING, 404)
     if access_for(meeting.id, user).is_member:

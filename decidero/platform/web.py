@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from .config import Config
 from .db import Database
@@ -42,6 +43,9 @@ SessionsRevoked = Callable[[str, str | None, str | None], None]
 # Awaited, after the commit, when a user's global role changed: what they may see anywhere may have
 # changed, so the live engine judges their open streams again before the request answers.
 RoleChanged = Callable[[str], Awaitable[None]]
+# Asked by the sign-in and register pages what a ``next=`` path leads to, for a line such as
+# "You are joining “Q3 Planning”." (None when the path is not theirs to describe).
+DescribeNext = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
     on_role_changed: list[RoleChanged] = field(default_factory=list)
+    describe_next: list[DescribeNext] = field(default_factory=list)
 
     def sessions_revoked(self, user_id: str, *, only: str | None = None, keep: str | None = None) -> None:
         """Sign-out (``only`` that session), password change (all but ``keep``), deactivation (all)."""
@@ -67,6 +72,13 @@ class Services:
     async def role_changed(self, user_id: str) -> None:
         for listener in self.on_role_changed:
             await listener(user_id)
+
+    async def next_note(self, next_path: str) -> str:
+        for describe in self.describe_next:
+            note = await describe(next_path)
+            if note:
+                return note
+        return ""
 
 
 @dataclass
@@ -170,6 +182,13 @@ def sign_in_response(request: Request, expired: bool) -> Response:
     return see_other(target)
 
 
+def has_route(request: Request, path: str, method: str = "GET") -> bool:
+    """Whether the app serves the route ``path`` (as declared, e.g. ``/meeting/{mid}/export``): pages
+    link to a feature only once it is built (no dead ends). Compared as declared, not matched, since
+    ``/meeting/{mid}`` would also match ``/meeting/import``."""
+    return any(isinstance(r, Route) and r.path == path and method in (r.methods or ()) for r in request.app.routes)
+
+
 def see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
@@ -213,6 +232,7 @@ def render(
         "csrf_token": services(request).signing.csrf_token(ctx.csrf_binding or "", signed_in=ctx.session is not None),
         "config": services(request).config,
         "settings": services(request).settings,
+        "has_route": lambda path, method="GET": has_route(request, path, method),
         **(values or {}),
     }
     tmpl = env.get_template(template)

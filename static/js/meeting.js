@@ -105,6 +105,7 @@
 
   // -- connection state: pill, and catching up while disconnected --------------------------------
   var pill = document.getElementById("live-pill");
+  if (pill) pill.hidden = false;
   var down = false;
   var staleTimer = null;
   var ended = false;
@@ -182,13 +183,99 @@
     return true;
   }
 
+  function panel(id) { return document.getElementById("panel-" + id); }
+  function titleOf(id) { var p = panel(id); return p ? "“" + (p.dataset.title || "") + "”" : "The activity"; }
+
+  // A newly opened activity is brought into view with a short visible cue (phones put it first, but
+  // the viewer may have scrolled down the ideas or the agenda).
+  function bringIntoView(id) {
+    var p = panel(id);
+    if (!p) return;
+    p.classList.remove("just-opened");
+    void p.offsetWidth; // restart the animation
+    p.classList.add("just-opened");
+    var cue = p.querySelector(".opened-cue");
+    if (cue) { cue.hidden = false; setTimeout(function () { cue.hidden = true; }, 6000); }
+    var box = p.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight * 0.5) {
+      var still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      p.scrollIntoView({ block: "start", behavior: still ? "auto" : "smooth" });
+    }
+  }
+
   function followFacilitator() {
     var now = openPanels();
     var fresh = now.filter(function (id) { return known.indexOf(id) === -1; });
+    var gone = known.filter(function (id) { return now.indexOf(id) === -1; });
     known = now;
+    gone.forEach(function (id) {
+      var p = panel(id);
+      // Still live, but no longer shown to this participant: their sub-roster changed (SPEC §4.7).
+      if (!facilitator && p && p.hidden && (p.dataset.state === "running" || p.dataset.state === "paused")) {
+        flash("You are no longer assigned to this activity.");
+      }
+    });
     var recentlyChosen = Date.now() - manualChoiceAt < FOLLOW_GRACE_MS;
-    if (fresh.length && !recentlyChosen) { showPanel(fresh[fresh.length - 1]); return; }
+    if (fresh.length && !recentlyChosen) {
+      var id = fresh[fresh.length - 1];
+      showPanel(id);
+      if (!facilitator) bringIntoView(id);
+      return;
+    }
     if (!showPanel(selected)) showPanel(now[0] || visiblePanels()[0]);
+  }
+
+  // -- announcements for screen readers: polite, and at most one every few seconds -----------------
+  var ANNOUNCE_EVERY_MS = 4000;
+  var announcer = document.getElementById("announcer");
+  var said = [];
+  var newIdeas = 0;
+  var sayTimer = null;
+  var saidAt = 0;
+  function say(text) { said.push(text); sayLater(); }
+  function sayLater() {
+    if (sayTimer || !announcer) return;
+    sayTimer = setTimeout(function () {
+      sayTimer = null;
+      saidAt = Date.now();
+      if (newIdeas) said.push(newIdeas === 1 ? "1 new idea." : newIdeas + " new ideas.");
+      newIdeas = 0;
+      if (said.length) announcer.textContent = said.splice(0).join(" ");
+    }, Math.max(300, saidAt + ANNOUNCE_EVERY_MS - Date.now()));
+  }
+  var STATE_WORDS = { running: "is open now.", paused: "is paused.", stopped: "has stopped." };
+  var panelStates = {};
+  function announceStates() {
+    document.querySelectorAll("#panels > .panel").forEach(function (p) {
+      var head = p.querySelector(".panel-head");
+      var state = p.hidden ? "hidden" : (head ? head.dataset.state : p.dataset.state);
+      var before = panelStates[p.dataset.activity];
+      panelStates[p.dataset.activity] = state;
+      if (before === undefined || before === state || !STATE_WORDS[state]) return;
+      if (!facilitator && state === "stopped") return; // participants see it close instead
+      say(titleOf(p.dataset.activity) + " " + STATE_WORDS[state]);
+    });
+  }
+
+  // -- <details> (the agenda fold, "More" menus) stay open across live re-renders ----------------
+  var openDetails = {};
+  document.body.addEventListener("htmx:oobBeforeSwap", function (e) {
+    var target = e.detail && e.detail.target;
+    if (!target || !target.querySelectorAll) return;
+    target.querySelectorAll("details[id]").forEach(function (d) { openDetails[d.id] = d.open; });
+  });
+  function syncAgendaSummary() {
+    var agenda = document.getElementById("agenda");
+    var count = document.querySelector("#agenda-summary [data-agenda-count]");
+    if (agenda && count && agenda.dataset.summary) count.textContent = agenda.dataset.summary;
+  }
+  function reopenDetails() {
+    syncAgendaSummary();
+    Object.keys(openDetails).forEach(function (id) {
+      var d = document.getElementById(id);
+      if (d && openDetails[id]) d.open = true;
+    });
+    openDetails = {};
   }
 
   function syncInputs() {
@@ -236,6 +323,7 @@
 
   room.addEventListener("htmx:sseMessage", function (e) {
     var msg = e.detail || {};
+    if (msg.type === "idea_created") { newIdeas++; sayLater(); }
     if (msg.type === "access_revoked" || msg.type === "session_expired") {
       var data = {};
       try { data = JSON.parse(msg.data); } catch (err) { /* keep defaults */ }
@@ -282,8 +370,8 @@
     });
   }
 
-  document.body.addEventListener("htmx:afterSettle", function () { followFacilitator(); syncInputs(); tick(); });
-  document.body.addEventListener("htmx:oobAfterSwap", function () { followFacilitator(); syncInputs(); });
+  document.body.addEventListener("htmx:afterSettle", function () { reopenDetails(); followFacilitator(); syncInputs(); announceStates(); tick(); });
+  document.body.addEventListener("htmx:oobAfterSwap", function () { reopenDetails(); followFacilitator(); syncInputs(); announceStates(); });
 
   document.addEventListener("click", function (e) {
     var link = e.target.closest("[data-open-panel]");
@@ -294,7 +382,12 @@
     }
   });
 
+  // Wide screens show the agenda beside the activity; phones keep it to one line until tapped.
+  var fold = document.getElementById("agenda-fold");
+  if (fold && window.matchMedia("(min-width: 701px)").matches) fold.open = true;
+
   if (!showPanel(selected)) showPanel(known[known.length - 1] || visiblePanels()[0]);
+  announceStates();
   syncInputs();
   tick();
 })();

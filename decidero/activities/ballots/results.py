@@ -2,7 +2,8 @@
 
 Dot voting: options by dots (descending), then label, with standard competition ranks (1, 2, 2, 4).
 Rank-order: Borda score Σ (n − rank), average rank, population variance of the ranks and the share of
-rankings placing the idea first; sorted by Borda descending, average rank ascending, label ignoring case.
+rankings placing the idea first; sorted by Borda descending, average rank ascending, label ignoring case,
+with competition ranks too (ideas equal in Borda and average rank share a place).
 """
 
 from __future__ import annotations
@@ -72,7 +73,13 @@ def rank_rows(options: Sequence[Option], rankings: Iterable[Sequence[str]]) -> l
         unsorted,
         key=lambda r: (-r.borda, math.inf if r.avg_rank is None else r.avg_rank, _label_key(r.option), r.option.label),
     )
-    return [RankRow(i, r.option, r.borda, r.avg_rank, r.variance, r.top_share, r.rankings) for i, r in enumerate(ordered, 1)]
+    rows: list[RankRow] = []
+    for index, r in enumerate(ordered, 1):
+        # Standard competition ranks (1, 1, 3): equal Borda and average rank share a place.
+        tied = rows and (rows[-1].borda, rows[-1].avg_rank) == (r.borda, r.avg_rank)
+        rank = rows[-1].rank if tied else index
+        rows.append(RankRow(rank, r.option, r.borda, r.avg_rank, r.variance, r.top_share, r.rankings))
+    return rows
 
 
 def _rank_row(option: Option, ranks: list[int], n: int, ballots: int) -> RankRow:

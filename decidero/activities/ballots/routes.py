@@ -56,13 +56,29 @@ async def ballot_get(request: Request) -> Response:
     return await _ballot(request, params.get("for", ""), notice)
 
 
-def refused(request: Request, exc: Refused) -> Response:
-    """htmx: the message inside the ballot, which keeps the voter's choices; plain forms: the error page."""
-    if not is_htmx(request):
-        raise exc
+async def refused(request: Request, exc: Refused, form: dict[str, str]) -> Response:
+    """htmx: the message inside the ballot, which keeps the voter's choices. Plain forms: the ballot
+    page again, with the submitted choices kept, the message beside them and the way back to the
+    meeting; the error page only when there is no ballot to show (not a member, not assigned)."""
     activity_id = request.path_params["aid"]
-    headers = {"HX-Retarget": f"#ballot-msg-{activity_id}", "HX-Reswap": "innerHTML", **exc.headers}
-    return HTMLResponse(f'<p class="error" role="alert">{escape(exc.message)}</p>', status_code=exc.status, headers=headers)
+    if is_htmx(request):
+        headers = {"HX-Retarget": f"#ballot-msg-{activity_id}", "HX-Reswap": "innerHTML", **exc.headers}
+        return HTMLResponse(f'<p class="error" role="alert">{escape(exc.message)}</p>', status_code=exc.status, headers=headers)
+    user = current_user(request)
+    meeting_id = request.path_params["mid"]
+
+    def load() -> dict[str, Any]:
+        access = require_member(meeting_id, user)
+        activity = voting.voting_activity(meeting_id, activity_id)
+        values = ballot_page_values(access, activity, voting.voter_for(access, activity, form.get("for", "")))
+        values["b"] = {**ballot_type(activity).keep_choices(values["b"], form), "error": exc.message}
+        return values
+
+    try:
+        values = await services(request).db.read(load)
+    except Refused:
+        raise exc from None
+    return render(request, "activities/ballots/ballot.html", values, status=exc.status, headers=exc.headers)
 
 
 async def saved(request: Request, event: MeetingEvent | None, saved: str, notice: str, for_user: str = "") -> Response:

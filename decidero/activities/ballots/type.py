@@ -4,6 +4,7 @@ shared ballot page, options kept in the config, and the same stored data to coun
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource, get_type
@@ -22,6 +23,10 @@ class BallotType(ActivityType):
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         """One voter's ballot (read path). ``actor`` is the facilitator recording on the voter's behalf, if any."""
         raise NotImplementedError
+
+    def keep_choices(self, ballot: dict[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
+        """The ballot showing the choices a refused submission carried, so nothing typed is lost."""
+        return ballot
 
     def shared_ballot_values(self, activity: Activity) -> dict[str, Any] | None:
         """The ballot every participant has while it is the same for all, or None: then each

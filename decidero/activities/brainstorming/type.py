@@ -51,6 +51,7 @@ class Brainstorming(ActivityType):
     item_noun = "idea"
     content_key = "ideas"  # transferred ideas arrive as rows of the board, not in the config
     keeps_comments = True
+    carries_forward = True
     config_template = "activities/brainstorming/config.html"
     participant_template = "activities/brainstorming/panel.html"
     facilitator_template = "activities/brainstorming/panel.html"

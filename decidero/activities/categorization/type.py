@@ -73,6 +73,7 @@ class Categorization(ActivityType):
     scripts = ("/static/js/activities/categorization.js",)
     transforms = ((ROLLUP, "Buckets -> Rollup Ideas"), (SUFFIX, "Ideas -> Append Category"))
     content_key = "items"
+    carries_forward = True
 
     def default_config(self, settings: RuntimeSettings | None = None) -> dict[str, Any]:
         return {"items": [], "buckets": []}

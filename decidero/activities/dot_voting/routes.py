@@ -29,7 +29,7 @@ async def votes_post(request: Request) -> Response:
             lambda: votes.submit_allocation(meeting_id, activity_id, user, for_user, requested, key)
         )
     except Refused as exc:
-        return refused(request, exc)
+        return await refused(request, exc, form)
     return await saved(request, event, "votes", voting.VOTES_SAVED, for_user)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -112,6 +113,15 @@ class DotVoting(BallotType):
 
     def shared_ballot_values(self, activity: Activity) -> dict[str, Any] | None:
         return shared_ballot_values(activity)
+
+    def keep_choices(self, ballot: dict[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
+        """The submitted dots per option (within the rail), in place of the saved ones."""
+        options = []
+        for o in ballot["options"]:
+            wanted = whole_number(str(form.get(o["field"], "")))
+            chosen = o["saved"] if wanted is None else max(o["floor"], min(wanted, ballot["cap"]))
+            options.append({**o, "saved": chosen})
+        return {**ballot, "options": options, "cast": sum(o["saved"] for o in options)}
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:

@@ -26,7 +26,7 @@ async def ranking_post(request: Request) -> Response:
             lambda: rankings.submit_ranking(meeting_id, activity_id, user, form, for_user)
         )
     except Refused as exc:
-        return refused(request, exc)
+        return await refused(request, exc, form)
     return await saved(request, event, "ranking", voting.RANKING_SAVED, for_user)
 
 
@@ -38,7 +38,7 @@ async def ranking_reset_post(request: Request) -> Response:
     try:
         event = await services(request).db.write(lambda: rankings.reset_ranking(meeting_id, activity_id, user, for_user))
     except Refused as exc:
-        return refused(request, exc)
+        return await refused(request, exc, form)
     return await saved(request, event, "reset", "", for_user)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, Refused
+from ...platform.forms import whole_number
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import rules as voting
@@ -75,6 +77,17 @@ class RankOrderVoting(BallotType):
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)
+
+    def keep_choices(self, ballot: dict[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
+        """The submitted order: items by their chosen position (ties and gaps keep the shown order)."""
+        shown = ballot["items"]
+
+        def position(index: int, item: dict[str, Any]) -> tuple[int, int]:
+            chosen = whole_number(str(form.get(f"rank-{item['field']}", "")))
+            return (chosen if chosen is not None else index + 1, index)
+
+        ordered = [item for _, item in sorted(((position(i, it), it) for i, it in enumerate(shown)), key=lambda pair: pair[0])]
+        return {**ballot, "items": ordered}
 
 
 def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import segno
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from ...platform import accounts
+from ...platform.db import Database
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
@@ -27,9 +29,11 @@ from ...platform.passwords import hash_password
 from ...platform.ratelimit import TOO_MANY_GUESTS
 from ...platform.sessions import create_session
 from ...platform.web import (
+    DescribeNext,
     client_ip,
     current_user,
     form_data,
+    has_route,
     local_path,
     login_url,
     optional_user,
@@ -43,11 +47,8 @@ from ...platform.web import (
 from .. import agenda, drafts, live, roster
 from .. import lifecycle as meetings
 from ..access import Access, access_for
-from ..activity_types import TYPES
+from ..activity_types import TYPES, default_type
 from ..models import MeetingEvent
-
-DEFAULT_TYPE = "discussion"
-
 
 # -- plumbing -----------------------------------------------------------------------------------
 
@@ -103,11 +104,6 @@ def _capacity(request: Request) -> int:
     return int(services(request).settings.get("meetings.max_participants"))
 
 
-def _has_route(request: Request, path: str) -> bool:
-    scope = {"type": "http", "path": path, "method": "GET"}
-    return any(isinstance(r, Route) and r.matches(scope)[0] == Match.FULL for r in request.app.routes)
-
-
 def _return_to(form: dict[str, str], default: str) -> str:
     return local_path(form.get("return_to")) or default
 
@@ -130,6 +126,7 @@ async def _dashboard(request: Request, block: str | None) -> Response:
         "sort": _choice(params.get("sort"), meetings.SORTS, "date"),
     }
     rows = await services(request).db.read(lambda: meetings.list_meetings(user, **filters))
+    archived_exist = not rows and filters["tab"] == "active" and await services(request).db.read(lambda: meetings.has_archived(user))
     settings = services(request).settings
     values = {
         "me": user,
@@ -139,8 +136,9 @@ async def _dashboard(request: Request, block: str | None) -> Response:
         "statuses": meetings.STATUSES,
         "flash": read_flash(request),
         "ai_configured": settings.ai_configured(),
-        "can_export": _has_route(request, "/meeting/x/export"),
-        "can_report": _has_route(request, "/meeting/x/report"),
+        "archived_exist": archived_exist,
+        "can_export": has_route(request, "/meeting/{mid}/export"),
+        "can_report": has_route(request, "/meeting/{mid}/report"),
     }
     return render(request, "dashboard.html", values, block=block)
 
@@ -236,7 +234,7 @@ def _new_token() -> str:
 
 
 def _blank_row() -> dict[str, str]:
-    return {"type": DEFAULT_TYPE, "title": "", "instructions": "", "draft": ""}
+    return {"type": default_type(), "title": "", "instructions": "", "draft": ""}
 
 
 async def _create_page(
@@ -637,6 +635,25 @@ async def join_link_post(request: Request) -> Response:
     return outcome if isinstance(outcome, Response) else redirect(request, f"/meeting/{outcome}")
 
 
+JOIN_PATH = re.compile(r"^/join/([^/?#]+)$")
+
+
+def describe_next(db: Database) -> DescribeNext:
+    """The sign-in and register pages' line for an invite link: which meeting the visitor is joining."""
+
+    async def describe(next_path: str) -> str | None:
+        found = JOIN_PATH.match(next_path)
+        if not found:
+            return None
+        code = unquote(found.group(1))
+        meeting = await db.read(lambda: roster.find_by_code(code))
+        if meeting is None or meeting.archived:
+            return None
+        return f"You are joining “{meeting.title}”. Sign in, or register first, and you will land in the meeting."
+
+    return describe
+
+
 def invite_url(request: Request, meeting_id: str) -> str:
     """Absolute, from the request's scheme and host (uvicorn applies X-Forwarded-Proto behind Caddy)."""
     return str(request.base_url).rstrip("/") + f"/join/{meeting_id}"
@@ -648,6 +665,7 @@ async def invite_get(request: Request) -> Response:
         "meeting": access.meeting,
         "access": access,
         "invite_url": invite_url(request, access.meeting.id),
+        "join_url": str(request.base_url).rstrip("/") + "/join",
         "flash": read_flash(request),
     }
     template = "invite_present.html" if request.query_params.get("present") == "1" else "invite.html"
@@ -665,6 +683,16 @@ async def qr_get(request: Request) -> Response:
     access = await _facilitator(request)
     svg = qr_svg(invite_url(request, access.meeting.id), f"Invite to {access.meeting.id}")
     return Response(svg, media_type="image/svg+xml")
+
+
+async def join_code_post(request: Request) -> Response:
+    """Regenerate the short join code (meeting facilitators)."""
+    access = await _access(request)
+    form = await form_data(request)
+    event = await services(request).db.write(lambda: meetings.regenerate_join_code(access))
+    await _announce(request, [event])
+    default = f"/meeting/{access.meeting.id}/invite"
+    return redirect(request, with_flash(request, _return_to(form, default), "A new join code was made; the old one no longer works."))
 
 
 async def open_join_post(request: Request) -> Response:
@@ -698,6 +726,7 @@ routes = [
     Route("/meeting/{mid}/facilitators/remove", facilitators_remove_post, methods=["POST"]),
     Route("/meeting/{mid}/owner", meeting_owner_post, methods=["POST"]),
     Route("/meeting/{mid}/open-join", open_join_post, methods=["POST"]),
+    Route("/meeting/{mid}/join-code", join_code_post, methods=["POST"]),
     Route("/meeting/{mid}/invite", invite_get, methods=["GET"]),
     Route("/meeting/{mid}/qr.svg", qr_get, methods=["GET"]),
     Route("/join", join_get, methods=["GET"]),

@@ -29,7 +29,7 @@ from ...platform.web import (
 )
 from .. import agenda, event_log, live, rounds, run_control
 from ..access import Access, require_facilitator, require_member, require_writable
-from ..activity_types import TYPES, get_type, type_scripts
+from ..activity_types import TYPES, default_type, get_type, type_scripts
 from ..broker import Viewer
 from ..models import Activity, MeetingEvent
 from ..room import load_room, panel_values, region_values
@@ -179,11 +179,15 @@ async def events_get(request: Request) -> Response:
 async def log_get(request: Request) -> Response:
     access = await _facilitator(request, writable=False)
     before = request.query_params.get("before", "")
+    kind = request.query_params.get("kind", "")
+    kind = kind if kind in (*event_log.KINDS, "all") else ""
+    kinds = None if kind == "all" else (kind,) if kind else event_log.DEFAULT_KINDS
     rows = await services(request).db.read(
-        lambda: event_log.page(access.meeting.id, whole_number(before))
+        lambda: event_log.page(access.meeting.id, whole_number(before), kinds=kinds)
     )
     since = rows[0].id if rows else 0
-    return render(request, "meeting_log.html", {"meeting": access.meeting, "rows": rows, "since": since})
+    values = {"meeting": access.meeting, "rows": rows, "since": since, "kind": kind, "kind_of": event_log.kind_of}
+    return render(request, "meeting_log.html", values)
 
 
 # -- agenda -------------------------------------------------------------------------------------
@@ -228,7 +232,7 @@ async def activity_add_post(request: Request) -> Response:
 async def _activity_form(
     request: Request, access: Access, activity: Activity | None, form: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> Response:
-    type_name = activity.type if activity else form.get("type", "discussion")
+    type_name = activity.type if activity else form.get("type", default_type())
     lock = await services(request).db.read(lambda: get_type(type_name).config_lock(activity)) if activity else None
     values = {
         "lock": lock,

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import user_admin
-from ..errors import Forbidden, FormErrors
+from ..errors import Forbidden, FormErrors, Refused
 from ..models import User
 from ..passwords import hash_password, password_problems
 from ..web import current_user, form_data, redirect, render, services, wants_fragment
@@ -61,15 +61,20 @@ async def _act(
     actor = _admin(request)
     form = await form_data(request)
     user_id = request.path_params["uid"]
-    outcome = await services(request).db.write(lambda: action(actor, user_id, form))
+    try:
+        outcome = await services(request).db.write(lambda: action(actor, user_id, form))
+    except Refused as exc:
+        # The table again, showing what is stored (a refused role change reverts its select), with
+        # the reason in place of "Saved.", for htmx and plain forms alike.
+        return await _page(request, exc.status, notice=exc.message, notice_kind="warning")
     if ends_sessions:
         services(request).sessions_revoked(user_id)
     if changes_access:
         await services(request).role_changed(user_id)
     notice = outcome if isinstance(outcome, str) else "Saved."
-    if wants_fragment(request):
-        return await _page(request, notice=notice)
-    return redirect(request, "/admin/users")
+    if not wants_fragment(request):
+        return redirect(request, "/admin/users")
+    return await _page(request, notice=notice, notice_kind="success")
 
 
 async def role_post(request: Request) -> Response:

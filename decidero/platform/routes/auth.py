@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,13 +47,9 @@ async def _login_page(request: Request, status: int = 200, **values: object) -> 
     svc = services(request)
     needs_setup = not await svc.db.read(accounts.admin_exists)
     headers = {"Retry-After": str(values.pop("retry_after"))} if "retry_after" in values else None
-    return render(
-        request,
-        "login.html",
-        {"needs_setup": needs_setup, "next": local_path(request.query_params.get("next")) or "", **values},
-        status=status,
-        headers=headers,
-    )
+    next_path = str(values.pop("next", None) or local_path(request.query_params.get("next")) or "")
+    page = {"needs_setup": needs_setup, "next": next_path, "joining": await svc.next_note(next_path), **values}
+    return render(request, "login.html", page, status=status, headers=headers)
 
 
 async def login_get(request: Request) -> Response:
@@ -98,8 +95,15 @@ async def logout_post(request: Request) -> Response:
     return response
 
 
+async def _register_page(request: Request, form: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+    """The register form; an invite's ``next`` is kept through it, and on to the sign-in page."""
+    next_path = local_path(form.get("next") or request.query_params.get("next")) or ""
+    joining = await services(request).next_note(next_path)
+    return render(request, "register.html", {"form": form, "errors": errors, "next": next_path, "joining": joining}, status=status)
+
+
 async def register_get(request: Request) -> Response:
-    return render(request, "register.html", {"form": {}, "errors": {}})
+    return await _register_page(request, {}, {})
 
 
 async def register_post(request: Request) -> Response:
@@ -117,14 +121,15 @@ async def register_post(request: Request) -> Response:
         if wants_json:
             return JSONResponse({"errors": exc.errors}, status_code=422)
         kept = {k: v for k, v in form.items() if "password" not in k}
-        return render(request, "register.html", {"form": kept, "errors": exc.errors}, status=422)
+        return await _register_page(request, kept, exc.errors, 422)
     except Refused as exc:
         if wants_json:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         raise
     if wants_json:
         return JSONResponse({"id": user.id, "login": user.login, "role": user.role}, status_code=201)
-    return redirect(request, "/login?message=registered")
+    next_path = local_path(form.get("next"))
+    return redirect(request, "/login?" + urlencode({"message": "registered", **({"next": next_path} if next_path else {})}))
 
 
 routes = [

@@ -145,10 +145,35 @@
       setTimeout(function () { group.classList.remove("is-new"); }, 2000);
       if (!jumped && autoJump(group.closest("table")) && !group.closest(".panel.inactive")) {
         jumped = true;
-        group.scrollIntoView({ block: "nearest", behavior: "smooth" });
+        // Someone writing keeps their place: a "new ideas" button offers the jump instead.
+        if (writing()) offerJump(group);
+        else group.scrollIntoView({ block: "nearest", behavior: "smooth" });
       }
     });
   }
+
+  function writing() {
+    var el = document.activeElement;
+    return !!(el && el.tagName === "TEXTAREA" && el.closest("form[data-idea-form], form.idea-edit"));
+  }
+  function offerJump(group) {
+    var board = group.closest(".brainstorm");
+    var pill = board && board.querySelector("[data-new-ideas]");
+    if (!pill) return;
+    var count = (+pill.dataset.count || 0) + 1;
+    pill.dataset.count = String(count);
+    pill.dataset.target = group.id;
+    pill.textContent = count === 1 ? "1 new idea" : count + " new ideas";
+    pill.hidden = false;
+  }
+  document.addEventListener("click", function (e) {
+    var pill = e.target.closest && e.target.closest("[data-new-ideas]");
+    if (!pill) return;
+    var group = document.getElementById(pill.dataset.target || "");
+    pill.hidden = true;
+    pill.dataset.count = "0";
+    if (group) group.scrollIntoView({ block: "center", behavior: "smooth" });
+  });
   var pending = false;
   function soon() {
     if (pending) return;
