@@ -77,9 +77,14 @@ def _person(login: str, role: str) -> Person:
     user = User.get_or_none(User.login == login) or create_user(
         login=login, password_hash=password_hash(), role=role, first_name=login
     )
+    return signed_in(user)
+
+
+def signed_in(user: User) -> Person:
+    """A new session for ``user`` (write path), as its browser would hold it."""
     raw_id = create_session(user, "127.0.0.1", "pytest")
     key = hashlib.sha256(raw_id.encode()).hexdigest()
-    return Person(login, user.id, SIGNING.sign_session(raw_id), SIGNING.csrf_token(key))
+    return Person(user.login, user.id, SIGNING.sign_session(raw_id), SIGNING.csrf_token(key))
 
 
 def add_people(db: Database, roles: dict[str, str]) -> dict[str, Person]:
@@ -202,6 +207,9 @@ def row_action(page: Any, row: str, label: str) -> None:
     """Click a facilitator's action on an agenda row (a Playwright page): the primary button, or one
     under the row's "More" menu, which opens first."""
     button = page.locator(row).get_by_role("button", name=label, exact=True)
+    # A live re-render may still be on its way (after Stop: "Run again"); a closed menu hides its
+    # buttons from get_by_role, so wait for the button itself, shown or not.
+    page.locator(row).get_by_role("button", name=label, exact=True, include_hidden=True).first.wait_for(state="attached")
     if not button.is_visible():
         page.locator(f"{row} details.menu > summary").click()
     button.click()

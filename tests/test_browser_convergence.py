@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import LiveServer, running_server
 from convergence_helpers import Workshop, seed_workshop
-from helpers_meetings import Person, second_handle
+from helpers_meetings import Person, row_action, second_handle
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from voting_helpers import FileDatabase, http_opener
 
@@ -72,7 +72,7 @@ def row(page: Page, activity: str) -> Locator:
 
 
 def press(page: Page, activity: str, name: str) -> None:
-    row(page, activity).get_by_role("button", name=name, exact=True).click()
+    row_action(page, f"#row-{activity}", name)
 
 
 def activity_titled(shop: Workshop, title: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from conftest import LiveServer, running_server
 from fake_openai import API_KEY, CHAT_TOKENS, MODEL, VALID_AGENDA, FakeProvider, as_json, running_fake_provider
 from helpers_brainstorming import control, seed_brainstorm
-from helpers_meetings import Person, add_people, second_handle, seed_meeting
+from helpers_meetings import Person, add_people, row_action, second_handle, seed_meeting
 from playwright.sync_api import Browser, Page, expect
 
 from decidero.meetings import agenda
@@ -111,7 +111,7 @@ def test_a_facilitator_sees_locks_and_a_participant_lands_on_the_dashboard(site:
     fac.get_by_role("link", name="Security").click()
     lifetime = fac.get_by_label("Session lifetime minutes", exact=False)
     expect(lifetime).to_be_disabled()
-    expect(fac.locator("label[for='s-auth-session_lifetime_minutes']")).to_contain_text("🔒")
+    expect(fac.locator("label[for='s-auth-session_lifetime_minutes'] svg.icon")).to_have_count(1)  # the lock
     expect(fac.locator("label[for='s-auth-session_lifetime_minutes'] .sr-only")).to_have_text("(Locked: administrators only)")
     expect(fac.get_by_role("button", name="Save settings")).to_have_count(0)  # nothing on this tab is theirs to change
     pat = site.open("pat", "/settings")
@@ -124,16 +124,16 @@ def test_a_facilitator_sees_locks_and_a_participant_lands_on_the_dashboard(site:
 def test_with_exclusivity_on_an_overlapping_start_shows_the_collision(site: Site) -> None:
     meeting = seed_meeting(site.db, "fac", ["pat", "quinn"], activities=[("Ideas", {}), ("Vote", {})])
     fac = site.open("fac", meeting.url)
-    fac.locator(f"#row-{meeting.activities[0]}").get_by_role("button", name="Start", exact=True).click()
-    fac.locator(f"#row-{meeting.activities[1]}").get_by_role("button", name="Start", exact=True).click()
+    row_action(fac, f"#row-{meeting.activities[0]}", "Start")
+    row_action(fac, f"#row-{meeting.activities[1]}", "Start")
     expect(fac.get_by_text("2 activities · 2 active")).to_be_visible(timeout=LIVE_MS)
-    fac.locator(f"#row-{meeting.activities[1]}").get_by_role("button", name="Stop", exact=True).click()
+    row_action(fac, f"#row-{meeting.activities[1]}", "Stop")
 
     admin = site.open("boss", "/settings?tab=meetings")
     save_setting(admin, "Activity participant exclusivity", "true")
     expect(admin.get_by_role("status")).to_contain_text("Settings saved")
 
-    fac.locator(f"#row-{meeting.activities[1]}").get_by_role("button", name="Start", exact=True).click()
+    row_action(fac, f"#row-{meeting.activities[1]}", "Start")
     collision = fac.locator(".collision")
     expect(collision.locator("strong")).to_have_text("Participant Collision Detected!")
     expect(collision.locator("li")).to_have_text(["pat is already in “Ideas”", "quinn is already in “Ideas”"])

@@ -8,10 +8,11 @@ import re
 import httpx
 import pytest
 from account_helpers import field_error, live_sessions, notice, page_error, soup, user
+from bs4 import Tag
 from conftest import PASSWORD, csrf_token, register, sign_in, sign_up_and_in
 from starlette.testclient import TestClient
 
-from decidero.platform.profile import EMOJI_CATALOG, emoji_for
+from decidero.platform.profile import COLOR_HIGH, COLOR_LOW, EMOJI_CATALOG, avatar_ink, emoji_for
 
 NEW = "Newer-Passw0rd!"
 
@@ -100,11 +101,24 @@ def test_bidi_override_marks_are_stripped_from_a_display_name(alice: TestClient,
 # -- avatar (SPEC §4.3, S18.2) --------------------------------------------------------------------
 
 
+def _style(node: Tag) -> dict[str, str]:
+    return dict((part.split(":")[0].strip(), part.split(":")[1].strip()) for part in str(node["style"]).split(";") if part.strip())
+
+
 def _header_avatar(client: TestClient) -> tuple[str, str]:
     """The avatar in the page header after a fresh load: (its text, its colour)."""
     node = soup(client.get("/dashboard")).select_one("header .me .avatar")
     assert node is not None
-    return node.get_text(strip=True), str(node["style"]).removeprefix("background: ")
+    return node.get_text(strip=True), _style(node)["background"]
+
+
+def _contrast(one: str, other: str) -> float:
+    def luminance(color: str) -> float:
+        r, g, b = ((c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4) for c in _channels(color))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def _avatar_post(client: TestClient, action: str, **data: str) -> httpx.Response:
@@ -127,6 +141,17 @@ def test_a_new_account_shows_initials_on_its_own_readable_colour(client: TestCli
     assert all(40 <= c <= 215 for c in _channels(alice.avatar_color))
     sign_in(client, "alice")
     assert _header_avatar(client) == ("AB", alice.avatar_color)
+
+
+def test_initials_read_on_every_avatar_colour(alice: TestClient) -> None:
+    """Pale colours get dark initials, dark ones white: at least 4.5:1 (WCAG AA) on every colour the
+    profile can pick, and on the one the page shows."""
+    steps = range(COLOR_LOW, COLOR_HIGH + 1, 5)
+    for color in (f"#{r:02x}{g:02x}{b:02x}" for r in steps for g in steps for b in steps):
+        assert _contrast(color, avatar_ink(color)) >= 4.5, color
+    node = soup(alice.get("/dashboard")).select_one("header .me .avatar")
+    assert node is not None
+    assert _contrast(_style(node)["background"], _style(node)["color"]) >= 4.5
 
 
 def test_generate_new_avatar_steps_through_the_catalog_and_persists(alice: TestClient) -> None:

@@ -2,9 +2,11 @@
 accessibility problem (axe-core in Chromium, desktop and phone widths), and no page uses glyphs that
 stock Linux fonts draw as empty boxes. One server and one seeded showcase serve the whole module.
 
-The crawl starts at the dashboard and the showcase meeting (every activity type, in several states)
-and follows every same-site link, every GET form and every ``hx-get``; a POST form's action must be a
-route that takes POST, and a GET of it must not fail. New pages are covered as soon as they are linked.
+The crawl starts at the dashboard and the showcase meeting (every activity type, in several states,
+a categorization board, a stopped brainstorm to transfer from, a round 2; guest join and the AI
+designer on) and follows every same-site link, every GET form and every ``hx-get``; a POST form's
+action must be a route that takes POST, and a GET of it must not fail. New pages are covered as soon
+as they are linked.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from bs4 import BeautifulSoup, Tag
 from conftest import LiveServer, base_env, running_server
-from helpers_showcase import Showcase, seed_showcase_file
+from fake_openai import running_fake_provider
+from helpers_showcase import Showcase, configure_showcase, seed_showcase_file
 from playwright.sync_api import Browser, expect
 from starlette.routing import BaseRoute, Match, Route
 
 from decidero.app import create_app
 
-ROLES = ("root", "ada", "fay", "pia", None)  # super admin, admin, facilitator (owner), participant, signed out
+ROLES = ("root", "ada", "fay", "pia", "guest", None)  # super admin, admin, facilitator (owner), participant, guest, signed out
+ROLE_IDS = ["super_admin", "admin", "facilitator", "participant", "guest", "signed_out"]
 GLYPHS = "⏸🔒▶■✖✕↑↓⠿"  # drawn as boxes by a stock Debian Chromium; the icon macro draws these
 BROKEN = (404, 405, 500, 502, 503)
 MAX_PAGES = 400
@@ -47,8 +51,10 @@ class Crawl:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Showcase]]:
-    with running_server(tmp_path_factory.mktemp("site-wide")) as server:
-        yield server, seed_showcase_file(server.cwd / "decidero.db")
+    with running_fake_provider() as provider, running_server(tmp_path_factory.mktemp("site-wide")) as server:
+        show = seed_showcase_file(server.cwd / "decidero.db")
+        configure_showcase(server.url, show, provider)
+        yield server, show
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +108,10 @@ def posts_to_a_route(routes: list[BaseRoute], path: str) -> bool:
 
 def crawl(server: LiveServer, show: Showcase, login: str | None, routes: list[BaseRoute]) -> Crawl:
     found = Crawl()
-    starts = ["/", "/login", "/register", "/about", "/join", f"/join/{show.meeting}"] if login is None else ["/dashboard", show.url]
+    if login is None:
+        starts = ["/", "/login", "/register", "/about", "/join", f"/join/{show.meeting}"]
+    else:
+        starts = [show.url] if login == "guest" else ["/dashboard", show.url]  # a guest has only the meeting
     queue: deque[tuple[str, str, bool]] = deque((url, "start", False) for url in starts)
     seen = set(starts)
     with client_for(server, show, login) as client:
@@ -151,10 +160,10 @@ def crawls(site: tuple[LiveServer, Showcase], routes: list[BaseRoute]) -> dict[s
     return {login: crawl(server, show, login, routes) for login in ROLES}
 
 
-@pytest.mark.parametrize("login", ROLES, ids=["super_admin", "admin", "facilitator", "participant", "signed_out"])
+@pytest.mark.parametrize("login", ROLES, ids=ROLE_IDS)
 def test_no_link_or_form_leads_to_a_missing_page_or_an_error(crawls: dict[str | None, Crawl], login: str | None) -> None:
     found = crawls[login]
-    assert len(found.pages) > (5 if login is None else 15), f"the crawl saw too little: {sorted(found.pages)}"
+    assert len(found.pages) > (5 if login in (None, "guest") else 15), f"the crawl saw too little: {sorted(found.pages)}"
     assert not found.broken, "\n".join(found.broken)
 
 
@@ -166,9 +175,16 @@ def test_the_crawl_reaches_every_activity_type_and_the_facilitator_tools(crawls:
     for tool in ("/invite", "/roster", "/log", "/settings"):
         assert show.url + tool in facilitator, tool
     assert any(url.startswith(f"/meeting/{show.archived}") for url in facilitator)
+    # What issues 14 and 16 added: the board, Transfer Ideas, a round's results, settings, the designer.
+    for page in (f"{show.url}?activity={show.activities['sort']}", show.activity_url("retro", "transfer"), show.activity_url("tally_2", "results"), "/settings", "/designer"):
+        assert page in facilitator, page
+    assert "Rounds side by side" in crawls["fay"].html[show.activity_url("tally_2", "results")]
+    assert any(url.startswith("/settings?tab=") for url in crawls["ada"].pages)
+    assert 'id="guest-join"' in crawls[None].html[f"/join/{show.meeting}"]
+    assert show.url in crawls["guest"].html
 
 
-@pytest.mark.parametrize("login", ROLES, ids=["super_admin", "admin", "facilitator", "participant", "signed_out"])
+@pytest.mark.parametrize("login", ROLES, ids=ROLE_IDS)
 def test_no_page_uses_glyphs_that_render_as_boxes(crawls: dict[str | None, Crawl], login: str | None) -> None:
     offending = {url: [g for g in GLYPHS if g in html] for url, html in crawls[login].html.items()}
     assert not {url: g for url, g in offending.items() if g}
@@ -178,7 +194,8 @@ def test_no_page_uses_glyphs_that_render_as_boxes(crawls: dict[str | None, Crawl
 
 
 def one_per_route(urls: list[str], routes: list[BaseRoute]) -> list[str]:
-    """One page per route (and per ``activity=`` of the room, which shows another activity's panel)."""
+    """One page per route (and per ``activity=`` of the room, which shows another activity's panel,
+    and per activity for results and Transfer Ideas, which each type draws its own way)."""
     chosen: dict[str, str] = {}
     for url in sorted(urls, key=len):
         parts = urlsplit(url)
@@ -190,6 +207,8 @@ def one_per_route(urls: list[str], routes: list[BaseRoute]) -> list[str]:
         key = route.path + "|" + ",".join(sorted(k for k in query if k not in ("sort", "dir", "q", "status", "before")))
         if route.path == "/meeting/{mid}":
             key += "|" + query.get("activity", "") + parts.path
+        if route.path in ("/meeting/{mid}/activities/{aid}/results", "/meeting/{mid}/activities/{aid}/transfer"):
+            key += "|" + parts.path
         chosen.setdefault(key, url)
     return sorted(chosen.values())
 
@@ -226,7 +245,7 @@ def pages_of(crawls: dict[str | None, Crawl], login: str | None, routes: list[Ba
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("login", ["fay", "pia"], ids=["facilitator", "participant"])
+@pytest.mark.parametrize("login", ["fay", "pia", "guest"], ids=["facilitator", "participant", "guest"])
 def test_no_serious_accessibility_violations_on_any_page(
     browser: Browser, site: tuple[LiveServer, Showcase], crawls: dict[str | None, Crawl], routes: list[BaseRoute], login: str, width: str
 ) -> None:
@@ -234,6 +253,7 @@ def test_no_serious_accessibility_violations_on_any_page(
     urls = pages_of(crawls, login, routes)
     # The room's main live states: a running brainstorm, an open ballot, published results.
     urls += [f"{show.url}?activity={show.activities['ideas']}", f"{show.url}?activity={show.activities['vote']}"]
+    urls += show.unlinked.get(login, [])  # the designer's generated agenda
     problems = scan(browser, server, show, login, sorted(set(urls)), width)
     assert not problems, problems
 

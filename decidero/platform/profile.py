@@ -76,7 +76,24 @@ EMOJI_CATALOG: dict[str, str] = dict(
     ).split()
 )
 EMOJI_KEYS = list(EMOJI_CATALOG)
-COLOR_LOW, COLOR_HIGH = 40, 215  # each RGB channel: white initials stay readable
+COLOR_LOW, COLOR_HIGH = 40, 215  # each RGB channel; avatar_ink picks initials that read on the result
+INK_LIGHT, INK_DARK = "#ffffff", "#000000"  # one of the two always reaches 4.5:1
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of ``#rrggbb``."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def avatar_ink(background: str) -> str:
+    """The initials' colour on an avatar of ``background``: white or near-black, whichever contrasts
+    more: at least 4.58:1 on any colour (a pale one such as #d0c8b0 fails white text)."""
+    if len(background) != 7 or not background.startswith("#"):
+        return INK_LIGHT
+    lum = _luminance(background)
+    return INK_LIGHT if 1.05 / (lum + 0.05) >= (lum + 0.05) / (_luminance(INK_DARK) + 0.05) else INK_DARK
 
 
 def emoji_for(user_id: str, seed: int) -> str:

@@ -17,6 +17,7 @@ from .db import Database
 from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
+from .profile import avatar_ink
 from .ratelimit import GUEST_WINDOW_SECONDS, GUESTS_PER_ADDRESS, CreationLimiter, LoginLimiter
 from .runtime_settings import RuntimeSettings
 from .sessions import SESSION_COOKIE, Signing
@@ -209,6 +210,7 @@ def make_templates(config: Config) -> Environment:
         auto_reload=not config.production,  # a stat() per template use is measurable under load
     )
     env.globals["notices"] = NOTICES
+    env.filters["avatar_ink"] = avatar_ink
     if config.grab_enabled:  # SPEC §3.8: markers only when asked for; otherwise the environment is untouched
         grab_annotate(env)
     return env

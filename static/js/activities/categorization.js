@@ -43,7 +43,7 @@
     if (title) title.focus();
   });
 
-  // Alt+Up / Alt+Down on a focused idea presses its ↑ / ↓.
+  // Alt+Up / Alt+Down on a focused idea presses its Up / Down button.
   document.addEventListener("keydown", function (e) {
     if (!e.altKey || (e.key !== "ArrowUp" && e.key !== "ArrowDown")) return;
     var item = e.target.closest && e.target.closest(".board.editable .board-item");
