@@ -108,7 +108,10 @@ def _missing_ideas(run: Run, receiver: Receiver, expected: dict[str, int]) -> li
     seen: set[str] = set()
     for index in set(receiver.variants):
         seen.update(run.rec.variants[index])
-    return [token for token, event_id in expected.items() if event_id > receiver.since and token not in seen]
+    def skipped(event_id: int) -> bool:  # a resync re-fetched the page instead of replaying these
+        return any(after < event_id <= through for after, through in receiver.gaps)
+
+    return [t for t, event_id in expected.items() if event_id > receiver.since and t not in seen and not skipped(event_id)]
 
 
 def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
@@ -294,6 +297,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for kind, f in r["requests"].items():
         lines.append(f"| {kind} | {f['count']} | {_fmt(f, 'p50')} | {_fmt(f, 'p95')} | {_fmt(f, 'p99')} | {_fmt(f, 'max')} | {f['errors']} |")
+    if r["profile"] == "trickle":
+        lines += ["", *join_table(r)]
     lines += ["", "| Latency | Count | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
     rows = [("Fan-out (submit response → every other stream; < 0: before the response)", r["fanout_ms"])]
     rows += [(f"Fan-out, {kind}", f) for kind, f in r["fanout_ms"].get("by_kind", {}).items()]
@@ -320,6 +325,21 @@ def markdown(result: dict[str, Any]) -> str:
     if r["notes"]:
         lines += ["", "Notes:", *(f"- {note}" for note in r["notes"])]
     return "\n".join(lines) + "\n"
+
+
+JOIN_STEPS = (("login", "Sign-in"), ("page", "Meeting page GET"), ("stream", "Stream connect (request → hello)"),
+              ("first_event", "First event (stream request → first event with an id)"))
+
+
+def join_table(r: dict[str, Any]) -> list[str]:
+    """The join on its own: how long each step of getting onto a growing board took."""
+    streams = r["streams"]
+    lines = [f"Joined: {streams['connected']} of {streams['expected']} streams.", "",
+             "| Join step | Count | p50 ms | p95 ms | p99 ms | max ms | Errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, label in JOIN_STEPS:
+        f = r["requests"].get(kind, {"count": 0, "errors": 0})
+        lines.append(f"| {label} | {f['count']} | {_fmt(f, 'p50')} | {_fmt(f, 'p95')} | {_fmt(f, 'p99')} | {_fmt(f, 'max')} | {f['errors']} |")
+    return lines
 
 
 def write(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:

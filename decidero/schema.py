@@ -11,7 +11,7 @@ from __future__ import annotations
 from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
-from .activities.brainstorming.models import Idea
+from .activities.brainstorming.models import BoardPreference, Idea
 from .meetings import roster_cache
 from .meetings.models import Activity, ActivityRosterEntry, IdCounter, Meeting, MeetingEvent, MeetingMember
 from .platform import migrations
@@ -52,6 +52,14 @@ def _visible_idea_index(db: SqliteDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
+def _paged_boards(db: SqliteDatabase) -> None:
+    """A board page (and "N earlier ideas") is a range of one activity's visible ideas by number."""
+    db.create_tables([BoardPreference], safe=True)
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden_number" ON "idea" ("activity_id", "sub", "hidden", "number")'
+    )
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -61,6 +69,7 @@ STEPS: list[migrations.Step] = [
     (6, _brainstorming),
     (8, _roster_stamps),
     (9, _visible_idea_index),
+    (10, _paged_boards),
 ]
 
 LATEST = max(number for number, _ in STEPS)

@@ -37,6 +37,9 @@ class ActivityType:
     participant_template = ""
     facilitator_template = ""
     scripts: tuple[str, ...] = ()  # loaded by the meeting page for this type's panels
+    # The most of the type's own live events a reconnect replays: each can render a row, so past a
+    # page's worth the stream sends ``resync`` and the page re-fetches one page instead. None: no cap.
+    replay_limit: int | None = None
     # What the type's package hands over when it registers (see ``register``).
     routes: Sequence[BaseRoute] = ()
     events: Mapping[str, EventBuilder] = {}
@@ -65,6 +68,11 @@ class ActivityType:
     def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
         """Extra template values for the panel (read path)."""
         return {}
+
+    def page_context(self, activity: Activity, user_id: str, facilitator: bool, params: Mapping[str, str]) -> dict[str, Any]:
+        """The panel's values for a page request, whose query ``params`` may choose a view of it (a
+        page of a long board, a filter). Shared renders (live events) use ``panel_context``."""
+        return self.panel_context(activity, user_id, facilitator)
 
     def transfer_count(self, activity: Activity) -> int:
         return 0
@@ -120,6 +128,11 @@ def event_builder(event_type: str) -> EventBuilder | None:
         if builder is not None:
             return builder
     return None
+
+
+def replay_limits() -> list[tuple[frozenset[str], int]]:
+    """(a type's own event types, its replay cap) for the types with a cap (``ActivityType.replay_limit``)."""
+    return [(frozenset(t.events), t.replay_limit) for t in TYPES.values() if t.replay_limit is not None]
 
 
 def type_scripts() -> list[str]:

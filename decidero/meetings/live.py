@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from ..platform.sessions import find_session
 from ..platform.web import NOTICES, Services
 from . import event_log, run_control
 from .access import REVOKED, access_for
-from .activity_types import event_builder
+from .activity_types import event_builder, replay_limits
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .models import Meeting, MeetingEvent
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
@@ -136,6 +137,13 @@ def build_variants(
         if html:
             out[audience].append(html)
     return {audience: "".join(parts) for audience, parts in out.items() if parts}
+
+
+def beyond_replay(events: list[MeetingEvent]) -> bool:
+    """Whether replaying ``events`` would send more of a type's rows than its page shows (its
+    ``replay_limit``): a resync then re-fetches the page instead, never thousands of rows."""
+    counts = Counter(e.type for e in events)
+    return any(sum(counts[t] for t in owned) > limit for owned, limit in replay_limits())
 
 
 # -- presence -----------------------------------------------------------------------------------
@@ -418,7 +426,7 @@ class LiveEngine:
             if judged.ending:
                 return judged, latest, []
             missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
-            if missed is None:
+            if missed is None or beyond_replay(missed):
                 return judged, latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
             if not missed:
                 return judged, latest, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ...meetings.activity_types import ActivityType
@@ -11,7 +12,7 @@ from ...platform.errors import Conflict, FormErrors
 from ...platform.forms import whole_number
 from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
-from .board import LIVE_STATES, board, row_values, rules_of, visible_count
+from .board import LIVE_STATES, PAGE_SIZE, board_values, order_of, view_from, visible_count
 from .models import Idea
 
 ANONYMITY_LOCKED = "Anonymity cannot be changed after ideas have been submitted."
@@ -42,6 +43,7 @@ class Brainstorming(ActivityType):
     config_template = "activities/brainstorming/config.html"
     participant_template = "activities/brainstorming/panel.html"
     facilitator_template = "activities/brainstorming/panel.html"
+    replay_limit = PAGE_SIZE  # a reconnect that missed more new ideas than a page re-fetches the page
 
     def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
         return {
@@ -86,14 +88,16 @@ class Brainstorming(ActivityType):
         return ANONYMITY_LOCKED if self.has_participant_data(activity) else None
 
     def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        return self.page_context(activity, user_id, facilitator, {})
+
+    def page_context(self, activity: Activity, user_id: str, facilitator: bool, params: Mapping[str, str]) -> dict[str, Any]:
+        """The first page of the board in the viewer's order, or the page ``params`` ask for when they
+        name this activity (``before``/``after``, ``q``, ``reply``: links that work without JavaScript)."""
         if not facilitator and activity.state not in LIVE_STATES:
             return {}  # participants see this panel only while it is live
-        rules = rules_of(activity)
-        return {
-            **row_values(activity, rules, facilitator),
-            "groups": board(activity, rules, facilitator, user_id or None),
-            "archived": activity.meeting.archived,
-        }
+        mine = params.get("activity") == activity.id
+        view = view_from(params if mine else {}, order_of(activity.meeting_id, user_id or None))
+        return board_values(activity, facilitator, user_id or None, view, params.get("reply", "") if mine else "")
 
     def transfer_count(self, activity: Activity) -> int:
         return visible_count(activity)
