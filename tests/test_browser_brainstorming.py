@@ -210,13 +210,13 @@ def test_new_ideas_arrive_in_order_and_the_order_can_be_flipped(room: Room) -> N
 
     numbers = board(owner, room).locator("tr.idea-row td.num")
     expect(numbers).to_have_text(["3", "2", "1"])
-    owner.get_by_role("button", name="Newest first").click()
+    owner.get_by_role("button", name="Oldest first").click()
     expect(numbers).to_have_text(["1", "2", "3"])
     submit(pat, room, "Fourth")
     expect(numbers).to_have_text(["1", "2", "3", "4"], timeout=LIVE_MS)
     owner.reload()
     expect(numbers).to_have_text(["1", "2", "3", "4"])  # the choice is remembered
-    expect(owner.get_by_role("button", name="Oldest first")).to_be_visible()
+    expect(owner.get_by_role("button", name="Oldest first")).to_have_attribute("aria-pressed", "true")
     assert room.console_errors == []
 
 

@@ -16,6 +16,7 @@ from .db import Database
 from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
+from .passwords import Hasher
 from .ratelimit import LoginLimiter
 from .runtime_settings import RuntimeSettings
 from .sessions import Signing
@@ -51,6 +52,7 @@ class Services:
     signing: Signing
     templates: Environment
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    hasher: Hasher = field(default_factory=Hasher)
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
     on_role_changed: list[RoleChanged] = field(default_factory=list)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import accounts
 from ..errors import FormErrors, Refused
-from ..passwords import DUMMY_HASH, hash_password, verify_password
+from ..passwords import DUMMY_HASH, RETRY_AFTER_SECONDS
 from ..ratelimit import TOO_MANY, LimitPolicy, limit_key
 from ..sessions import SESSION_COOKIE, create_session, revoke
 from ..web import (
@@ -78,7 +76,11 @@ async def login_post(request: Request) -> Response:
     if wait:
         return await _login_page(request, 429, error=TOO_MANY, retry_after=wait, **page_values)
     stored = user.password_hash if user is not None else DUMMY_HASH
-    if user is None or not await asyncio.to_thread(verify_password, password, stored):
+    try:
+        verified = await svc.hasher.verify(password, stored)
+    except Refused as exc:  # every hashing thread busy and the queue full: the page retries by itself
+        return await _login_page(request, exc.status, error=exc.message, retry_after=RETRY_AFTER_SECONDS, **page_values)
+    if user is None or not verified:
         svc.limiter.record_failure(key, ip, policy)
         return await _login_page(request, 401, error=INCORRECT, **page_values)
     if not user.is_active:
@@ -122,7 +124,7 @@ async def register_post(request: Request) -> Response:
     try:
         form = await form_data(request)
         reg = accounts.validate_registration(form)
-        password_hash = await asyncio.to_thread(hash_password, reg.password)
+        password_hash = await svc.hasher.hash(reg.password)
         allowed = bool(svc.settings.get("auth.allow_self_registration"))
         user = await svc.db.write(lambda: accounts.register(reg, password_hash, allowed))
     except FormErrors as exc:
@@ -132,7 +134,11 @@ async def register_post(request: Request) -> Response:
         return render(request, "register.html", {"form": kept, "errors": exc.errors}, status=422)
     except Refused as exc:
         if wants_json:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
+            return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+        if exc.status == 503:  # hashing is full: the form again, as typed (never retried by itself)
+            kept = {k: v for k, v in form.items() if "password" not in k}
+            values = {"form": kept, "errors": {"password": exc.message}}
+            return render(request, "register.html", values, status=503, headers=exc.headers)
         raise
     if wants_json:
         return JSONResponse({"id": user.id, "login": user.login, "role": user.role}, status_code=201)
