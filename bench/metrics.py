@@ -4,6 +4,7 @@ throughput, server and driver CPU/RSS; written as JSON and a Markdown table."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .driver import FACILITATOR_ONLY, Receiver, Run, Submit, ok
+from .setup import idea_events
 
 # Which logged event a submit causes.
 EVENT_OF = {"idea": "idea_created", "comment": "idea_created", "vote": "votes_changed", "control": "activity_state"}
@@ -56,6 +58,10 @@ def _requests(run: Run) -> tuple[dict[str, Any], dict[str, dict[str, int]], int,
 
 def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list[tuple[Submit, int]]:
     """Each successful submit with the logged event it caused: by its unique text, else by actor and time."""
+    try:
+        logged = idea_events(run.plan.database, run.plan.meeting_id)
+    except sqlite3.Error:
+        logged = {}
     by_actor: dict[tuple[str | None, str], list[tuple[float, int]]] = defaultdict(list)
     for logged_id, kind, actor, created in log:
         by_actor[(actor, kind)].append((_epoch(created), logged_id))
@@ -64,7 +70,9 @@ def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list
     for submit in run.rec.submits:
         if not ok(submit.status) or submit.status == 0:
             continue
-        event_id: int | None = run.rec.token_events.get(submit.token) if submit.token else None
+        event_id: int | None = None
+        if submit.token:
+            event_id = logged.get(submit.token) or run.rec.token_events.get(submit.token)
         if event_id is None:
             candidates = by_actor.get((submit.user, EVENT_OF.get(submit.kind, "")), [])
             start = bisect_left(candidates, (submit.t_send - MATCH_SLACK, 0))
@@ -124,6 +132,8 @@ def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any]
         mine: list[float] = []
         sent: list[float] = []
         for submit, event_id in matched:
+            if event_id <= receiver.since or any(after < event_id <= through for after, through in receiver.gaps):
+                continue  # before this page was loaded (it joined later), or re-fetched after a resync
             at = _arrival(receiver, event_id) if submit.user != receiver.user else None
             if at is None:
                 continue

@@ -74,6 +74,18 @@
     return newest ? n > edge : n < edge;
   }
 
+  // Where updates of rows that are not on this page land, out of sight, until the next refresh.
+  function parking() {
+    var lot = document.getElementById("idea-parking");
+    if (!lot) {
+      lot = document.createElement("div");
+      lot.id = "idea-parking";
+      lot.hidden = true;
+      document.body.appendChild(lot);
+    }
+    return lot;
+  }
+
   var fresh = [];
   function placeholders(html) {
     if (!html || html.indexOf("data-idea-oob") === -1) return;
@@ -87,18 +99,16 @@
       if (!el.id || document.getElementById(el.id)) return;
       var into = el.getAttribute("data-insert-into");
       var container = into ? document.querySelector(into) : null;
-      if (into && !container) return; // not on this page: htmx reports no target and moves on
-      if (container && el.tagName === "TBODY" && !onThisPage(container, +el.dataset.number)) return;
       var spot = document.createElement(el.tagName.toLowerCase());
       spot.id = el.id;
       spot.hidden = true;
       spot.dataset.number = el.dataset.number || "";
       spot.dataset.sub = el.dataset.sub || "0";
-      if (container) {
+      if (container && (el.tagName !== "TBODY" || onThisPage(container, +el.dataset.number))) {
         container.insertBefore(spot, before(container, spot));
         if (el.tagName === "TBODY") fresh.push(el.id);
       } else {
-        document.body.appendChild(spot); // a removal of a row this page never had
+        parking().appendChild(spot); // an idea off this page, or a removal of a row it never had
       }
     });
   }
@@ -136,6 +146,8 @@
   }
 
   function refresh() {
+    var lot = document.getElementById("idea-parking");
+    if (lot) lot.textContent = "";
     document.querySelectorAll("tr.idea-row.mine").forEach(function (row) { mine[row.id] = true; });
     document.querySelectorAll("tr.idea-row:not(.mine)").forEach(function (row) { if (mine[row.id]) ownControls(row); });
     document.querySelectorAll(".idea-board[id]").forEach(function (board) {
@@ -187,6 +199,7 @@
     var tpl = panel && panel.querySelector("template.reply-template");
     if (!tpl) return; // follow the link: the page comes back with the form in place
     e.preventDefault();
+    e.stopPropagation(); // before htmx boosts the link into a page load
     var old = document.getElementById(tpl.id.replace("reply-template-", "reply-form-"));
     if (old) old.remove();
     var holder = document.createElement("div");
@@ -197,7 +210,7 @@
     if (window.htmx) htmx.process(form);
     syncForm(form);
     form.querySelector("textarea").focus();
-  });
+  }, true);
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("[data-auto-jump]")) store("auto-jump", e.target.checked ? "1" : "0");
   });
