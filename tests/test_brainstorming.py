@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -821,7 +822,7 @@ def test_the_meeting_page_renders_ideas_for_a_javascript_free_reload(board: Boar
     assert form["method"] == "post" and form["action"].endswith(f"/activities/{board.aid()}/ideas")
     link = page.select_one("#idea-group-1 a.reply-link")
     assert link is not None and page.select("form[data-idea-form]") == [form]  # one form, not one per row
-    replying = soup(board.as_("rita").get(link["href"]))
+    replying = soup(board.as_("rita").get(urljoin(board.meeting.url, str(link["href"]))))
     reply = replying.select_one("#idea-1 form[data-idea-form]")
     assert reply is not None and reply.select_one("input[name=parent]")["value"] == "1"
     assert json.loads(json.dumps(board.rows("rita"))) == [["1", "One", "pat"], ["1.1", "Reply", "quinn"]]
