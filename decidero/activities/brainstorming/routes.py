@@ -27,7 +27,7 @@ from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.middleware import UNATTRIBUTED
 from ...platform.models import User
 from ...platform.prepared import one
-from ...platform.web import current_user, form_data, is_htmx, render, see_other, services
+from ...platform.web import current_user, form_data, is_htmx, render, render_off_loop, see_other, services
 from . import ideas
 from .board import (
     LIVE_STATES,
@@ -135,7 +135,7 @@ async def ideas_get(request: Request) -> Response:
     if not is_htmx(request):
         return see_other(f"/meeting/{meeting_id}?" + urlencode({"activity": activity_id, **params}))
     values = await services(request).db.read(lambda: _board_now(meeting_id, activity_id, user, params))
-    return render(request, "activities/brainstorming/_board.html", values)
+    return await render_off_loop(request, "activities/brainstorming/_board.html", values)
 
 
 async def order_post(request: Request) -> Response:
@@ -155,7 +155,7 @@ async def order_post(request: Request) -> Response:
     if not is_htmx(request):
         return see_other(_room_url(meeting_id, activity_id))
     values = await services(request).db.read(lambda: _board_now(meeting_id, activity_id, user, {}))
-    return render(request, "activities/brainstorming/_board.html", values)
+    return await render_off_loop(request, "activities/brainstorming/_board.html", values)
 
 
 # -- submit, edit, delete, moderation ------------------------------------------------------------

@@ -24,6 +24,7 @@ from ...platform.web import (
     redirect,
     render,
     render_fragment,
+    render_off_loop,
     services,
     wants_fragment,
 )
@@ -127,7 +128,7 @@ async def meeting_get(request: Request) -> Response:
     values["selected"] = request.query_params.get("activity", "")
     values["flash"] = read_flash(request)
     values["type_scripts"] = type_scripts()
-    return render(request, "meeting.html", values)
+    return await render_off_loop(request, "meeting.html", values)
 
 
 async def _regions(request: Request, access: Access) -> Response:
@@ -141,7 +142,7 @@ async def _regions(request: Request, access: Access) -> Response:
         if latest <= known:
             return Response(status_code=204, headers={SINCE_HEADER: str(latest)})
     values = await _room_values(request, access)
-    response = render(request, "_partials/room_regions.html", {**values, "oob": True, "regions": None})
+    response = await render_off_loop(request, "_partials/room_regions.html", {**values, "oob": True, "regions": None})
     response.headers[SINCE_HEADER] = str(values["since"])
     return response
 
@@ -429,7 +430,7 @@ async def panel_get(request: Request) -> Response:
         return {**region_values(state, audience), "p": panel_values(state, activity, audience, access.user.id)}
 
     values = await services(request).db.read(load)
-    return render(request, "_partials/panel.html", values)
+    return await render_off_loop(request, "_partials/panel.html", values)
 
 
 routes = [
