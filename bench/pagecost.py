@@ -7,7 +7,9 @@ A real server on an idle loopback with one facilitator and one participant; the 
 directly (``bench.seed``). Each figure is the median of ``--repeat`` requests, timed at the client,
 which on an idle loopback is the server's time plus well under a millisecond. Then, for each
 ``--missed`` count, that many ideas are logged behind a stream's back and the stream reconnects with
-``Last-Event-ID``: the size of what it is sent first (a replay, or a resync).
+``Last-Event-ID``: the size of what it is sent first (a replay, or a resync). Last, what page loads do
+to everyone else: ``/health`` is timed every 20 ms while ``--crowd`` clients load the biggest board's
+page back to back; a render that holds the event loop shows as a stall there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ideas", type=int, nargs="+", default=[0, 1000, 10000], help="board sizes, ascending")
     parser.add_argument("--missed", type=int, nargs="*", default=[100, 499, 5000], help="ideas a reconnecting stream missed")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--crowd", type=int, default=4, help="clients loading pages while /health is timed")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long the crowd loads pages")
     return parser.parse_args(argv)
 
 
@@ -107,10 +111,44 @@ async def measure(server: BenchServer, plan: setup.Plan, args: argparse.Namespac
             seed_board(plan.database, plan.meeting_id, plan.brainstorming_id, authors, missed, events=True)
             kind, size, ms = await first_sent(server.url, participant, plan.meeting_id, before)
             lines.append(f"| {missed:,} | {kind} | {size_kb(size)} | {ms:.0f} ms |")
+        lines += ["", *await stalls(server.url, participant, page, args)]
     finally:
         for client in clients.values():
             await client.aclose()
     return lines
+
+
+async def stalls(url: str, signed_in: httpx.AsyncClient, page: str, args: argparse.Namespace) -> list[str]:
+    """How long a trivial request waits while a crowd loads the board's page (event-loop stalls)."""
+    end = time.monotonic() + args.seconds
+    loads: list[float] = []
+
+    async def load_pages() -> None:
+        async with httpx.AsyncClient(base_url=url, cookies=signed_in.cookies, timeout=60) as client:
+            while time.monotonic() < end:
+                started = time.perf_counter()
+                await client.get(page)
+                loads.append((time.perf_counter() - started) * 1000)
+
+    async def probe() -> list[float]:
+        waits = []
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            while time.monotonic() < end:
+                started = time.perf_counter()
+                await client.get("/health")
+                waits.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(0.02)
+        return waits
+
+    crowd = [asyncio.create_task(load_pages()) for _ in range(args.crowd)]
+    waits = await probe()
+    await asyncio.gather(*crowd)
+    waits.sort()
+    p95 = waits[int(0.95 * (len(waits) - 1))]
+    return [
+        f"While {args.crowd} clients loaded the page back to back ({len(loads)} loads, median {statistics.median(loads):.0f} ms): "
+        f"/health answered in median {statistics.median(waits):.0f} ms, p95 {p95:.0f} ms, max {waits[-1]:.0f} ms ({len(waits)} probes)."
+    ]
 
 
 def size_kb(size: int) -> str:
