@@ -39,8 +39,8 @@ from starlette.testclient import TestClient
 from decidero.app import create_app
 from decidero.platform import middleware
 from decidero.platform.errors import Refused
-from decidero.platform.passwords import DUMMY_HASH, Hasher
 from decidero.platform.models import UserSession, utcnow
+from decidero.platform.passwords import DUMMY_HASH, Hasher
 from decidero.platform.ratelimit import LoginLimiter
 
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."

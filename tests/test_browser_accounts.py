@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from account_helpers import run_coroutine
-from conftest import PASSWORD, LiveServer, base_env, register, wait_until
+from conftest import PASSWORD, LiveServer, base_env, register
 from playwright.sync_api import Browser, Page, expect
 
 from decidero.platform.db import Database
