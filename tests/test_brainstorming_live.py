@@ -337,6 +337,21 @@ def test_a_reconnect_that_missed_less_than_a_page_of_ideas_replays_them(live: Li
     assert "resync" not in [e.event for e in back.events]
 
 
+def test_a_reconnect_that_missed_more_than_a_page_of_ideas_gets_the_current_page_not_every_row(live: Live) -> None:
+    live.control("start")
+    seen = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    newest = seed_ideas(live.db, live.aid, "pat", 4 * PAGE_SIZE, logged=True)
+
+    back = reconnect(live, "quinn", seen)
+
+    replay = back.wait_event("replay")
+    page = unwrap(replay.data).select_one(f"#board-{live.aid}")
+    assert page is not None and page["hx-swap-oob"] == "true"
+    numbers = [int(g["data-number"]) for g in page.select("tbody.idea-group")]
+    assert numbers == list(range(newest, newest - PAGE_SIZE, -1))  # the page a fresh load shows
+    assert "resync" not in [e.event for e in back.events]
+
+
 def test_a_new_idea_reaches_a_paged_board_live(live: Live) -> None:
     live.control("start")
     seed_ideas(live.db, live.aid, "pat", 3 * PAGE_SIZE)

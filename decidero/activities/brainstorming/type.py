@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
+
+from jinja2 import Environment
 
 from ...meetings.activity_types import ActivityType
 from ...meetings.models import Activity
+from ...meetings.room import FACILITATOR_AUDIENCE
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, FormErrors
 from ...platform.forms import whole_number
 from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
-from .board import LIVE_STATES, PAGE_SIZE, board_values, order_of, view_from, visible_count
+from .board import LIVE_STATES, PAGE_SIZE, View, board_values, order_of, view_from, visible_count
+from .events import sees_board, transfer_button
 from .models import Idea
 
 ANONYMITY_LOCKED = "Anonymity cannot be changed after ideas have been submitted."
@@ -98,6 +102,16 @@ class Brainstorming(ActivityType):
         mine = params.get("activity") == activity.id
         view = view_from(params if mine else {}, order_of(activity.meeting_id, user_id or None))
         return board_values(activity, facilitator, user_id or None, view, params.get("reply", "") if mine else "")
+
+    def page_refresh(self, state: Any, activity: Activity, audience: Hashable, env: Environment) -> str | None:
+        """The first page of the board, newest first, as everyone in ``audience`` sees it (a viewer
+        who reads oldest first fetches their own); for facilitators also the transfer count."""
+        if not sees_board(activity, audience):
+            return ""
+        facilitator = audience == FACILITATOR_AUDIENCE
+        values = {**board_values(activity, facilitator, None, View()), "board_oob": True}
+        html = env.get_template("activities/brainstorming/_board.html").render(values)
+        return html + (transfer_button(env, activity) if facilitator else "")
 
     def transfer_count(self, activity: Activity) -> int:
         return visible_count(activity)
