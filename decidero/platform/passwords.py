@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -82,7 +83,8 @@ class Hasher:
     def __init__(self, threads: int | None = None, waiting_per_thread: int = WAITING_PER_THREAD) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.capacity = self.threads * (1 + waiting_per_thread)
-        self.in_flight = 0
+        self.in_flight = 0  # jobs submitted and not yet finished on their thread
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hash")
 
     async def hash(self, password: str) -> str:
@@ -92,12 +94,18 @@ class Hasher:
         return await self._run(verify_password, password, stored)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
-        if self.in_flight >= self.capacity:
-            raise Refused(BUSY_MESSAGE, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-        self.in_flight += 1
-        try:
-            return await asyncio.wrap_future(self._pool.submit(fn, *args))
-        finally:
+        with self._lock:
+            if self.in_flight >= self.capacity:
+                raise Refused(BUSY_MESSAGE, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            self.in_flight += 1
+        future = self._pool.submit(fn, *args)
+        # Freed when the hash ends on its thread, not when a busy event loop gets back to this
+        # request: a slot must not look taken while its thread is already idle.
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def _release(self, _future: object) -> None:
+        with self._lock:
             self.in_flight -= 1
 
     def close(self) -> None:
