@@ -25,7 +25,7 @@ from .server import BenchServer, Sampler, cpu_seconds, raise_open_file_limit, rs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPBACK = ("127.0.0.1", "localhost")
-SWEEP = {"classroom": (100, 250, 500, 1000), "burst": (100, 250, 500, 1000), "viewers": (2000, 5000)}
+SWEEP = {"classroom": (100, 250, 500, 1000), "burst": (100, 250, 500, 1000), "viewers": (2000, 5000), "trickle": (100, 250, 500, 1000)}
 KNEE_P95_MS = 1000.0
 KNEE_ERROR_RATE = 0.01
 
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--participants", "-n", type=int, default=100, help="simulated participants (viewers: watching connections)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of writing (classroom: before voting)")
     parser.add_argument("--vote-window", type=float, default=None, help="classroom: seconds in which everyone votes (60, or the duration if shorter)")
-    parser.add_argument("--profile", choices=("classroom", "burst", "viewers"), default=None)
+    parser.add_argument("--profile", choices=("classroom", "burst", "viewers", "trickle"), default=None)
     parser.add_argument("--sweep", action="store_true", help="N = 100, 250, 500, 1000 (viewers 2000, 5000) and the knee")
     parser.add_argument("--url", help="a running server on loopback instead of starting one (needs --db)")
     parser.add_argument("--db", type=Path, help="with --url: that server's SQLite file, for the set-up and the event log")

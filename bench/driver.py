@@ -4,7 +4,11 @@ Profiles (SPEC §5.7, issue 7):
 - ``classroom``: ideas and comments at 1.0–2.0 per minute each (30 % comments), then the
   facilitator switches to voting and everyone submits one allocation within the vote window;
 - ``burst``: everyone submits an idea every 3–7 s;
-- ``viewers``: N connections only watch while ``writers`` participants write at the burst rate.
+- ``viewers``: N connections only watch while ``writers`` participants write at the burst rate;
+- ``trickle``: people join one every 0.3 s while everyone already in submits an idea every 3–7 s,
+  so each join opens a board that is already big and still growing (issue 19). The join figures
+  are page GET, stream connect (request to ``hello``) and first event (request to the first event
+  with an id), reported separately.
 
 When the server has no brainstorming type yet, the facilitator drives run control (start/stop of a
 discussion step) instead, so fan-out is still measured. Every loop is bounded in count and time.
@@ -47,9 +51,10 @@ REQUEST_TIMEOUT = 30.0
 # Logged events a participant's stream never carries in this set-up (everyone is in every scope).
 FACILITATOR_ONLY = {"roster_changed"}
 IDEA_EVENTS = {"idea_created", "idea_updated", "idea_deleted"}  # never carry a voting ballot
-CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0}
+CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0, "trickle": 1.0}
+TRICKLE_GAP = 0.3  # seconds between two people joining a trickle
 # What the page scripts retry (SPEC §4.8, §4.9): (retries, first backoff s, last backoff s).
-RETRY_POLICY = {"idea": (3, 0.4, 2.5), "comment": (3, 0.4, 2.5), "vote": (2, 0.35, 1.8)}
+RETRY_POLICY = {"idea": (3, 0.4, 2.5), "comment": (3, 0.4, 2.5), "vote": (2, 0.35, 1.8), "login": (2, 0.45, 1.8)}
 RETRY_STATUSES = (429, 502, 503, 504)
 # Below uvicorn's 5 s keep-alive, so an idle connection is never reused just as the server drops it.
 KEEPALIVE_SECONDS = 3.0
@@ -71,6 +76,8 @@ class Options:
     def ramp_seconds(self) -> float:
         if self.ramp is not None:
             return self.ramp
+        if self.profile == "trickle":
+            return TRICKLE_GAP * (self.people + 1)
         return max(2.0, 0.08 * (self.people + 1))  # ~60 ms of scrypt per login on the server
 
     @property
@@ -106,6 +113,8 @@ class Receiver:
     resyncs: int = 0
     ended: int = 0
     failed: str = ""
+    # (after, through]: event ids a resync skipped; the page re-fetched instead of replaying them.
+    gaps: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -193,12 +202,20 @@ class Person:
         return self.client
 
     async def sign_in(self) -> bool:
+        """As the login page does: a 429 or 503 is retried twice, after Retry-After or 0.45–1.8 s."""
         started = time.perf_counter()
-        try:
-            response = await setup.sign_in(self.http, self.login)
-        except (httpx.HTTPError, setup.SetupError) as exc:
-            self.run.rec.request("login", started, type(exc).__name__)
-            return False
+        retries, first_delay, max_delay = RETRY_POLICY["login"]
+        for attempt in range(retries + 1):
+            try:
+                response = await setup.sign_in(self.http, self.login)
+            except (httpx.HTTPError, setup.SetupError) as exc:
+                self.run.rec.request("login", started, type(exc).__name__)
+                return False
+            if attempt == retries or response.status_code not in (429, 503):
+                break
+            self.run.rec.retries[f"login {response.status_code}"] += 1
+            wait = whole_seconds(response.headers.get("retry-after"))
+            await asyncio.sleep(max(wait, min(max_delay, first_delay * 2**attempt) * random.uniform(0.75, 1.25)))
         location = response.headers.get("location", "")
         good = response.status_code == 303 and "/profile/password" not in location
         self.run.rec.request("login", started, response.status_code if good or not ok(response.status_code) else "bad_redirect")
@@ -306,6 +323,7 @@ class Person:
                 run.connected(1)
         elif event == "resync":
             receiver.resyncs += 1
+            self.tasks.append(asyncio.get_running_loop().create_task(self.refetch(receiver, receiver.covered)))
         elif event in ("access_revoked", "session_expired"):
             run.rec.stream_errors[event] += 1
         elif event not in IDEA_EVENTS and run.plan.voting_id:
@@ -315,7 +333,24 @@ class Person:
                 self.ballot = sse_data(block[at:])
                 self.ballot_arrived.set()
         if event_id is not None:
+            if first and not receiver.ids and run.options.profile == "trickle":
+                run.rec.request("first_event", started, 200)
             run.deliver(receiver, event_id, event, block, now)
+
+    async def refetch(self, receiver: Receiver, after: int) -> None:
+        """What the page does on ``resync``: re-fetch its live regions, which cover the log up to
+        the id in ``X-Decidero-Since``; the ids in between were not replayed and are not expected."""
+        started = time.perf_counter()
+        try:
+            response = await self.http.get(f"/meeting/{self.run.plan.meeting_id}", headers={"HX-Request": "true"})
+        except httpx.HTTPError as exc:
+            self.run.rec.request("refetch", started, type(exc).__name__)
+            return
+        self.run.rec.request("refetch", started, response.status_code)
+        through = whole_seconds(response.headers.get("x-decidero-since"))
+        if response.status_code == 200 and through:
+            receiver.gaps.append((after, max(through, receiver.covered)))
+            receiver.covered = max(receiver.covered, through)
 
     async def submit_idea(self, parent: str | None) -> None:
         run, token = self.run, new_token()
@@ -422,6 +457,10 @@ def error_text(markup: str) -> str:
 async def sleep_until(end: float, delay: float) -> None:
     """Sleep ``delay`` seconds, but never past ``end``."""
     await asyncio.sleep(max(0.0, min(delay, end - time.time())))
+
+
+def whole_seconds(value: str | None) -> int:
+    return int(value) if value and value.strip().isdigit() else 0
 
 
 def sse_data(block: bytes) -> str:
@@ -549,9 +588,12 @@ class Run:
                 if response.status_code != 303:
                     raise setup.SetupError(f"facilitator sign-in gave HTTP {response.status_code}")
                 await setup.prepare_meeting(client, self.plan)
-            await self._ramp(people)
-            self.rec.phases["measure_start"] = time.time()
-            await self._act(facilitator, people[1:])
+            if self.options.profile == "trickle":
+                await self._trickle(people)
+            else:
+                await self._ramp(people)
+                self.rec.phases["measure_start"] = time.time()
+                await self._act(facilitator, people[1:])
             await self._drain()
         finally:
             self.rec.phases["measure_end"] = time.time()
@@ -575,6 +617,28 @@ class Run:
             self.rec.notes.append(f"only {self.connected_streams} of {self.expected_streams} streams connected")
         self.rec.phases["ramp_seconds"] = time.time() - self.rec.phases["ramp_start"]
         await asyncio.sleep(1.0)  # let the presence burst of the ramp settle before measuring
+
+    async def _trickle(self, people: list[Person]) -> None:
+        """People join one by one; each writes from the moment they are in until the common end."""
+        opts = self.options
+        start = time.time()
+        self.rec.phases["ramp_start"] = self.rec.phases["measure_start"] = start
+        end = start + opts.ramp_seconds + opts.duration
+        gap = opts.ramp_seconds / max(1, len(people))
+
+        async def arrive(person: Person, slot: int) -> None:
+            await asyncio.sleep(slot * gap)
+            await person.join()
+            if person.writer and person.ready and not person.facilitator:
+                await self._burst_writer(person, end)
+
+        arrivals = [asyncio.create_task(arrive(p, i)) for i, p in enumerate(people)]
+        try:
+            await asyncio.wait_for(self.all_connected.wait(), opts.ramp_seconds + CONNECT_GRACE)
+        except TimeoutError:
+            self.rec.notes.append(f"only {self.connected_streams} of {self.expected_streams} streams connected")
+        self.rec.phases["ramp_seconds"] = time.time() - start
+        await asyncio.gather(*arrivals)
 
     async def _act(self, facilitator: Person, others: list[Person]) -> None:
         opts, plan = self.options, self.plan

@@ -4,6 +4,7 @@ throughput, server and driver CPU/RSS; written as JSON and a Markdown table."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .driver import FACILITATOR_ONLY, Receiver, Run, Submit, ok
+from .setup import idea_events
 
 # Which logged event a submit causes.
 EVENT_OF = {"idea": "idea_created", "comment": "idea_created", "vote": "votes_changed", "control": "activity_state"}
@@ -56,6 +58,10 @@ def _requests(run: Run) -> tuple[dict[str, Any], dict[str, dict[str, int]], int,
 
 def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list[tuple[Submit, int]]:
     """Each successful submit with the logged event it caused: by its unique text, else by actor and time."""
+    try:
+        logged = idea_events(run.plan.database, run.plan.meeting_id)
+    except sqlite3.Error:
+        logged = {}
     by_actor: dict[tuple[str | None, str], list[tuple[float, int]]] = defaultdict(list)
     for logged_id, kind, actor, created in log:
         by_actor[(actor, kind)].append((_epoch(created), logged_id))
@@ -64,7 +70,9 @@ def _match_events(run: Run, log: list[tuple[int, str, str | None, str]]) -> list
     for submit in run.rec.submits:
         if not ok(submit.status) or submit.status == 0:
             continue
-        event_id: int | None = run.rec.token_events.get(submit.token) if submit.token else None
+        event_id: int | None = None
+        if submit.token:
+            event_id = logged.get(submit.token) or run.rec.token_events.get(submit.token)
         if event_id is None:
             candidates = by_actor.get((submit.user, EVENT_OF.get(submit.kind, "")), [])
             start = bisect_left(candidates, (submit.t_send - MATCH_SLACK, 0))
@@ -108,7 +116,10 @@ def _missing_ideas(run: Run, receiver: Receiver, expected: dict[str, int]) -> li
     seen: set[str] = set()
     for index in set(receiver.variants):
         seen.update(run.rec.variants[index])
-    return [token for token, event_id in expected.items() if event_id > receiver.since and token not in seen]
+    def skipped(event_id: int) -> bool:  # a resync re-fetched the page instead of replaying these
+        return any(after < event_id <= through for after, through in receiver.gaps)
+
+    return [t for t, event_id in expected.items() if event_id > receiver.since and t not in seen and not skipped(event_id)]
 
 
 def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], int]:
@@ -121,6 +132,8 @@ def _fanout(run: Run, matched: list[tuple[Submit, int]]) -> tuple[dict[str, Any]
         mine: list[float] = []
         sent: list[float] = []
         for submit, event_id in matched:
+            if event_id <= receiver.since or any(after < event_id <= through for after, through in receiver.gaps):
+                continue  # before this page was loaded (it joined later), or re-fetched after a resync
             at = _arrival(receiver, event_id) if submit.user != receiver.user else None
             if at is None:
                 continue
@@ -294,6 +307,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for kind, f in r["requests"].items():
         lines.append(f"| {kind} | {f['count']} | {_fmt(f, 'p50')} | {_fmt(f, 'p95')} | {_fmt(f, 'p99')} | {_fmt(f, 'max')} | {f['errors']} |")
+    if r["profile"] == "trickle":
+        lines += ["", *join_table(r)]
     lines += ["", "| Latency | Count | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
     rows = [("Fan-out (submit response → every other stream; < 0: before the response)", r["fanout_ms"])]
     rows += [(f"Fan-out, {kind}", f) for kind, f in r["fanout_ms"].get("by_kind", {}).items()]
@@ -320,6 +335,21 @@ def markdown(result: dict[str, Any]) -> str:
     if r["notes"]:
         lines += ["", "Notes:", *(f"- {note}" for note in r["notes"])]
     return "\n".join(lines) + "\n"
+
+
+JOIN_STEPS = (("login", "Sign-in"), ("page", "Meeting page GET"), ("stream", "Stream connect (request → hello)"),
+              ("first_event", "First event (stream request → first event with an id)"))
+
+
+def join_table(r: dict[str, Any]) -> list[str]:
+    """The join on its own: how long each step of getting onto a growing board took."""
+    streams = r["streams"]
+    lines = [f"Joined: {streams['connected']} of {streams['expected']} streams.", "",
+             "| Join step | Count | p50 ms | p95 ms | p99 ms | max ms | Errors |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, label in JOIN_STEPS:
+        f = r["requests"].get(kind, {"count": 0, "errors": 0})
+        lines.append(f"| {label} | {f['count']} | {_fmt(f, 'p50')} | {_fmt(f, 'p95')} | {_fmt(f, 'p99')} | {_fmt(f, 'max')} | {f['errors']} |")
+    return lines
 
 
 def write(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:

@@ -129,6 +129,21 @@ def latest_event_id(path: Path, meeting_id: str) -> int:
     return int(row[0] or 0)
 
 
+IDEA_TOKEN_SQL = (
+    "SELECT e.id, substr(i.content, 1, 14) FROM meeting_event e JOIN idea i ON i.id = json_extract(e.payload_json, '$.idea') "
+    "WHERE e.meeting_id = ? AND e.type = 'idea_created'"
+)
+
+
+def idea_events(path: Path, meeting_id: str) -> dict[str, int]:
+    """Each idea's unique token (the start of its text) → the id of the event that logged its creation.
+
+    Exact where the streams are not: a replay or a merged event carries several ideas under its last id.
+    """
+    with read_only(path) as db:
+        return {str(token): int(event_id) for event_id, token in db.execute(IDEA_TOKEN_SQL, (meeting_id,))}
+
+
 def event_log(path: Path, meeting_id: str) -> list[tuple[int, str, str | None, str]]:
     """(id, type, actor_id, created_at) of every logged event of the meeting."""
     with read_only(path) as db:

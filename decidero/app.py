@@ -134,6 +134,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         sweeper.cancel()
         live_engine.stop_publishing()
         broker.close_all()
+        services.hasher.close()
         database.close()
         log.info("Decidero stopped; database closed")
 

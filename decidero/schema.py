@@ -11,7 +11,7 @@ from __future__ import annotations
 from peewee import SqliteDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
-from .activities.brainstorming.models import Idea
+from .activities.brainstorming.models import BoardPreference, Idea
 from .activities.categorization.models import BoardAudit, BoardItem, BoardState, Bucket
 from .designer.models import DesignerConversation, DesignerGeneration, DesignerMessage
 from .meetings import roster_cache
@@ -85,6 +85,14 @@ def _join_codes(db: SqliteDatabase) -> None:
         Meeting.update(join_code=new_join_code()).where(Meeting.id == meeting.id).execute()
 
 
+def _paged_boards(db: SqliteDatabase) -> None:
+    """A board page (and "N earlier ideas") is a range of one activity's visible ideas by number."""
+    db.create_tables([BoardPreference], safe=True)
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden_number" ON "idea" ("activity_id", "sub", "hidden", "number")'
+    )
+
+
 STEPS: list[migrations.Step] = [
     (1, _accounts),
     (2, _runtime_settings),
@@ -97,6 +105,7 @@ STEPS: list[migrations.Step] = [
     (10, _designer),
     (11, _convergence),
     (12, _join_codes),
+    (13, _paged_boards),
 ]
 
 LATEST = max(number for number, _ in STEPS)

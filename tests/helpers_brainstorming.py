@@ -12,7 +12,7 @@ from helpers_meetings import SeededMeeting, seed_meeting, soup, text_of
 
 from decidero.activities.brainstorming.models import Idea
 from decidero.meetings import agenda, run_control
-from decidero.meetings.models import Meeting
+from decidero.meetings.models import IdCounter, Meeting, MeetingEvent
 from decidero.platform.db import Database
 from decidero.platform.models import User
 
@@ -58,6 +58,35 @@ def control(db: Database, activity_id: str, action: str, actor: str = "owner") -
         run_control.control(activity, action, User.get(User.login == actor), exclusivity=False)
 
     db.write_sync(write)
+
+
+def seed_ideas(db: Database, activity_id: str, author: str, count: int, logged: bool = False) -> int:
+    """Add ``count`` ideas "Idea 1"… by ``author`` in bulk (a big board in a second); with ``logged``
+    each also gets the ``idea_created`` record a submit writes, never announced. Returns the newest
+    idea number."""
+
+    def write() -> int:
+        activity = agenda.Activity.get_by_id(activity_id)
+        author_id = User.get(User.login == author).id
+        scope = f"idea:{activity_id}"
+        first = (IdCounter.get_or_none(IdCounter.scope == scope) or IdCounter(last=0)).last + 1
+        numbers = range(first, first + count)
+        rows = [{"activity": activity_id, "number": n, "author": author_id, "author_name": author, "content": f"Idea {n}"} for n in numbers]
+        for start in range(0, count, 500):
+            Idea.insert_many(rows[start : start + 500]).execute()
+        IdCounter.insert(scope=scope, last=numbers[-1]).on_conflict_replace().execute()
+        if logged:
+            ids = Idea.select(Idea.id, Idea.number).where(Idea.activity == activity_id, Idea.number >= first)
+            events = [
+                {"meeting_id": activity.meeting_id, "type": "idea_created", "activity_id": activity_id, "summary": "An idea was submitted.",
+                 "payload_json": f'{{"idea": {i.id}, "label": "{i.number}", "parent": null, "action": "create"}}'}
+                for i in ids
+            ]
+            for start in range(0, len(events), 500):
+                MeetingEvent.insert_many(events[start : start + 500]).execute()
+        return numbers[-1]
+
+    return db.write_sync(write)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +38,9 @@ from starlette.testclient import TestClient
 
 from decidero.app import create_app
 from decidero.platform import middleware
+from decidero.platform.errors import Refused
 from decidero.platform.models import UserSession, utcnow
+from decidero.platform.passwords import DUMMY_HASH, Hasher
 from decidero.platform.ratelimit import LoginLimiter
 
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
@@ -720,3 +723,41 @@ def test_the_rate_limit_can_be_switched_off(client: TestClient) -> None:
     set_setting(client, "security.login_rate_limit_enabled", "false")
     _fail(client, "alice", 9)
     assert _login(client, "alice").status_code == 303
+
+
+# -- a crowd signing in (issue 19) -----------------------------------------------------------------
+
+
+def test_the_hashing_pool_refuses_past_its_bound_instead_of_queueing() -> None:
+    hasher = Hasher(threads=1, waiting_per_thread=1)  # one hashing, one waiting
+
+    async def crowd() -> list[object]:
+        return await asyncio.gather(*(hasher.verify("Wrong-Passw0rd!", DUMMY_HASH) for _ in range(3)), return_exceptions=True)
+
+    try:
+        first, second, third = asyncio.run(crowd())
+    finally:
+        hasher.close()
+    assert first is False and second is False
+    assert isinstance(third, Refused) and third.status == 503 and third.headers == {"Retry-After": "1"}
+    assert hasher.in_flight == 0
+
+
+def test_sign_in_while_every_hashing_slot_is_taken_answers_503_and_keeps_the_login(client: TestClient) -> None:
+    register(client, "boss")
+    hasher: Hasher = client.app.state.services.hasher  # type: ignore[attr-defined]
+    hasher.in_flight = hasher.capacity  # a crowd is hashing: every slot taken
+
+    try:
+        response = sign_in(client, "boss")
+        registering = register(client, "second", first_name="Sam")
+    finally:
+        hasher.in_flight = 0
+
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert page_error(response) == "Decidero is busy. Please try again in a moment."
+    assert field_value(response, "login") == "boss"
+    assert registering.status_code == 503  # registration says so, and keeps what was typed
+    assert field_error(registering, "password") == "Decidero is busy. Please try again in a moment."
+    assert field_value(registering, "first_name") == "Sam"
+    assert sign_in(client, "boss").status_code == 303  # a slot is free again

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -19,12 +20,14 @@ from helpers_brainstorming import (
     empty_state,
     form_error,
     seed_brainstorm,
+    seed_ideas,
     stored,
     unwrap,
 )
 from helpers_meetings import Person, SeededMeeting, add_people, shift_segment, soup, text_of
 from starlette.testclient import TestClient
 
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.app import create_app
 from decidero.meetings import agenda, run_control
 from decidero.meetings.models import Activity, MeetingEvent
@@ -817,6 +820,118 @@ def test_the_meeting_page_renders_ideas_for_a_javascript_free_reload(board: Boar
     page = soup(board.page("rita"))
     form = page.select_one(f"#panel-{board.aid()} form[data-idea-form]")
     assert form["method"] == "post" and form["action"].endswith(f"/activities/{board.aid()}/ideas")
-    reply = page.select_one("#idea-group-1 details.reply form")
+    link = page.select_one("#idea-group-1 a.reply-link")
+    assert link is not None and page.select("form[data-idea-form]") == [form]  # one form, not one per row
+    replying = soup(board.as_("rita").get(urljoin(board.meeting.url, str(link["href"]))))
+    reply = replying.select_one("#idea-1 form[data-idea-form]")
     assert reply is not None and reply.select_one("input[name=parent]")["value"] == "1"
     assert json.loads(json.dumps(board.rows("rita"))) == [["1", "One", "pat"], ["1.1", "Reply", "quinn"]]
+
+
+# -- a big board, a page at a time (issue 19) ------------------------------------------------------
+
+
+def numbers_on(html: str | httpx.Response, activity_id: str) -> list[int]:
+    """The idea numbers of the board's groups, top to bottom (comments left out)."""
+    return [int(g["data-number"]) for g in soup(html).select(f"#ideas-{activity_id} > tbody.idea-group")]
+
+
+def more_link(html: str | httpx.Response, activity_id: str) -> dict[str, str]:
+    link = soup(html).select_one(f"#more-{activity_id} a")
+    assert link is not None, "no Show earlier link"
+    return {"text": text_of(link), "href": str(link["href"]), "hx-get": str(link["hx-get"])}
+
+
+def test_a_board_of_10000_ideas_renders_one_page_and_show_earlier_works_without_javascript(board: Board) -> None:
+    newest = seed_ideas(board.db, board.aid(), "pat", 10_000)
+
+    page = board.page("rita")
+
+    assert numbers_on(page, board.aid()) == list(range(newest, newest - PAGE_SIZE, -1))
+    link = more_link(page, board.aid())
+    assert link["text"] == f"Show {PAGE_SIZE} earlier ideas"
+    assert f"{10_000 - PAGE_SIZE:,} not shown" in text_of(soup(page).select_one(f"#more-{board.aid()}"))
+    assert len(page.content) < 300_000
+    earlier = board.as_("rita").get(link["href"])
+    assert earlier.status_code == 200
+    assert numbers_on(earlier, board.aid()) == list(range(newest - PAGE_SIZE, newest - 2 * PAGE_SIZE, -1))
+    assert more_link(earlier, board.aid())["href"].endswith(f"before={newest - 2 * PAGE_SIZE + 1}#board-{board.aid()}")
+    back = soup(earlier).select_one(f"#board-{board.aid()} .board-summary a")
+    assert back is not None and text_of(back) == "Back to the newest ideas"
+
+
+def test_show_earlier_by_htmx_answers_the_next_page_for_appending(board: Board) -> None:
+    newest = seed_ideas(board.db, board.aid(), "pat", 10_000)
+    link = more_link(board.page("quinn"), board.aid())
+
+    fragment = board.as_("quinn", htmx=True).get(link["hx-get"])
+
+    assert fragment.status_code == 200
+    assert numbers_on(fragment, board.aid()) == list(range(newest - PAGE_SIZE, newest - 2 * PAGE_SIZE, -1))
+    assert more_link(fragment, board.aid())["hx-get"].endswith(f"?before={newest - 2 * PAGE_SIZE + 1}")
+    plain = board.as_("quinn").get(link["hx-get"])  # the fragment's URL without htmx: the meeting page
+    assert plain.status_code == 303 and plain.headers["location"].endswith(f"activity={board.aid()}&before={newest - PAGE_SIZE + 1}")
+
+
+def test_the_last_page_has_no_show_earlier_link(board: Board) -> None:
+    seed_ideas(board.db, board.aid(), "pat", PAGE_SIZE + 3)
+    link = more_link(board.page("rita"), board.aid())
+    assert link["text"] == "Show 3 earlier ideas"
+
+    last = board.as_("rita").get(link["href"])
+
+    assert numbers_on(last, board.aid()) == [3, 2, 1]
+    assert soup(last).select_one(f"#more-{board.aid()} a") is None
+
+
+def test_oldest_first_is_remembered_per_user_and_meeting(board: Board) -> None:
+    seed_ideas(board.db, board.aid(), "pat", 120)
+    url = f"{board.meeting.url}/activities/{board.aid()}/ideas/order"
+
+    chosen = board.as_("rita").post(url, data={"order": "oldest"})
+
+    assert chosen.status_code == 303
+    assert numbers_on(board.page("rita"), board.aid())[:3] == [1, 2, 3]
+    assert more_link(board.page("rita"), board.aid())["text"] == f"Show {PAGE_SIZE} later ideas"
+    assert numbers_on(board.page("quinn"), board.aid())[:3] == [120, 119, 118]  # others keep theirs
+    assert board.as_("rita").post(url, data={"order": "sideways"}).status_code == 400
+    swapped = board.as_("rita", htmx=True).post(url, data={"order": "newest"})
+    assert swapped.status_code == 200 and numbers_on(swapped, board.aid())[:3] == [120, 119, 118]
+
+
+def test_a_facilitator_searches_a_big_board_on_the_server(board: Board) -> None:
+    seed_ideas(board.db, board.aid(), "pat", 2_000)
+    board.submit("quinn", "A needle in the haystack")
+    board.submit("rita", "Hay", key="k-hay")
+    board.submit("rita", "with a NEEDLE too", parent="1999", key="k-reply")
+
+    found = board.as_("owner").get(board.meeting.url, params={"activity": board.aid(), "q": "needle"})
+
+    assert numbers_on(found, board.aid()) == [2001, 1999]
+    assert "2 ideas match “needle”." in text_of(soup(found).select_one(f"#board-{board.aid()} .board-summary"))
+    assert soup(board.page("pat")).select_one(f"#search-{board.aid()}") is None  # a facilitator's tool
+    fragment = board.as_("owner", htmx=True).get(f"{board.meeting.url}/activities/{board.aid()}/ideas", params={"q": "needle"})
+    assert numbers_on(fragment, board.aid()) == [2001, 1999]
+
+
+def test_a_board_has_one_reply_form_and_one_moderation_form_however_many_ideas(board: Board) -> None:
+    seed_ideas(board.db, board.aid(), "pat", 300)
+
+    facilitator = soup(board.page("owner"))
+
+    assert len(facilitator.select(f"#panel-{board.aid()} tr.idea-row")) == PAGE_SIZE
+    assert [f.get("id") for f in facilitator.select(f"#panel-{board.aid()} form.moderate")] == [f"moderate-{board.aid()}"]
+    assert len(facilitator.select(f"button[form=moderate-{board.aid()}]")) == 2 * PAGE_SIZE
+    assert len(facilitator.select(f"#panel-{board.aid()} form[data-idea-form]")) == 1  # the composer
+    assert len(facilitator.select(f"#reply-template-{board.aid()}")) == 1
+
+
+def test_hiding_an_idea_off_the_page_keeps_the_numbering_and_the_count(board: Board) -> None:
+    seed_ideas(board.db, board.aid(), "pat", PAGE_SIZE + 10)
+
+    assert board.act("owner", "1", "hide").status_code == 303
+
+    assert numbers_on(board.page("quinn"), board.aid())[0] == PAGE_SIZE + 10
+    assert "Transfer Ideas (59)" in text_of(soup(board.page("owner")).select_one(f"#row-{board.aid()}"))
+    last = board.as_("quinn").get(more_link(board.page("quinn"), board.aid())["href"])
+    assert numbers_on(last, board.aid()) == list(range(10, 1, -1))  # 1 is hidden, none renumbered

@@ -13,10 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import LiveServer, running_server
-from helpers_brainstorming import board_rows, seed_brainstorm, stored, unwrap
+from helpers_brainstorming import board_rows, seed_brainstorm, seed_ideas, stored, unwrap
 from helpers_live import RawStream, Sse, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle
 
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.meetings import event_log
 from decidero.platform.db import Database
 
@@ -301,3 +302,63 @@ def test_fifty_simultaneous_submissions_are_stored_once_numbered_and_delivered_o
         assert ids == sorted(set(ids)), login
         own = [label for e in stream.events for label in OWN_ROW.findall(e.data)]
         assert own == [label for label, author in author_of.items() if author == login], login
+
+
+def reconnect(live: Live, login: str, last_event_id: int) -> RawStream:
+    """A page's stream coming back after an outage, as the browser sends it."""
+    path = f"{live.meeting.url}/events"
+    stream = open_stream(live.server.url, path, live.people[login].cookie, headers={"Last-Event-ID": str(last_event_id)})
+    live.streams.append(stream)
+    return stream
+
+
+def test_a_reconnect_after_5000_missed_ideas_gets_a_resync_not_5000_rows(live: Live) -> None:
+    live.control("start")
+    seen = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    seed_ideas(live.db, live.aid, "pat", 5_000, logged=True)  # logged while this page was away
+
+    back = reconnect(live, "quinn", seen)
+
+    back.wait_event("resync")
+    back.read_for(0.3)
+    assert [e.event for e in back.events] == ["hello", "resync"]
+    assert sum(len(e.data) for e in back.events) < 1_000
+
+
+def test_a_reconnect_that_missed_less_than_a_page_of_ideas_replays_them(live: Live) -> None:
+    live.control("start")
+    seen = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    newest = seed_ideas(live.db, live.aid, "pat", PAGE_SIZE, logged=True)
+
+    back = reconnect(live, "quinn", seen)
+
+    replay = back.wait_event("replay")
+    assert set(map(int, GROUP_NUMBER.findall(replay.data))) == set(range(1, newest + 1))
+    assert "resync" not in [e.event for e in back.events]
+
+
+def test_a_reconnect_that_missed_more_than_a_page_of_ideas_gets_the_current_page_not_every_row(live: Live) -> None:
+    live.control("start")
+    seen = live.db.read_sync(lambda: event_log.latest_id(live.meeting.id))
+    newest = seed_ideas(live.db, live.aid, "pat", 4 * PAGE_SIZE, logged=True)
+
+    back = reconnect(live, "quinn", seen)
+
+    replay = back.wait_event("replay")
+    page = unwrap(replay.data).select_one(f"#board-{live.aid}")
+    assert page is not None and page["hx-swap-oob"] == "true"
+    numbers = [int(g["data-number"]) for g in page.select("tbody.idea-group")]
+    assert numbers == list(range(newest, newest - PAGE_SIZE, -1))  # the page a fresh load shows
+    assert "resync" not in [e.event for e in back.events]
+
+
+def test_a_new_idea_reaches_a_paged_board_live(live: Live) -> None:
+    live.control("start")
+    seed_ideas(live.db, live.aid, "pat", 3 * PAGE_SIZE)
+    stream = live.stream("rita")
+
+    assert live.submit("quinn", "Fresh on a big board", "k-fresh").status_code == 303
+
+    created = stream.wait_event("idea_created")
+    assert GROUP_NUMBER.findall(created.data) == [str(3 * PAGE_SIZE + 1)]
+    assert 'data-insert-into="#ideas-' in created.data and "Fresh on a big board" in created.data

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import LiveServer, running_server
-from helpers_brainstorming import seed_brainstorm, stored
+from helpers_brainstorming import control, seed_brainstorm, seed_ideas, stored
 from helpers_live import open_stream
 from helpers_meetings import Person, SeededMeeting, add_people, row_action, second_handle
 from playwright.sync_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.platform.db import Database
 
 LIVE_MS = 5000  # arrives without a reload; the 1 s promise is measured by bench/, not asserted here
@@ -212,13 +213,13 @@ def test_new_ideas_arrive_in_order_and_the_order_can_be_flipped(room: Room) -> N
 
     numbers = board(owner, room).locator("tr.idea-row td.num")
     expect(numbers).to_have_text(["3", "2", "1"])
-    owner.get_by_role("button", name="Newest first").click()
+    owner.get_by_role("button", name="Oldest first").click()
     expect(numbers).to_have_text(["1", "2", "3"])
     submit(pat, room, "Fourth")
     expect(numbers).to_have_text(["1", "2", "3", "4"], timeout=LIVE_MS)
     owner.reload()
     expect(numbers).to_have_text(["1", "2", "3", "4"])  # the choice is remembered
-    expect(owner.get_by_role("button", name="Oldest first")).to_be_visible()
+    expect(owner.get_by_role("button", name="Oldest first")).to_have_attribute("aria-pressed", "true")
     assert room.console_errors == []
 
 
@@ -339,3 +340,48 @@ def test_a_participant_without_javascript_submits_replies_edits_and_deletes(room
     rita.locator(f"#idea-form-{room.aid} textarea").fill("")
     rita.get_by_role("button", name="Submit Idea").click()
     expect(rita.get_by_text("Write something before submitting.")).to_be_visible()
+
+
+def test_a_big_board_shows_earlier_ideas_in_place_and_new_ideas_arrive_at_the_top(room: Room) -> None:
+    control(room.db, room.aid, "start")
+    newest = seed_ideas(room.db, room.aid, "pat", 10_000)
+    owner, quinn = room.open("owner"), room.open("quinn")
+    numbers = board(quinn, room).locator(":scope > tbody.idea-group")
+    expect(numbers).to_have_count(PAGE_SIZE)
+    quinn.evaluate("window.sameDocument = true")
+
+    quinn.get_by_role("link", name=f"Show {PAGE_SIZE} earlier ideas").click()
+
+    expect(numbers).to_have_count(2 * PAGE_SIZE)
+    expect(numbers.last).to_have_attribute("data-number", str(newest - 2 * PAGE_SIZE + 1))
+    assert quinn.evaluate("window.sameDocument") is True  # appended in place, no reload
+    expect(quinn.get_by_role("link", name=f"Show {PAGE_SIZE} earlier ideas")).to_be_visible()
+    submit(owner, room, "Fresh on a big board")
+    expect(numbers.first).to_contain_text("Fresh on a big board", timeout=LIVE_MS)
+    expect(numbers.first).to_have_attribute("data-number", str(newest + 1))
+    row(owner, room, "Idea 9999").get_by_role("button", name="Hide").click()
+    expect(row(quinn, room, "Idea 9999")).to_have_count(0, timeout=LIVE_MS)
+    for action in ("hide", "unhide"):  # moderation of idea 1, which is on nobody's screen
+        with owner.expect_response(lambda r, a=action: r.url.endswith(f"/ideas/1/{a}")):  # type: ignore[misc]
+            owner.evaluate(f"""() => htmx.ajax("POST", "{room.meeting.url}/activities/{room.aid}/ideas/1/{action}",
+                {{source: document.getElementById("moderate-{room.aid}")}})""")
+    submit(owner, room, "After the unhide")
+    expect(numbers.first).to_contain_text("After the unhide", timeout=LIVE_MS)
+    expect(board(quinn, room).locator("tbody.idea-group[data-number='1']")).to_have_count(0)  # nothing visible changed
+    expect(numbers).to_have_count(2 * PAGE_SIZE + 1)  # 9999 went, two new ones came
+    assert room.console_errors == []
+
+
+def test_show_earlier_ideas_is_a_plain_link_without_javascript(room: Room) -> None:
+    control(room.db, room.aid, "start")
+    newest = seed_ideas(room.db, room.aid, "pat", 10_000)
+    rita = room.open("rita", javascript=False)
+
+    rita.get_by_role("link", name=f"Show {PAGE_SIZE} earlier ideas").click()
+
+    expect(rita).to_have_url(re.compile(rf"before={newest - PAGE_SIZE + 1}"))
+    groups = board(rita, room).locator(":scope > tbody.idea-group")
+    expect(groups).to_have_count(PAGE_SIZE)
+    expect(groups.first).to_have_attribute("data-number", str(newest - PAGE_SIZE))
+    rita.get_by_role("link", name="Back to the newest ideas").click()
+    expect(groups.first).to_have_attribute("data-number", str(newest))

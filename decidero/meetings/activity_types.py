@@ -66,6 +66,10 @@ class ActivityType:
     participant_template = ""
     facilitator_template = ""
     scripts: tuple[str, ...] = ()  # loaded by the meeting page for this type's panels
+    # The most of the type's own live events a reconnect replays: each can render a row, so past a
+    # page's worth the replay carries ``page_refresh`` instead (or, without one, the stream sends
+    # ``resync``). None: no cap.
+    replay_limit: int | None = None
     # What the type's package hands over when it registers (see ``register``).
     routes: Sequence[BaseRoute] = ()
     events: Mapping[str, EventBuilder] = {}
@@ -116,6 +120,17 @@ class ActivityType:
 
     def on_first_start(self, activity: Activity) -> None:
         """Write path, inside the first start's transaction (e.g. seed a board from the config)."""
+
+    def page_context(self, activity: Activity, user_id: str, facilitator: bool, params: Mapping[str, str]) -> dict[str, Any]:
+        """The panel's values for a page request, whose query ``params`` may choose a view of it (a
+        page of a long board, a filter). Shared renders (live events) use ``panel_context``."""
+        return self.panel_context(activity, user_id, facilitator)
+
+    def page_refresh(self, state: Any, activity: Activity, audience: Hashable, env: Environment) -> str | None:
+        """Out-of-band HTML that brings the panel's live content to what a fresh load shows, for
+        ``audience``: what a reconnect gets instead of more than ``replay_limit`` of the type's
+        events. None: the page is sent ``resync`` and re-fetches itself."""
+        return None
 
     def transfer_count(self, activity: Activity) -> int:
         return 0
@@ -227,6 +242,17 @@ def event_builder(event_type: str) -> EventBuilder | None:
         if builder is not None:
             return builder
     return None
+
+
+def over_replay_limit(event_types: list[str]) -> set[str]:
+    """The event types, among those of a reconnect's replay, whose type has more of its own events
+    there than its ``replay_limit``."""
+    over: set[str] = set()
+    for activity_type in TYPES.values():
+        limit = activity_type.replay_limit
+        if limit is not None and sum(1 for t in event_types if t in activity_type.events) > limit:
+            over.update(activity_type.events)
+    return over
 
 
 def type_scripts() -> list[str]:

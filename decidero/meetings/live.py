@@ -35,7 +35,7 @@ from ..platform.sessions import find_session
 from ..platform.web import NOTICES, Services
 from . import event_log, run_control
 from .access import REVOKED, access_for
-from .activity_types import event_builder
+from .activity_types import event_builder, get_type, over_replay_limit
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .models import Meeting, MeetingEvent
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
@@ -136,6 +136,27 @@ def build_variants(
         if html:
             out[audience].append(html)
     return {audience: "".join(parts) for audience, parts in out.items() if parts}
+
+
+def build_replay(env: Environment, state: RoomState, events: list[MeetingEvent], key: Hashable, user_id: str) -> str | None:
+    """What a reconnecting viewer missed, as one fragment; None when only a resync will do.
+
+    A type with more of its own events than its ``replay_limit`` (a board that got hundreds of
+    ideas meanwhile) is not replayed row by row: its panel content is sent once as a fresh load
+    shows it (``page_refresh``), so a replay never grows past a page per activity."""
+    over = over_replay_limit([e.type for e in events])
+    refreshed: list[str] = []
+    for activity_id in dict.fromkeys(e.activity_id for e in events if e.type in over and e.activity_id):
+        activity = state.activity(activity_id)
+        if activity is None:
+            continue
+        html = get_type(activity.type).page_refresh(state, activity, key, env)
+        if html is None:
+            return None
+        refreshed.append(html)
+    rest = [e for e in events if e.type not in over]
+    variants = build_variants(env, state, rest, {key}) if rest else {}
+    return variants.get(key, "") + variants.get(personal(user_id), "") + "".join(refreshed)
 
 
 # -- presence -----------------------------------------------------------------------------------
@@ -417,16 +438,17 @@ class LiveEngine:
             latest = event_log.latest_id(meeting_id)
             if judged.ending:
                 return judged, latest, []
+            resync = [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
             missed = event_log.since(meeting_id, last_id, REPLAY_LIMIT)
             if missed is None:
-                return judged, latest, [ServerSentEvent(data=json.dumps({"since": latest}), event="resync")]
+                return judged, latest, resync
             if not missed:
                 return judged, latest, []
             state = load_room(meeting_id, present)
             user_id = subscription.viewer.user_id
-            key = state.audience_key(user_id, judged.facilitator)
-            variants = build_variants(env, state, missed, {key})
-            html = variants.get(key, "") + variants.get(personal(user_id), "")
+            html = build_replay(env, state, missed, state.audience_key(user_id, judged.facilitator), user_id)
+            if html is None:
+                return judged, latest, resync
             return judged, latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
 
         return await self.svc.db.read(build)

@@ -8,7 +8,7 @@ scope of, which is what lets the live engine render once per audience instead of
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -203,10 +203,17 @@ def region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
     }
 
 
-def panel_values(state: RoomState, activity: Activity, audience: Hashable, user_id: str | None) -> dict[str, Any]:
-    """A panel's values; type-specific values come from the type (``user_id`` None = shared render)."""
+def panel_values(
+    state: RoomState, activity: Activity, audience: Hashable, user_id: str | None, params: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A panel's values; type-specific values come from the type (``user_id`` None = shared render;
+    ``params``: a page request's query, which may choose a view of the panel)."""
     values = row_values(state, activity, audience)
     facilitator = audience == FACILITATOR_AUDIENCE
-    values["panel_extra"] = get_type(activity.type).panel_context(activity, user_id or "", facilitator)
+    activity_type = get_type(activity.type)
+    if params is None:
+        values["panel_extra"] = activity_type.panel_context(activity, user_id or "", facilitator)
+    else:
+        values["panel_extra"] = activity_type.page_context(activity, user_id or "", facilitator, params)
     values["visible"] = facilitator or (values["in_scope"] and values["open"])
     return values

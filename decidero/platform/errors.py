@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+BUSY_MESSAGE = "Decidero is busy. Please try again in a moment."
+
 
 class Refused(Exception):
     """A rule refused the request: the status code and the message the user sees (SPEC §6)."""

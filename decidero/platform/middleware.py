@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from .accounts import GUEST_CONFINED
 from .db import Busy
+from .errors import BUSY_MESSAGE
 from .grab import GRAB_PATH
 from .logs import QUIET_PATHS, redact
 from .models import utcnow
@@ -47,7 +48,6 @@ UNATTRIBUTED = "decidero.unattributed"  # scope flag: log this request without i
 BODY_LIMIT = 1024 * 1024
 IMPORT_BODY_LIMIT = 20 * 1024 * 1024
 CSRF_MESSAGE = "Your form expired. Please reload the page and try again."
-BUSY_MESSAGE = "Decidero is busy. Please try again in a moment."
 TOO_LARGE_MESSAGE = "The upload is too large."
 BAD_FORM_MESSAGE = "The form could not be read. Please reload the page and try again."
 BAD_JSON_MESSAGE = "The request body is not valid JSON."

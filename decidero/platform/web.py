@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from .db import Database
 from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
 from .models import User, UserSession
+from .passwords import Hasher
 from .profile import avatar_ink
 from .ratelimit import GUEST_WINDOW_SECONDS, GUESTS_PER_ADDRESS, CreationLimiter, LoginLimiter
 from .runtime_settings import RuntimeSettings
@@ -60,6 +62,7 @@ class Services:
     templates: Environment
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     guest_limiter: CreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
+    hasher: Hasher = field(default_factory=Hasher)
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
     on_role_changed: list[RoleChanged] = field(default_factory=list)
@@ -226,9 +229,28 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render a page, or only ``block`` of it when htmx asks for a fragment."""
-    env = services(request).templates
+    tmpl = services(request).templates.get_template(template)
+    data = _template_data(request, values)
+    if block and wants_fragment(request):
+        html = "".join(tmpl.blocks[block](tmpl.new_context(data)))
+    else:
+        html = tmpl.render(data)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+async def render_off_loop(request: Request, template: str, values: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+    """``render`` on a worker thread, for the pages whose size a crowd multiplies (the meeting room,
+    its catch-up, a board): on the event loop a render holds every stream and submit for its whole
+    length; on a thread the loop takes the interpreter back at each switch interval (5 ms)."""
+    tmpl = services(request).templates.get_template(template)
+    html = await asyncio.to_thread(tmpl.render, _template_data(request, values))
+    return HTMLResponse(html, status_code=status)
+
+
+def _template_data(request: Request, values: dict[str, Any] | None) -> dict[str, Any]:
+    """What every template may use, then the route's own values."""
     ctx = context(request)
-    data = {
+    return {
         "request": request,
         "user": ctx.user,
         "csrf_token": services(request).signing.csrf_token(ctx.csrf_binding or "", signed_in=ctx.session is not None),
@@ -237,12 +259,6 @@ def render(
         "has_route": lambda path, method="GET": has_route(request, path, method),
         **(values or {}),
     }
-    tmpl = env.get_template(template)
-    if block and wants_fragment(request):
-        html = "".join(tmpl.blocks[block](tmpl.new_context(data)))
-    else:
-        html = tmpl.render(data)
-    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def render_fragment(env: Environment, template: str, values: dict[str, Any]) -> str:

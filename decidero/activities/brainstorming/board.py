@@ -1,5 +1,11 @@
 """Brainstorming's read path (SPEC §4.8): an activity's effective rules, the board as each viewer
-sees it, counts. The submit, edit, delete and moderation rules live in ``ideas``."""
+sees it, counts. The submit, edit, delete and moderation rules live in ``ideas``.
+
+A board is read a page at a time: at most ``PAGE_SIZE`` ideas (with their comments), newest or
+oldest first as the viewer chose, continued from a number (``before``/``after``), optionally
+filtered by text. So a page load, a panel swap or a catch-up costs the same at 10,000 ideas as at
+10; the whole board is read only for results and the CSV.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from ...meetings import provenance
 from ...meetings.models import Activity
@@ -18,10 +25,13 @@ from ...platform.forms import whole_number
 from ...platform.models import RuntimeSetting, User
 from ...platform.prepared import count, every, one
 from ...platform.runtime_settings import BY_KEY
-from .models import Idea
+from .models import BoardPreference, Idea
 
 ANONYMOUS = "Anonymous"
 LIVE_STATES = ("running", "paused")
+PAGE_SIZE = 50  # ideas per page of a board, each with its comments
+QUERY_MAX = 200  # characters of a board search
+NEWEST, OLDEST = "newest", "oldest"
 
 
 def current_setting(key: str) -> Any:
@@ -123,31 +133,133 @@ def view_of(idea: Idea, rules: Rules, viewer_id: str | None, sources: Mapping[st
     )
 
 
-def _rows(activity: Activity, rules: Rules, facilitator: bool) -> list[Idea]:
+def _ideas(activity: Activity, rules: Rules, facilitator: bool) -> Any:
+    """Ideas and comments of the activity the viewer may see, with authors unless anonymous."""
     if rules.anonymous:  # the author's profile is never even loaded
         query = Idea.select().where(Idea.activity == activity.id)
     else:
         query = Idea.select(Idea, User).join(User, JOIN.LEFT_OUTER).where(Idea.activity == activity.id)
-    if not facilitator:
-        query = query.where(Idea.hidden == False)  # noqa: E712
-    return list(query.order_by(Idea.number, Idea.sub))
+    return query if facilitator else query.where(Idea.hidden == False)  # noqa: E712
 
 
-def board(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | None) -> list[GroupView]:
-    """Ideas newest first, each with its comments in order; participants never get hidden ones."""
+def _grouped(rows: list[Idea], rules: Rules, viewer_id: str | None, sources: Mapping[str, str]) -> list[GroupView]:
+    """Ideas in the order given, each with its comments (from ``rows`` too) in order; ``sources``:
+    the facilitators' "Source: …" lines (see ``view_of``)."""
     groups: dict[int, GroupView] = {}
-    orphans: list[Idea] = []
-    sources = provenance.sources_for(activity.id) if facilitator else {}
-    for idea in _rows(activity, rules, facilitator):
+    for idea in rows:
         if idea.sub == 0:
             groups[idea.id] = GroupView(view_of(idea, rules, viewer_id, sources), [])
-        else:
-            orphans.append(idea)
-    for comment in orphans:
+    for comment in sorted((r for r in rows if r.sub), key=lambda r: r.sub):
         group = groups.get(comment.parent_id or 0)
         if group is not None:
             group.comments.append(view_of(comment, rules, viewer_id, sources))
-    return sorted(groups.values(), key=lambda g: g.idea.number, reverse=True)
+    return list(groups.values())
+
+
+def board(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | None) -> list[GroupView]:
+    """The whole board, ideas newest first (results, CSV, transfers); participants never get hidden ones."""
+    rows = list(_ideas(activity, rules, facilitator).order_by(Idea.number.desc(), Idea.sub))
+    sources = provenance.sources_for(activity.id) if facilitator else {}
+    return _grouped(rows, rules, viewer_id, sources)
+
+
+# -- one page of a board --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """Which page of a board a viewer reads: the order, where it continues from, a text filter."""
+
+    order: str = NEWEST
+    cursor: int | None = None  # newest first: ideas numbered below it; oldest first: above it
+    query: str = ""
+
+    @property
+    def newest(self) -> bool:
+        return self.order != OLDEST
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a board and how to read on: ``remaining`` ideas lie beyond it, from ``next_cursor``."""
+
+    view: View
+    groups: list[GroupView]
+    total: int  # ideas the viewer can see (that match the filter)
+    remaining: int
+    next_cursor: int | None
+
+    @property
+    def next_count(self) -> int:
+        return min(PAGE_SIZE, self.remaining)
+
+
+def view_from(params: Any, order: str) -> View:
+    """A view from query parameters (``before``/``after``, ``q``); anything unreadable is ignored."""
+    newest = order != OLDEST
+    cursor = whole_number(str(params.get("before" if newest else "after") or "")) if params else None
+    query = clean_query(str(params.get("q") or "")) if params else ""
+    return View(NEWEST if newest else OLDEST, cursor, query)
+
+
+def clean_query(raw: str) -> str:
+    return " ".join(raw.split())[:QUERY_MAX]
+
+
+def _visible_tops(activity: Activity, facilitator: bool, view: View) -> Any:
+    """The viewer's top-level ideas matching the filter (any cursor left to the caller)."""
+    query = Idea.select(Idea.id).where(Idea.activity == activity.id, Idea.sub == 0)
+    if not facilitator:
+        query = query.where(Idea.hidden == False)  # noqa: E712
+    if view.query:
+        # A substring, case-insensitive as SQLite's LOWER() is (ASCII letters); no LIKE wildcards to escape.
+        matches = fn.INSTR(fn.LOWER(Idea.content), fn.LOWER(view.query)) > 0
+        in_comment = Idea.select(Idea.parent).where(Idea.activity == activity.id, Idea.sub > 0, matches)
+        if not facilitator:
+            in_comment = in_comment.where(Idea.hidden == False)  # noqa: E712
+        query = query.where(matches | Idea.id.in_(in_comment))
+    return query
+
+
+def board_page(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | None, view: View) -> Page:
+    """One page of the board as the viewer sees it (read path)."""
+    base = _visible_tops(activity, facilitator, view)
+    tops = base.select(Idea.id, Idea.number)
+    if view.cursor is not None:
+        tops = tops.where(Idea.number < view.cursor if view.newest else Idea.number > view.cursor)
+    ordered = tops.order_by(Idea.number.desc() if view.newest else Idea.number).limit(PAGE_SIZE + 1)
+    picked = [(row.id, row.number) for row in ordered]
+    shown = picked[:PAGE_SIZE]
+    groups: list[GroupView] = []
+    if shown:
+        ids = [idea_id for idea_id, _ in shown]
+        rows = list(_ideas(activity, rules, facilitator).where((Idea.id.in_(ids)) | (Idea.parent.in_(ids))))
+        position = {idea_id: at for at, idea_id in enumerate(ids)}
+        rows.sort(key=lambda r: position.get(r.id, 0))
+        groups = _grouped(rows, rules, viewer_id, _sources(activity, rows) if facilitator else {})
+    total = base.count()
+    remaining, next_cursor = 0, None
+    if len(picked) > PAGE_SIZE:
+        edge = shown[-1][1]
+        next_cursor = edge
+        remaining = base.where(Idea.number < edge if view.newest else Idea.number > edge).count()
+    return Page(view, groups, total, remaining, next_cursor)
+
+
+def order_of(meeting_id: str, user_id: str | None) -> str:
+    """The order the user chose for this meeting's boards (newest first until they choose)."""
+    if not user_id:
+        return NEWEST
+    row = one(BoardPreference, user=user_id, meeting=meeting_id)
+    return OLDEST if row is not None and row.oldest_first else NEWEST
+
+
+def set_order(meeting_id: str, user_id: str, order: str) -> None:
+    """Remember the user's order for this meeting's boards (write path; a "set to")."""
+    oldest = order == OLDEST
+    BoardPreference.insert(user=user_id, meeting=meeting_id, oldest_first=oldest).on_conflict(
+        conflict_target=[BoardPreference.user, BoardPreference.meeting], update={BoardPreference.oldest_first: oldest}
+    ).execute()
 
 
 def find(activity: Activity, label: str) -> Idea | None:
@@ -198,6 +310,32 @@ def visible_count(activity: Activity) -> int:
 def new_token() -> str:
     """A fresh one-time submission key for a form (SPEC §4.8)."""
     return str(uuid.uuid4())
+
+
+def board_values(activity: Activity, facilitator: bool, viewer_id: str | None, view: View, reply: str = "") -> dict[str, Any]:
+    """What the board partial needs for one viewer: a page of it, the forms it shares (read path)."""
+    rules = rules_of(activity)
+    page = board_page(activity, rules, facilitator, viewer_id, view)
+    return {
+        **row_values(activity, rules, facilitator),
+        "page": page,
+        "groups": page.groups,
+        "reply_to": reply.strip()[:20],
+        "view_query": view_query(view),
+        "own_view": viewer_id is not None,
+        "archived": activity.meeting.archived,
+        "searchable": facilitator,
+    }
+
+
+def view_query(view: View) -> str:
+    """The view's own query parameters ("&before=…&q=…"), kept by the links that reload the page."""
+    params: dict[str, str | int] = {}
+    if view.cursor is not None:
+        params["before" if view.newest else "after"] = view.cursor
+    if view.query:
+        params["q"] = view.query
+    return "&" + urlencode(params) if params else ""
 
 
 def row_values(activity: Activity, rules: Rules, facilitator: bool) -> dict[str, Any]:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from peewee import AutoField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
 
-from ...meetings.models import Activity
+from ...meetings.models import Activity, Meeting
 from ...platform.db import BaseModel
 from ...platform.models import User, utcnow
 
@@ -52,3 +61,14 @@ class Idea(BaseModel):
     @property
     def is_comment(self) -> bool:
         return self.sub > 0
+
+
+class BoardPreference(BaseModel):
+    """How one user reads the boards of one meeting: newest ideas first (the default) or oldest."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    meeting = ForeignKeyField(Meeting, on_delete="CASCADE")
+    oldest_first = BooleanField(default=False)
+
+    class Meta:
+        primary_key = CompositeKey("user", "meeting")

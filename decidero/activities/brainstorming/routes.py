@@ -7,8 +7,9 @@ gets the change from the live stream (``events``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment
 from starlette.requests import Request
@@ -16,17 +17,30 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ...meetings import live
-from ...meetings.access import require_member
+from ...meetings.access import NOT_ASSIGNED, in_scope, require_member
 from ...meetings.csv_export import csv_response, csv_text
 from ...meetings.models import Activity
+from ...meetings.run_control import NOT_OPEN
 from ...platform import idempotency
-from ...platform.errors import Forbidden, FormErrors, NotFound
+from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.middleware import UNATTRIBUTED
 from ...platform.models import User
 from ...platform.prepared import one
-from ...platform.web import current_user, form_data, is_htmx, render, see_other, services
+from ...platform.web import current_user, form_data, is_htmx, render, render_off_loop, see_other, services
 from . import ideas
-from .board import board, find, row_values, rules_of
+from .board import (
+    LIVE_STATES,
+    NEWEST,
+    OLDEST,
+    board,
+    board_values,
+    find,
+    order_of,
+    row_values,
+    rules_of,
+    set_order,
+    view_from,
+)
 from .events import idea_fragment
 from .models import Idea
 
@@ -87,8 +101,60 @@ async def _form_values(request: Request, meeting_id: str, activity_id: str, user
 
 def _composer(values: dict[str, Any], parent: str) -> dict[str, Any]:
     activity_id = values["activity"].id
-    form_id = f"reply-{activity_id}-{parent.split('.')[0]}" if parent else f"idea-form-{activity_id}"
+    form_id = f"reply-form-{activity_id}" if parent else f"idea-form-{activity_id}"  # one reply form per board
     return {**values, "form_id": form_id, "parent": parent}
+
+
+# -- reading the board a page at a time ------------------------------------------------------------
+
+VIEW_PARAMS = ("before", "after", "q")
+
+
+def _board_now(meeting_id: str, activity_id: str, user: User, params: Mapping[str, str]) -> dict[str, Any]:
+    """The board as this viewer reads it, at the page ``params`` ask for (read path). Participants
+    read a board only while it is live and they are in its scope, as its panel shows it."""
+    access = require_member(meeting_id, user)
+    activity = ideas.activity_of(meeting_id, activity_id)
+    if not access.is_facilitator:
+        if not in_scope(activity, user.id):
+            raise Forbidden(NOT_ASSIGNED)
+        if activity.state not in LIVE_STATES:
+            raise Refused(NOT_OPEN, 409)
+    view = view_from(params, order_of(meeting_id, user.id))
+    return board_values(activity, access.is_facilitator, user.id, view)
+
+
+async def ideas_get(request: Request) -> Response:
+    """One page of the board as a fragment: the next page ("Show N earlier ideas", appended by the
+    link's hx-select), a search, or the viewer's own view. A plain GET goes to the meeting page,
+    which shows the same view."""
+    user = current_user(request)
+    meeting_id, activity_id = _ids(request)
+    params = {k: request.query_params[k] for k in VIEW_PARAMS if request.query_params.get(k)}
+    if not is_htmx(request):
+        return see_other(f"/meeting/{meeting_id}?" + urlencode({"activity": activity_id, **params}))
+    values = await services(request).db.read(lambda: _board_now(meeting_id, activity_id, user, params))
+    return await render_off_loop(request, "activities/brainstorming/_board.html", values)
+
+
+async def order_post(request: Request) -> Response:
+    """Newest or oldest ideas first: remembered for this user in this meeting (a "set to")."""
+    user = current_user(request)
+    meeting_id, activity_id = _ids(request)
+    order = (await form_data(request)).get("order", "")
+    if order not in (NEWEST, OLDEST):
+        raise Refused("Choose newest or oldest first.", 400)
+
+    def write() -> None:
+        require_member(meeting_id, user)
+        ideas.activity_of(meeting_id, activity_id)
+        set_order(meeting_id, user.id, order)
+
+    await services(request).db.write(write)
+    if not is_htmx(request):
+        return see_other(_room_url(meeting_id, activity_id))
+    values = await services(request).db.read(lambda: _board_now(meeting_id, activity_id, user, {}))
+    return await render_off_loop(request, "activities/brainstorming/_board.html", values)
 
 
 # -- submit, edit, delete, moderation ------------------------------------------------------------
@@ -227,7 +293,9 @@ async def results_csv_get(request: Request) -> Response:
 
 
 routes = [
+    Route("/meeting/{mid}/activities/{aid}/ideas", ideas_get, methods=["GET"]),
     Route("/meeting/{mid}/activities/{aid}/ideas", ideas_post, methods=["POST"]),
+    Route("/meeting/{mid}/activities/{aid}/ideas/order", order_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/edit", idea_edit_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/delete", idea_delete_post, methods=["POST"]),
     Route("/meeting/{mid}/activities/{aid}/ideas/{n}/hide", _moderate(True), methods=["POST"]),

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from jinja2 import Environment
+
 from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
 from ...meetings.models import Activity
+from ...meetings.room import FACILITATOR_AUDIENCE
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, FormErrors
 from ...platform.forms import whole_number
 from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
-from .board import LIVE_STATES, board, current_setting, ref_of, row_values, rules_of, visible_count
+from .board import (
+    LIVE_STATES,
+    PAGE_SIZE,
+    View,
+    board,
+    board_values,
+    current_setting,
+    order_of,
+    ref_of,
+    rules_of,
+    view_from,
+    visible_count,
+)
+from .events import sees_board, transfer_button
 from .ideas import add_transferred, too_long
 from .models import Idea
 
@@ -55,6 +72,7 @@ class Brainstorming(ActivityType):
     config_template = "activities/brainstorming/config.html"
     participant_template = "activities/brainstorming/panel.html"
     facilitator_template = "activities/brainstorming/panel.html"
+    replay_limit = PAGE_SIZE  # a reconnect that missed more new ideas than a page re-fetches the page
 
     def default_config(self, settings: RuntimeSettings) -> dict[str, Any]:
         return {
@@ -99,14 +117,26 @@ class Brainstorming(ActivityType):
         return ANONYMITY_LOCKED if self.has_participant_data(activity) else None
 
     def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
+        return self.page_context(activity, user_id, facilitator, {})
+
+    def page_context(self, activity: Activity, user_id: str, facilitator: bool, params: Mapping[str, str]) -> dict[str, Any]:
+        """The first page of the board in the viewer's order, or the page ``params`` ask for when they
+        name this activity (``before``/``after``, ``q``, ``reply``: links that work without JavaScript)."""
         if not facilitator and activity.state not in LIVE_STATES:
             return {}  # participants see this panel only while it is live
-        rules = rules_of(activity)
-        return {
-            **row_values(activity, rules, facilitator),
-            "groups": board(activity, rules, facilitator, user_id or None),
-            "archived": activity.meeting.archived,
-        }
+        mine = params.get("activity") == activity.id
+        view = view_from(params if mine else {}, order_of(activity.meeting_id, user_id or None))
+        return board_values(activity, facilitator, user_id or None, view, params.get("reply", "") if mine else "")
+
+    def page_refresh(self, state: Any, activity: Activity, audience: Hashable, env: Environment) -> str | None:
+        """The first page of the board, newest first, as everyone in ``audience`` sees it (a viewer
+        who reads oldest first fetches their own); for facilitators also the transfer count."""
+        if not sees_board(activity, audience):
+            return ""
+        facilitator = audience == FACILITATOR_AUDIENCE
+        values = {**board_values(activity, facilitator, None, View()), "board_oob": True}
+        html = env.get_template("activities/brainstorming/_board.html").render(values)
+        return html + (transfer_button(env, activity) if facilitator else "")
 
     def transfer_count(self, activity: Activity) -> int:
         return visible_count(activity)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
@@ -24,6 +24,7 @@ from ...platform.web import (
     redirect,
     render,
     render_fragment,
+    render_off_loop,
     services,
     wants_fragment,
 )
@@ -56,8 +57,11 @@ async def _facilitator(request: Request, writable: bool = True) -> Access:
     return access
 
 
-async def _room_values(request: Request, access: Access, panels: set[str] | None = None) -> dict[str, Any]:
-    """The room as the viewer sees it; the panels of only the ``panels`` activities when given."""
+async def _room_values(
+    request: Request, access: Access, panels: set[str] | None = None, params: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The room as the viewer sees it; the panels of only the ``panels`` activities when given;
+    ``params``, the page's query, may choose a view of a panel (a page of a long board)."""
     svc = services(request)
     present = live.engine(svc).presence.present(access.meeting.id)
     meeting_id = access.meeting.id
@@ -67,7 +71,7 @@ async def _room_values(request: Request, access: Access, panels: set[str] | None
         audience = state.audience_key(access.user.id, access.is_facilitator)
         values = region_values(state, audience)
         shown = [a for a in state.activities if panels is None or a.id in panels]
-        values["panels"] = [panel_values(state, a, audience, access.user.id) for a in shown]
+        values["panels"] = [panel_values(state, a, audience, access.user.id, params or {}) for a in shown]
         values["since"] = event_log.latest_id(meeting_id)
         return values
 
@@ -120,11 +124,11 @@ async def meeting_get(request: Request) -> Response:
     # htmx restoring history after a cache miss wants the whole page back.
     if wants_fragment(request) and not request.headers.get("HX-History-Restore-Request"):
         return await _regions(request, access)
-    values = await _room_values(request, access)
+    values = await _room_values(request, access, params=request.query_params)
     values["selected"] = request.query_params.get("activity", "")
     values["flash"] = read_flash(request)
     values["type_scripts"] = type_scripts()
-    return render(request, "meeting.html", values)
+    return await render_off_loop(request, "meeting.html", values)
 
 
 async def _regions(request: Request, access: Access) -> Response:
@@ -138,7 +142,7 @@ async def _regions(request: Request, access: Access) -> Response:
         if latest <= known:
             return Response(status_code=204, headers={SINCE_HEADER: str(latest)})
     values = await _room_values(request, access)
-    response = render(request, "_partials/room_regions.html", {**values, "oob": True, "regions": None})
+    response = await render_off_loop(request, "_partials/room_regions.html", {**values, "oob": True, "regions": None})
     response.headers[SINCE_HEADER] = str(values["since"])
     return response
 
@@ -440,7 +444,7 @@ async def panel_get(request: Request) -> Response:
         return {**region_values(state, audience), "p": panel_values(state, activity, audience, access.user.id)}
 
     values = await services(request).db.read(load)
-    return render(request, "_partials/panel.html", values)
+    return await render_off_loop(request, "_partials/panel.html", values)
 
 
 routes = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from starlette.routing import Route
 from .. import user_admin
 from ..errors import Forbidden, FormErrors, Refused
 from ..models import User
-from ..passwords import hash_password, password_problems
+from ..passwords import password_problems
 from ..web import current_user, form_data, redirect, render, services, wants_fragment
 
 
@@ -90,7 +89,7 @@ async def reset_password_post(request: Request) -> Response:
     problems = password_problems(password)
     if problems:
         raise FormErrors({"password": " ".join(problems)})
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await services(request).hasher.hash(password)
     return await _act(request, lambda actor, uid, _: user_admin.reset_password(actor, uid, password_hash), True)
 
 
@@ -128,7 +127,7 @@ async def batch_pattern_post(request: Request) -> Response:
         kept = {k: v for k, v in form.items() if k != "password"}
         return await _page(request, 422, errors=exc.errors, pattern_form=kept)
     # Everyone in a batch shares the announced default password, so one hash serves them all.
-    password_hash = await asyncio.to_thread(hash_password, batch.password)
+    password_hash = await services(request).hasher.hash(batch.password)
     result = await services(request).db.write(lambda: user_admin.create_pattern_batch(batch, password_hash))
     return await _page(request, batch_result=result.summary())
 
@@ -141,7 +140,7 @@ async def batch_emails_post(request: Request) -> Response:
     except FormErrors as exc:
         kept = {k: v for k, v in form.items() if k != "password"}
         return await _page(request, 422, errors=exc.errors, email_form=kept)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await services(request).hasher.hash(password)
     result = await services(request).db.write(lambda: user_admin.create_email_batch(entries, role, password_hash))
     return await _page(request, batch_result=result.summary())
 

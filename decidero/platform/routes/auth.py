@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -11,7 +10,7 @@ from starlette.routing import Route
 
 from .. import accounts
 from ..errors import FormErrors, Refused
-from ..passwords import DUMMY_HASH, hash_password, verify_password
+from ..passwords import DUMMY_HASH, RETRY_AFTER_SECONDS
 from ..ratelimit import TOO_MANY, LimitPolicy, limit_key
 from ..sessions import SESSION_COOKIE, create_session, revoke
 from ..web import (
@@ -73,7 +72,11 @@ async def login_post(request: Request) -> Response:
     if wait:
         return await _login_page(request, 429, error=TOO_MANY, retry_after=wait, **page_values)
     stored = user.password_hash if user is not None else DUMMY_HASH
-    if user is None or not await asyncio.to_thread(verify_password, password, stored):
+    try:
+        verified = await svc.hasher.verify(password, stored)
+    except Refused as exc:  # every hashing thread busy and the queue full: the page retries by itself
+        return await _login_page(request, exc.status, error=exc.message, retry_after=RETRY_AFTER_SECONDS, **page_values)
+    if user is None or not verified:
         svc.limiter.record_failure(key, ip, policy)
         return await _login_page(request, 401, error=INCORRECT, **page_values)
     if not user.is_active:
@@ -95,11 +98,14 @@ async def logout_post(request: Request) -> Response:
     return response
 
 
-async def _register_page(request: Request, form: dict[str, str], errors: dict[str, str], status: int = 200) -> Response:
+async def _register_page(
+    request: Request, form: dict[str, str], errors: dict[str, str], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """The register form; an invite's ``next`` is kept through it, and on to the sign-in page."""
     next_path = local_path(form.get("next") or request.query_params.get("next")) or ""
     joining = await services(request).next_note(next_path)
-    return render(request, "register.html", {"form": form, "errors": errors, "next": next_path, "joining": joining}, status=status)
+    values = {"form": form, "errors": errors, "next": next_path, "joining": joining}
+    return render(request, "register.html", values, status=status, headers=headers)
 
 
 async def register_get(request: Request) -> Response:
@@ -114,7 +120,7 @@ async def register_post(request: Request) -> Response:
     try:
         form = await form_data(request)
         reg = accounts.validate_registration(form)
-        password_hash = await asyncio.to_thread(hash_password, reg.password)
+        password_hash = await svc.hasher.hash(reg.password)
         allowed = bool(svc.settings.get("auth.allow_self_registration"))
         user = await svc.db.write(lambda: accounts.register(reg, password_hash, allowed))
     except FormErrors as exc:
@@ -124,7 +130,10 @@ async def register_post(request: Request) -> Response:
         return await _register_page(request, kept, exc.errors, 422)
     except Refused as exc:
         if wants_json:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
+            return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+        if exc.status == 503:  # hashing is full: the form again, as typed (never retried by itself)
+            kept = {k: v for k, v in form.items() if "password" not in k}
+            return await _register_page(request, kept, {"password": exc.message}, 503, exc.headers)
         raise
     if wants_json:
         return JSONResponse({"id": user.id, "login": user.login, "role": user.role}, status_code=201)

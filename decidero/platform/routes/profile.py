@@ -10,7 +10,6 @@ from starlette.routing import Route
 
 from .. import profile
 from ..errors import FormErrors
-from ..passwords import hash_password, verify_password
 from ..web import context, current_user, form_data, local_path, redirect, render, services
 
 
@@ -68,15 +67,15 @@ async def password_post(request: Request) -> Response:
     current = form.get("current_password", "")
     new = form.get("new_password", "")
     current_ok, same = await asyncio.gather(
-        asyncio.to_thread(verify_password, current, user.password_hash),
-        asyncio.to_thread(verify_password, new, user.password_hash),
+        services(request).hasher.verify(current, user.password_hash),
+        services(request).hasher.verify(new, user.password_hash),
     )
     try:
         password = profile.validate_new_password(form, current_ok, same)
     except FormErrors as exc:
         values = {"errors": exc.errors, "next": next_path or "", "must_change": user.must_change_password}
         return render(request, "profile_password.html", values, status=422)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await services(request).hasher.hash(password)
     session = context(request).session
     keep = session.id if session is not None else ""
     await services(request).db.write(lambda: profile.change_password(user.id, password_hash, keep))

@@ -1,6 +1,8 @@
 // Brainstorming board behaviour on top of htmx: character counters, new rows placed in order
-// (never twice), the author's own Edit/Delete after shared re-renders, newest/oldest order,
-// auto-jump, submit retries. Without this file every form still works and a reload shows all.
+// (never twice, and only within the page of the board on screen), the author's own Edit/Delete
+// after shared re-renders, the one reply form moved under the idea replied to, the viewer's own
+// order after a shared re-render, auto-jump, submit retries. Without this file every form and link
+// still works and a reload shows the board.
 (function () {
   "use strict";
   if (window.decideroBrainstorming) return;
@@ -57,6 +59,33 @@
     return null;
   }
 
+  // A board shows one page: an idea belongs on it unless the board is filtered (the server decides
+  // what matches) or the idea lies beyond the page's far end while more ideas wait behind "Show N
+  // earlier ideas". So new ideas arrive at the top, and unhiding an idea off the page shows nothing.
+  function onThisPage(table, n) {
+    var board = table.closest(".idea-board");
+    if (board && board.hasAttribute("data-filtered")) return false;
+    var more = board && board.querySelector(".idea-more");
+    if (!more || more.hidden) return true;
+    var newest = (table.dataset.order || "newest") === "newest";
+    var groups = table.querySelectorAll(":scope > tbody.idea-group");
+    if (!groups.length) return true;
+    var edge = +groups[groups.length - 1].dataset.number;
+    return newest ? n > edge : n < edge;
+  }
+
+  // Where updates of rows that are not on this page land, out of sight, until the next refresh.
+  function parking() {
+    var lot = document.getElementById("idea-parking");
+    if (!lot) {
+      lot = document.createElement("div");
+      lot.id = "idea-parking";
+      lot.hidden = true;
+      document.body.appendChild(lot);
+    }
+    return lot;
+  }
+
   var fresh = [];
   function placeholders(html) {
     if (!html || html.indexOf("data-idea-oob") === -1) return;
@@ -70,17 +99,16 @@
       if (!el.id || document.getElementById(el.id)) return;
       var into = el.getAttribute("data-insert-into");
       var container = into ? document.querySelector(into) : null;
-      if (into && !container) return; // not on this page: htmx reports no target and moves on
       var spot = document.createElement(el.tagName.toLowerCase());
       spot.id = el.id;
       spot.hidden = true;
       spot.dataset.number = el.dataset.number || "";
       spot.dataset.sub = el.dataset.sub || "0";
-      if (container) {
+      if (container && (el.tagName !== "TBODY" || onThisPage(container, +el.dataset.number))) {
         container.insertBefore(spot, before(container, spot));
         if (el.tagName === "TBODY") fresh.push(el.id);
       } else {
-        document.body.appendChild(spot); // a removal of a row this page never had
+        parking().appendChild(spot); // an idea off this page, or a removal of a row it never had
       }
     });
   }
@@ -105,31 +133,30 @@
     if (window.htmx) htmx.process(slot);
   }
 
-  // -- order, empty state, auto-jump -------------------------------------------------------
-  function applyOrder(table) {
-    var wanted = order();
-    if (table.dataset.order === wanted) return;
-    table.dataset.order = wanted;
-    var groups = Array.prototype.slice.call(table.querySelectorAll(":scope > tbody.idea-group"));
-    groups.sort(function (a, b) { return wanted === "newest" ? b.dataset.number - a.dataset.number : a.dataset.number - b.dataset.number; });
-    groups.forEach(function (g) { table.appendChild(g); });
+  // -- order: the server renders the page in the viewer's order (remembered per meeting); a
+  //    board re-rendered for everyone (a live panel swap) comes newest first, so a viewer who
+  //    reads oldest first fetches their own view of it ------------------------------------------
+  function keepOrder(board) {
+    if (board.hasAttribute("data-own-view")) { store("idea-order", board.dataset.order); return; }
+    if (board.dataset.order === order() || board.dataset.fetching) return;
+    board.dataset.fetching = "1";
+    var activity = board.id.replace("board-", "");
+    htmx.ajax("GET", "/meeting/" + encodeURIComponent(meetingId()) + "/activities/" + encodeURIComponent(activity) + "/ideas",
+      { target: board, swap: "outerHTML" });
   }
 
   function refresh() {
+    var lot = document.getElementById("idea-parking");
+    if (lot) lot.textContent = "";
     document.querySelectorAll("tr.idea-row.mine").forEach(function (row) { mine[row.id] = true; });
     document.querySelectorAll("tr.idea-row:not(.mine)").forEach(function (row) { if (mine[row.id]) ownControls(row); });
-    document.querySelectorAll("table.ideas[id]").forEach(function (table) {
-      applyOrder(table);
-      var empty = table.querySelector(":scope > tbody.ideas-empty");
-      if (empty) empty.hidden = !!table.querySelector(":scope > tbody.idea-group:not([hidden])");
-    });
-    document.querySelectorAll("[data-idea-tools]").forEach(function (tools) {
-      tools.hidden = false;
-      var table = tools.parentNode.querySelector("table.ideas");
-      var link = tools.querySelector("[data-idea-order]");
-      if (link) link.textContent = order() === "newest" ? "Newest first" : "Oldest first";
-      var box = tools.querySelector("[data-auto-jump]");
-      if (box) box.checked = autoJump(table);
+    document.querySelectorAll(".idea-board[id]").forEach(function (board) {
+      if (window.htmx) keepOrder(board);
+      var table = board.querySelector("table.ideas");
+      var empty = table && table.querySelector(":scope > tbody.ideas-empty");
+      if (empty) empty.hidden = board.hasAttribute("data-filtered") || !!table.querySelector(":scope > tbody.idea-group:not([hidden])");
+      var jump = board.querySelector("[data-auto-jump-box]");
+      if (jump) { jump.hidden = false; jump.querySelector("input").checked = autoJump(table); }
     });
     document.querySelectorAll("form[data-idea-form]").forEach(syncForm);
     document.querySelectorAll("time[data-local-time]:not([data-shown])").forEach(function (el) {
@@ -184,13 +211,31 @@
     document.addEventListener(name, soon);
   });
 
+  // -- Reply: the board's one reply form, under the idea replied to, with a fresh one-time key --
+  function freshKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "k" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
   document.addEventListener("click", function (e) {
-    var link = e.target.closest && e.target.closest("[data-idea-order]");
+    var link = e.target.closest && e.target.closest("a[data-reply]");
     if (!link) return;
+    var row = link.closest("tr.idea-row");
+    var panel = row && row.closest(".brainstorm");
+    var tpl = panel && panel.querySelector("template.reply-template");
+    if (!tpl) return; // follow the link: the page comes back with the form in place
     e.preventDefault();
-    store("idea-order", order() === "newest" ? "oldest" : "newest");
-    refresh();
-  });
+    e.stopPropagation(); // before htmx boosts the link into a page load
+    var old = document.getElementById(tpl.id.replace("reply-template-", "reply-form-"));
+    if (old) old.remove();
+    var holder = document.createElement("div");
+    holder.innerHTML = tpl.innerHTML.split("__PARENT__").join(link.dataset.reply);
+    var form = holder.firstElementChild;
+    form.querySelector("input[name=client_token]").value = freshKey();
+    row.querySelector(".idea-cell").appendChild(form);
+    if (window.htmx) htmx.process(form);
+    syncForm(form);
+    form.querySelector("textarea").focus();
+  }, true);
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("[data-auto-jump]")) store("auto-jump", e.target.checked ? "1" : "0");
   });
@@ -220,11 +265,12 @@
 
   // -- deleting asks first, naming the comments that go with an idea --------------------------
   document.addEventListener("htmx:confirm", function (e) {
-    var form = e.detail.elt;
-    if (!form.matches || !form.matches("form[data-delete-idea]")) return;
+    var trigger = e.detail.triggeringEvent;
+    var source = (trigger && trigger.submitter) || e.detail.elt; // the board's moderation form, or an own form
+    if (!source.closest || !source.closest("[data-delete-idea]")) return;
     e.preventDefault();
-    var row = form.closest("tr");
-    var group = form.closest("tbody.idea-group");
+    var row = source.closest("tr");
+    var group = source.closest("tbody.idea-group");
     var comments = row && !row.classList.contains("comment") && group ? group.querySelectorAll("tr.comment").length : 0;
     var question = comments ? "Delete this idea and its " + comments + " comments?"
       : (row && row.classList.contains("comment") ? "Delete this comment?" : "Delete this idea?");
