@@ -19,6 +19,7 @@ from helpers_brainstorming import DEFAULT_CONFIG as BRAINSTORM_DEFAULTS
 from helpers_meetings import Person, add_people, on_file, password_hash, seed_meeting, signed_in
 
 from decidero.activities.ballots.models import Ranking, VoteAllocation
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.activities.brainstorming.ideas import add_idea
 from decidero.activities.categorization import board, changes
 from decidero.meetings import agenda, lifecycle, roster, rounds, run_control, transfer
@@ -73,11 +74,11 @@ def _transfer_into(db: Database, meeting: Meeting, donor: Activity, target: Acti
 
 
 def seed_showcase(db: Database) -> Showcase:
-    """"Showcase" owned by fay with pia and pete: a running brainstorm with ideas, a paused one, a
-    running dot vote, a stopped and published ranking, a stopped dot vote with its round 2 (stopped,
-    with votes), a discussion not started, a stopped brainstorm whose ideas fill a running
-    categorization board (one idea sorted), and a guest who joined by the code; plus an archived
-    meeting of fay's."""
+    """"Showcase" owned by fay with pia and pete: a running brainstorm with ideas, a paused one with
+    more than a page of ideas (so it shows "Show N earlier ideas"), a running dot vote, a stopped and
+    published ranking, a stopped dot vote with its round 2 (stopped, with votes), a discussion not
+    started, a stopped brainstorm whose ideas fill a running categorization board (one idea sorted),
+    and a guest who joined by the code; plus an archived meeting of fay's."""
     people = add_people(db, ROLES)
     seeded = seed_meeting(db, "fay", ["pia", "pete"], activities=(), title="Showcase")
     archived = seed_meeting(db, "fay", ["pia"], activities=(("Retro", {}),), title="Last year")
@@ -96,7 +97,11 @@ def seed_showcase(db: Database) -> Showcase:
         for text in IDEAS:
             idea = add_idea(Activity.get_by_id(ideas.id), text, pia, pia.display_name)
         add_idea(Activity.get_by_id(ideas.id), "Yes, please", pia, pia.display_name, idea)
-        _control(parked.id, "start", "pause")
+        _control(parked.id, "start")
+        pete = User.get(User.login == "pete")
+        for n in range(PAGE_SIZE + 3):  # no comments allowed: no Reply link per row for the crawl to follow
+            add_idea(Activity.get_by_id(parked.id), f"Parked idea {n + 1}", pete, pete.display_name)
+        _control(parked.id, "pause")
         _control(vote.id, "start")
         _control(rank.id, "start")
         options = [o["id"] for o in Activity.get_by_id(rank.id).config["ideas"]]

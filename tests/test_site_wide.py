@@ -5,8 +5,9 @@ stock Linux fonts draw as empty boxes. One server and one seeded showcase serve 
 The crawl starts at the dashboard and the showcase meeting (every activity type, in several states,
 a categorization board, a stopped brainstorm to transfer from, a round 2; guest join and the AI
 designer on) and follows every same-site link, every GET form and every ``hx-get``; a POST form's
-action must be a route that takes POST, and a GET of it must not fail. New pages are covered as soon
-as they are linked.
+action (or a button's ``formaction``) must be a route that takes POST, and a GET of a form's action
+must not fail. New pages are covered as soon as they are linked; the paged board (issue 19) has
+more than a page of ideas, so "Show N earlier ideas" and the search are crawled and scanned too.
 """
 
 from __future__ import annotations
@@ -133,8 +134,16 @@ def crawl(server: LiveServer, show: Showcase, login: str | None, routes: list[Ba
                 targets += [(str(a["href"]), False) for a in page.select("a[href]")]
                 targets += [(str(el["hx-get"]), True) for el in page.select("[hx-get]")]
                 targets += [(str(img["src"]), False) for img in page.select("img[src]") if not str(img["src"]).startswith("data:")]
+                # A board's one moderation form has no action: each row's button names its own.
+                for button in page.select("[formaction]"):
+                    path = urlsplit(urljoin(server.url + url, str(button["formaction"]))).path
+                    found.post_actions.add(path)
+                    if not posts_to_a_route(routes, path):
+                        found.broken.append(f"POST button to {path}, which no route takes (on {url})")
                 for form in page.select("form"):
                     action = str(form.get("action") or url)
+                    if not form.get("action") and form.get("id") and page.select(f'[form="{form["id"]}"][formaction]'):
+                        continue
                     if str(form.get("method", "get")).lower() == "post":
                         path = urlsplit(urljoin(server.url + url, action)).path
                         found.post_actions.add(path)
@@ -180,6 +189,12 @@ def test_the_crawl_reaches_every_activity_type_and_the_facilitator_tools(crawls:
         assert page in facilitator, page
     assert "Rounds side by side" in crawls["fay"].html[show.activity_url("tally_2", "results")]
     assert any(url.startswith("/settings?tab=") for url in crawls["ada"].pages)
+    # Issue 19's paged board: the next page, as a link (no JavaScript) and as htmx's fragment.
+    parked = show.activities["parked"]
+    for login in ("fay", "pia"):
+        assert any(url.startswith(f"{show.url}?activity={parked}&before=") for url in crawls[login].pages), login
+        assert any(url.startswith(show.activity_url("parked", "ideas?before=")) for url in crawls[login].fragments), login
+    assert f"{show.url}?activity={parked}&q=" in crawls["fay"].pages  # the search form, without JavaScript
     assert 'id="guest-join"' in crawls[None].html[f"/join/{show.meeting}"]
     assert show.url in crawls["guest"].html
 
@@ -253,6 +268,9 @@ def test_no_serious_accessibility_violations_on_any_page(
     urls = pages_of(crawls, login, routes)
     # The room's main live states: a running brainstorm, an open ballot, published results.
     urls += [f"{show.url}?activity={show.activities['ideas']}", f"{show.url}?activity={show.activities['vote']}"]
+    # A paged board (issue 19): its first page with "Show N earlier ideas", and the next page.
+    earlier = [u for u in crawls[login].pages if u.startswith(f"{show.url}?activity={show.activities['parked']}&before=")]
+    urls += [f"{show.url}?activity={show.activities['parked']}", *earlier[:1]]
     urls += show.unlinked.get(login, [])  # the designer's generated agenda
     problems = scan(browser, server, show, login, sorted(set(urls)), width)
     assert not problems, problems
