@@ -15,6 +15,7 @@ from helpers_meetings import Person, SeededMeeting, add_people, on_file, row_act
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from voting_helpers import add_voting
 
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.activities.brainstorming.ideas import add_idea
 from decidero.meetings.models import Activity
 from decidero.platform.db import Database
@@ -133,7 +134,7 @@ def test_after_the_facilitator_starts_an_activity_the_phone_shows_it_on_the_firs
 
 
 def test_every_control_on_the_phone_is_at_least_44_px(server: LiveServer, browser: Browser, contexts: list[BrowserContext]) -> None:
-    meeting, people = board(server, ideas=3)
+    meeting, people = board(server, ideas=PAGE_SIZE + 2)  # a paged board: order, search, Show earlier
     control_ids = meeting.activities[1]
     on_file(server.cwd / "decidero.db", lambda db: control(db, control_ids, "start", actor="fay"))
     open_page = opener(server, browser, contexts, people)
@@ -142,9 +143,14 @@ def test_every_control_on_the_phone_is_at_least_44_px(server: LiveServer, browse
         for summary in page.locator("details > summary").all():
             if summary.is_visible():
                 summary.click()  # the agenda, every More menu, Reply and Edit forms
-        for url in (meeting.url + f"?activity={meeting.activities[1]}", meeting.url, "/dashboard", f"{meeting.url}/log"):
+        ideas = meeting.url + f"?activity={meeting.activities[0]}"
+        for url in (meeting.url + f"?activity={meeting.activities[1]}", meeting.url, ideas, "/dashboard", f"{meeting.url}/log"):
             if url != meeting.url:
                 page.goto(url)
+            if url == ideas:
+                expect(page.get_by_role("link", name="Show 2 earlier ideas")).to_be_visible()
+                for summary in page.locator(f"#panel-{meeting.activities[0]} details > summary").all()[:3]:
+                    summary.click()  # a few of the author's Edit forms
             small = page.evaluate(CONTROLS_SMALLER_THAN_44)
             assert small == [], f"{login} on {url}: {small}"
 
