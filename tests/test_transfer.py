@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from voting_helpers import client_opener
 
 from decidero.activities.ballots.models import Ranking, VoteAllocation
+from decidero.activities.brainstorming.board import PAGE_SIZE
 from decidero.activities.brainstorming.models import Idea
 from decidero.activities.categorization.models import BoardAudit, BoardItem, BoardState, Bucket
 from decidero.meetings import provenance
@@ -520,6 +521,12 @@ def test_two_thousand_ideas_arrive_in_one_commit(shop: Workshop) -> None:
     numbers = shop.db.read_sync(lambda: [i.number for i in Idea.select().where(Idea.activity == target).order_by(Idea.number)])
     assert numbers == list(range(1, 2001))
     assert len(shop.provenance(target)) == 2000
+    # Boards are read a page at a time (issue 19); the transfer above and the CSV still get every idea,
+    # and each row of the target's page carries its "Source" line for the facilitator.
+    assert len(shop.as_("fac").get(shop.url(big, "results.csv")).text.splitlines()) == 1 + 2000
+    page = soup(shop.as_("fac").get(f"{shop.meeting.url}?activity={target}"))
+    sources = [str(td.get("title", "")) for td in page.select(f"#ideas-{target} tr.idea-row td.num")]
+    assert len(sources) == PAGE_SIZE and sources[0].startswith("Source: idea #2000 “Idea 2000”") and all(s.startswith("Source: idea #") for s in sources)
 
 
 def test_deleting_an_activity_or_the_meeting_leaves_no_draft_board_provenance_or_round_behind(shop: Workshop, ideas: str) -> None:
