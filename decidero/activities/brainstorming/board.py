@@ -4,7 +4,7 @@ sees it, counts. The submit, edit, delete and moderation rules live in ``ideas``
 A board is read a page at a time: at most ``PAGE_SIZE`` ideas (with their comments), newest or
 oldest first as the viewer chose, continued from a number (``before``/``after``), optionally
 filtered by text. So a page load, a panel swap or a catch-up costs the same at 10,000 ideas as at
-10; the whole board is read only for results and the CSV.
+10; the whole board is read only for results, the CSV and Transfer Ideas.
 """
 
 from __future__ import annotations
