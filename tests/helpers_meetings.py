@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx
 from bs4 import BeautifulSoup, Tag
 from conftest import PASSWORD, SECRET
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from decidero.meetings import agenda
 from decidero.meetings.ids import new_join_code, next_meeting_id
@@ -210,6 +211,14 @@ def row_action(page: Any, row: str, label: str) -> None:
     # A live re-render may still be on its way (after Stop: "Run again"); a closed menu hides its
     # buttons from get_by_role, so wait for the button itself, shown or not.
     page.locator(row).get_by_role("button", name=label, exact=True, include_hidden=True).first.wait_for(state="attached")
-    if not button.is_visible():
-        page.locator(f"{row} details.menu > summary").click()
+    # A late live re-render can also replace the row between opening its menu and the click; the
+    # click then waits on a detached button, so open the menu again and retry.
+    for _ in range(3):
+        if not button.is_visible():
+            page.locator(f"{row} details.menu > summary").click()
+        try:
+            button.click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
     button.click()
