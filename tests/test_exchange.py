@@ -298,6 +298,20 @@ def test_round_trip_dot_voting_with_votes(shop: Workshop) -> None:
     assert results.text.splitlines()[1:] == ["1,Beta,4,2", "2,Gamma,2,1", "3,Alpha,1,1"]
 
 
+def test_round_trip_a_second_round_keeps_its_link(shop: Workshop) -> None:
+    vote = shop.add("voting", "Vote", {"options": ["Alpha", "Beta"], "max_votes": 2, "max_per_option": 2})
+    shop.control(vote, "start")
+    shop.as_("pat").post(shop.url(vote, "votes"), data={"opt-2": "2"})
+    shop.control(vote, "stop")
+    assert shop.post("fac", vote, "round").status_code == 303
+
+    first, second = round_trip(shop)
+
+    assert comparable(second) == comparable(first)
+    assert second["activities"][1]["round"] == {"previous_id": second["activities"][0]["id"], "number": 2}
+    assert [p["activity_id"] for p in second["provenance"]] == [second["activities"][1]["id"]] * 2
+
+
 def test_round_trip_rank_order_with_rankings(shop: Workshop) -> None:
     rank = shop.add("rank_order_voting", "Rank", {"ideas": ["X", "Y", "Z"], "randomize_order": False})
     shop.control(rank, "start")
@@ -446,6 +460,27 @@ def test_meeting_json_that_fails_the_schema_is_refused(exported: dict[str, Any],
     response = refused(shop, with_json(spoiled), "Invalid JSON export")
 
     assert "activities[0].content.votes[0].count" in text_of(soup(response).select_one("#e-bundle small"))
+
+
+def test_a_time_that_is_no_date_fails_the_schema(exported: dict[str, Any], shop: Workshop) -> None:
+    spoiled = copy.deepcopy(exported)
+    spoiled["activities"][0]["content"]["votes"][0]["updated_at"] = "2026-13-45T25:00:00Z"
+    refused(shop, with_json(spoiled), "Invalid JSON export")
+
+
+def test_two_exported_people_matching_one_account_keep_their_ballots_apart(exported: dict[str, Any], shop: Workshop) -> None:
+    data = copy.deepcopy(exported)
+    pat = next(p for p in data["participants"] if p["login"] == "pat")
+    twin = {**pat, "user_id": "USR-TWINXXP-001", "login": None, "display_name": "Pat's twin"}
+    data["participants"].append(twin)
+    vote = data["activities"][0]
+    vote["content"]["votes"].append({**vote["content"]["votes"][0], "user_id": twin["user_id"]})
+
+    new_id = imported_id(shop, upload(shop, with_json(data)))
+
+    new_vote = vote["id"].replace(shop.meeting.id, new_id)
+    voters = shop.db.read_sync(lambda: sorted(v.user_id for v in VoteAllocation.select().where(VoteAllocation.activity == new_vote)))
+    assert len(voters) == 2 and shop.people["pat"].user_id in voters
 
 
 def test_an_unknown_activity_type_fails_the_schema(exported: dict[str, Any], shop: Workshop) -> None:

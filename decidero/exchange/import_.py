@@ -78,13 +78,19 @@ def _problems(data: Mapping[str, Any]) -> list[str]:
         previous = (activity["round"] or {}).get("previous_id")
         if previous is not None and previous not in activity_ids:
             found.append(f"activities[{index}].round: activity {previous!r} is not in the bundle")
+    refs: set[tuple[str, str]] = set()
     for index, row in enumerate(data["provenance"]):
         if row["activity_id"] not in activity_ids or not row["ref"].startswith(row["activity_id"] + ":"):
             found.append(f"provenance[{index}]: {row['ref']!r} is not in an activity of the bundle")
+        if (row["activity_id"], row["ref"]) in refs:
+            found.append(f"provenance[{index}]: a second source for {row['ref']!r}")
+        refs.add((row["activity_id"], row["ref"]))
+    donors: set[str] = set()
     for index, draft in enumerate(data["transfer_drafts"]):
         target = draft["data"]["target_id"]
-        if draft["donor_id"] not in activity_ids or (target and target not in activity_ids):
-            found.append(f"transfer_drafts[{index}]: its donor or target is not in the bundle")
+        if draft["donor_id"] not in activity_ids or (target and target not in activity_ids) or draft["donor_id"] in donors:
+            found.append(f"transfer_drafts[{index}]: its donor or target is not in the bundle, or the donor has two drafts")
+        donors.add(draft["donor_id"])
     return found
 
 
@@ -123,13 +129,17 @@ def _stand_in(person: Mapping[str, Any]) -> str:
 
 
 def _relink(data: Mapping[str, Any], contributing: set[str]) -> tuple[dict[str, str], set[str]]:
-    """(exported user id → account here, the ids re-linked to a real account)."""
+    """(exported user id → account here, the ids re-linked to a real account). An account stands
+    for one exported person only: a second one matching it (a shared e-mail) counts as unknown, so
+    two people's ballots never merge into one."""
     users: dict[str, str] = {}
     linked: set[str] = set()
+    accounts: set[str] = set()
     for person in people_of(data):
         found = _match(person)
-        if found is not None:
+        if found is not None and found.id not in accounts:
             users[person["user_id"]] = found.id
+            accounts.add(found.id)
             linked.add(person["user_id"])
         elif person["user_id"] in contributing:
             users[person["user_id"]] = _stand_in(person)

@@ -19,8 +19,8 @@ IDEA_SCHEMA: dict[str, Any] = {
     "required": ["number", "sub", "author_id", "author_name", "content", "created_at", "edited", "hidden", "source"],
     "additionalProperties": False,
     "properties": {
-        "number": {"type": "integer", "minimum": 1},
-        "sub": {"type": "integer", "minimum": 0, "description": "0 for an idea; n for the n-th comment on idea `number`"},
+        "number": {"type": "integer", "minimum": 1, "maximum": 1000000},
+        "sub": {"type": "integer", "minimum": 0, "maximum": 1000000, "description": "0 for an idea; n for the n-th comment on idea `number`"},
         "author_id": {**_ID, "description": "null in anonymous rounds and for transferred ideas"},
         "author_name": {"type": "string", "maxLength": 255},
         "content": {"type": "string", "minLength": 1, "maxLength": 10000},

@@ -29,7 +29,7 @@ BOARD_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "id": _TEXT,
-                    "position": {"type": "integer", "minimum": 0},
+                    "position": {"type": "integer", "minimum": 0, "maximum": 1000000},
                     "title": {"type": "string", "minLength": 1, "maxLength": 200},
                     "description": {"type": "string", "maxLength": 1000},
                 },
@@ -44,9 +44,9 @@ BOARD_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "id": _TEXT,
                     "bucket_id": _TEXT,
-                    "position": {"type": "integer", "minimum": 0},
+                    "position": {"type": "integer", "minimum": 0, "maximum": 1000000},
                     "text": {"type": "string", "maxLength": 10000},
-                    "revision": {"type": "integer", "minimum": 0},
+                    "revision": {"type": "integer", "minimum": 0, "maximum": 1000000000},
                     "created_at": {"$ref": "#/$defs/time"},
                 },
             },
