@@ -28,15 +28,12 @@ IDEA_SCHEMA: dict[str, Any] = {
         "edited": {"type": "boolean"},
         "hidden": {"type": "boolean"},
         "source": {
-            "oneOf": [
-                {"type": "null"},
-                {
-                    "type": "object",
-                    "required": ["meeting_id", "activity_id", "item_id"],
-                    "additionalProperties": False,
-                    "properties": {"meeting_id": _TEXT, "activity_id": _TEXT, "item_id": _TEXT},
-                },
-            ]
+            # null, or the donor item of a transferred idea ("type" with null, not oneOf: 2,000 ideas
+            # validate in a third of the time)
+            "type": ["object", "null"],
+            "required": ["meeting_id", "activity_id", "item_id"],
+            "additionalProperties": False,
+            "properties": {"meeting_id": _TEXT, "activity_id": _TEXT, "item_id": _TEXT},
         },
     },
 }

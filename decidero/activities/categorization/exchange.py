@@ -75,7 +75,7 @@ CONTENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["board"],
     "additionalProperties": False,
-    "properties": {"board": {"oneOf": [{"type": "null", "description": "not seeded yet (never started)"}, BOARD_SCHEMA]}},
+    "properties": {"board": {**BOARD_SCHEMA, "type": ["object", "null"], "description": "null until the board is seeded (first start)"}},
 }
 NUMBERED = re.compile(r":(item|bucket)-(\d+)$")
 
