@@ -160,7 +160,7 @@ def imported_title(title: str, owner_id: str, today: datetime) -> str:
     """"<title> (Imported YYYY-MM-DD)", then " 2", " 3"… while the importer has that title."""
     suffix = f" (Imported {today.strftime('%Y-%m-%d')})"
     base = title[: MAX_TITLE - len(suffix) - 4] + suffix
-    taken = {m.title for m in Meeting.select(Meeting.title).where(Meeting.owner == owner_id, Meeting.title.startswith(base))}
+    taken = {m.title for m in Meeting.select(Meeting.title).where(Meeting.owner == owner_id)}
     candidate, number = base, 1
     while candidate in taken:
         number += 1
