@@ -99,3 +99,20 @@ def test_a_file_that_is_not_a_zip_is_refused_beside_the_field(page: Page, server
     expect(page.get_by_label(re.compile("Export file"))).to_have_attribute("aria-invalid", "true")
     page.goto(server.url + "/dashboard")
     expect(page.locator("#meeting-rows tbody tr")).to_have_count(1)
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_sent(page: Page, server: LiveServer, tmp_path: Path) -> None:
+    big = tmp_path / "big.zip"
+    with big.open("wb") as handle:
+        handle.truncate(21 * 1024 * 1024)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    _sign_in(page, server.url, "fac")
+    page.goto(server.url + "/meeting/import")
+    field = page.get_by_label(re.compile("Export file"))
+    field.set_input_files(big)
+    page.get_by_role("button", name="Import Meeting").click()
+
+    assert field.evaluate("input => input.validationMessage") == "The upload is too large."
+    expect(page).to_have_url(server.url + "/meeting/import")
+    assert not [url for url in sent if url.endswith("/meeting/import")]

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -498,6 +499,21 @@ def test_a_50_mb_upload_is_refused_before_it_is_read(shop: Workshop) -> None:
     body = b"\0" * (50 * 1024 * 1024)
 
     response = upload(shop, body)
+
+    assert response.status_code == 413
+    assert error_of(response) == "The upload is too large."
+    assert counts(shop) == before
+
+
+def test_a_50_mb_upload_without_a_length_is_cut_off_at_the_cap(shop: Workshop) -> None:
+    before = counts(shop)
+    chunk = b"\0" * (1024 * 1024)
+
+    def stream() -> Iterator[bytes]:
+        for _ in range(50):
+            yield chunk
+
+    response = shop.as_("fac").post("/meeting/import", content=stream(), headers={"Content-Type": "application/zip"})
 
     assert response.status_code == 413
     assert error_of(response) == "The upload is too large."

@@ -17,12 +17,15 @@ from starlette.routing import Route
 from ..meetings import lifecycle
 from ..meetings.access import access_for
 from ..meetings.routes.meetings import with_flash
+from ..platform.middleware import IMPORT_BODY_LIMIT
 from ..platform.models import User, utcnow
 from ..platform.web import current_user, form_data, redirect, render, services
 from . import bundle, export
 from . import import_ as importing
 
 FILE_FIELD = "bundle"
+# What the browser lets through before sending: the body cap, less room for the form's other fields.
+MAX_FILE_BYTES = IMPORT_BODY_LIMIT - 64 * 1024
 
 
 async def export_get(request: Request) -> Response:
@@ -41,6 +44,7 @@ async def export_get(request: Request) -> Response:
 def _page(request: Request, user: User, *, error: str = "", detail: str = "", status: int = 200) -> Response:
     values: dict[str, Any] = {
         "me": user, "form_token": uuid.uuid4().hex, "error": error, "detail": detail, "today": utcnow().strftime("%Y-%m-%d"),
+        "max_bytes": MAX_FILE_BYTES,
     }
     return render(request, "meeting_import.html", values, status=status)
 
