@@ -484,6 +484,15 @@ def test_two_exported_people_matching_one_account_keep_their_ballots_apart(expor
     assert len(voters) == 2 and shop.people["pat"].user_id in voters
 
 
+def test_a_config_of_the_wrong_shape_fails_the_schema(exported: dict[str, Any], shop: Workshop) -> None:
+    spoiled = copy.deepcopy(exported)
+    spoiled["activities"][0]["config"]["options"] = 7
+
+    response = refused(shop, with_json(spoiled), "Invalid JSON export")
+
+    assert "activities[0].config.options" in text_of(soup(response).select_one("#e-bundle small"))
+
+
 def test_an_unknown_activity_type_fails_the_schema(exported: dict[str, Any], shop: Workshop) -> None:
     spoiled = copy.deepcopy(exported)
     spoiled["activities"][0]["type"] = "poker"

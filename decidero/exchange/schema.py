@@ -26,7 +26,7 @@ def bundle_schema() -> dict[str, Any]:
     activity["allOf"] = [
         {
             "if": {"properties": {"type": {"const": name}}},
-            "then": {"properties": {"content": json.loads(json.dumps(activity_type.content_schema, default=dict))}},
+            "then": {"properties": {"config": _plain(activity_type.config_schema), "content": _plain(activity_type.content_schema)}},
         }
         for name, activity_type in TYPES.items()
     ]
@@ -34,6 +34,11 @@ def bundle_schema() -> dict[str, Any]:
 
 
 TIMES = FormatChecker(formats=())
+
+
+def _plain(schema: Any) -> Any:
+    """A type's schema (read-only mappings) as plain JSON values."""
+    return json.loads(json.dumps(schema, default=dict))
 
 
 @TIMES.checks("date-time", raises=ValueError)

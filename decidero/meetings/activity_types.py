@@ -227,8 +227,10 @@ class ActivityType:
 
     # -- export and import (SPEC §4.13) -----------------------------------------------------------
 
-    # JSON Schema (draft 2020-12) of the type's ``content`` in ``meeting.json``; the export's
-    # schema.json holds one branch per type. The default: no content of its own.
+    # JSON Schemas (draft 2020-12) of the type's ``config`` and ``content`` in ``meeting.json``; the
+    # export's schema.json holds one branch per type. An import stores a config as it comes, so the
+    # schema types every key the type reads. The defaults: any config, no content of its own.
+    config_schema: Mapping[str, Any] = MappingProxyType({"type": "object"})
     content_schema: Mapping[str, Any] = MappingProxyType({"type": "object", "additionalProperties": False})
 
     def dump_content(self, activity: Activity) -> dict[str, Any]:

@@ -59,6 +59,28 @@ RANKINGS_SCHEMA: dict[str, Any] = {
         }
     },
 }
+_FLAG = {"type": "boolean"}
+_OPTIONS = {
+    "type": "array",
+    "maxItems": 100,
+    "items": {
+        "type": "object",
+        "required": ["id", "label"],
+        "properties": {"id": {"type": "string"}, "label": {"type": "string", "minLength": 1, "maxLength": 200}},
+    },
+}
+_COMMON = {"results_visibility": {"enum": ["hidden", "after_submit", "live"]}, "show_results_immediately": _FLAG, "anonymous": _FLAG}
+VOTING_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **_COMMON, "options": _OPTIONS, "max_votes": {"type": "integer", "minimum": 1, "maximum": 99},
+        "max_per_option": {"type": "integer", "minimum": 1, "maximum": 9}, "allow_retract": _FLAG, "randomize_participant_order": _FLAG,
+    },
+}
+RANKING_CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {**_COMMON, "ideas": _OPTIONS, "randomize_order": _FLAG, "allow_reset": _FLAG},
+}
 OPTION_NUMBER = re.compile(r":opt-(\d+)$")
 
 

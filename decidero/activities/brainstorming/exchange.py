@@ -14,6 +14,18 @@ from .models import Idea
 
 _TEXT = {"type": "string"}
 _ID = {"type": ["string", "null"]}
+_FLAG = {"type": "boolean"}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "prompt": {"type": "string", "maxLength": 1000},
+        "anonymous": _FLAG,
+        "allow_comments": _FLAG,
+        "auto_jump": _FLAG,
+        "char_limit": {"type": ["integer", "null"], "minimum": 50, "maximum": 5000},
+        "max_ideas_per_user": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+    },
+}
 IDEA_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["number", "sub", "author_id", "author_name", "content", "created_at", "edited", "hidden", "source"],

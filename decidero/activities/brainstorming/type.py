@@ -166,6 +166,7 @@ class Brainstorming(ActivityType):
     def has_participant_data(self, activity: Activity) -> bool:
         return Idea.select().where(Idea.activity == activity.id).exists()
 
+    config_schema = MappingProxyType(exchange.CONFIG_SCHEMA)
     content_schema = MappingProxyType(exchange.CONTENT_SCHEMA)
 
     def dump_content(self, activity: Activity) -> dict[str, Any]:

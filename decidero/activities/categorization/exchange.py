@@ -15,6 +15,21 @@ from .board import seed_items, state_of, unsorted_id
 from .models import BoardAudit, BoardItem, BoardState, Bucket
 
 _TEXT = {"type": "string"}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "items": {
+            "type": "array",
+            "maxItems": 5000,
+            "items": {
+                "type": "object",
+                "required": ["id", "text"],
+                "properties": {"id": _TEXT, "text": {"type": "string", "maxLength": 1000}},
+            },
+        },
+        "buckets": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 100}},
+    },
+}
 BOARD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["locked", "buckets", "items", "audit"],

@@ -129,6 +129,7 @@ class Categorization(ActivityType):
 
     # -- export and import ----------------------------------------------------------------------
 
+    config_schema = MappingProxyType(exchange.CONFIG_SCHEMA)
     content_schema = MappingProxyType(exchange.CONTENT_SCHEMA)
 
     def dump_content(self, activity: Activity) -> dict[str, Any]:

@@ -110,6 +110,7 @@ class DotVoting(BallotType):
         """SPEC §4.9: " (Votes: N)" appended, replacing any earlier "(Votes: …)"."""
         return f"{EARLIER_VOTES.sub('', option.label)} (Votes: {int(figure)})"
 
+    config_schema = MappingProxyType(exchange.VOTING_CONFIG_SCHEMA)
     content_schema = MappingProxyType(exchange.VOTES_SCHEMA)
 
     def dump_content(self, activity: Activity) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class RankOrderVoting(BallotType):
         """Borda order (SPEC §4.10)."""
         return [(row.option, row.borda) for row in voting.rank_results(activity)]
 
+    config_schema = MappingProxyType(exchange.RANKING_CONFIG_SCHEMA)
     content_schema = MappingProxyType(exchange.RANKINGS_SCHEMA)
 
     def dump_content(self, activity: Activity) -> dict[str, Any]:
