@@ -49,6 +49,14 @@ def _page(request: Request, user: User, *, error: str = "", detail: str = "", st
     return render(request, "meeting_import.html", values, status=status)
 
 
+def _checked(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The upload's checked ``meeting.json`` and its digest (the retry key's payload); CPU work for a
+    worker thread, never the event loop or the writer."""
+    data = bundle.read_bundle(raw)
+    importing.check(data)
+    return data, importing.digest(raw)
+
+
 async def import_get(request: Request) -> Response:
     user = current_user(request)
     lifecycle.check_creator(user)
@@ -62,13 +70,11 @@ async def import_post(request: Request) -> Response:
     upload = (await request.form()).get(FILE_FIELD)
     raw = await upload.read() if isinstance(upload, UploadFile) else b""
     capacity = int(services(request).settings.get("meetings.max_participants"))
+    token = fields.get("form_token") or None
     try:
-        data = await asyncio.to_thread(bundle.read_bundle, raw)
-        importing.check(data)
+        data, digest = await asyncio.to_thread(_checked, raw)
         meeting = await services(request).db.write(
-            lambda: importing.import_meeting(
-                user, data, token=fields.get("form_token") or None, upload_digest=importing.digest(raw), capacity=capacity
-            )
+            lambda: importing.import_meeting(user, data, token=token, upload_digest=digest, capacity=capacity)
         )
     except bundle.BundleError as exc:
         return _page(request, user, error=exc.message, detail=exc.detail, status=exc.status)
