@@ -351,6 +351,21 @@ def test_round_trip_categorization_with_buckets(shop: Workshop) -> None:
     assert shop.db.read_sync(lambda: BoardItem.select().where(BoardItem.activity == new_sort).count()) == 3
 
 
+def test_an_imported_board_that_never_ran_starts_with_its_seed_and_takes_new_numbers_after_it(shop: Workshop) -> None:
+    sort = shop.add("categorization", "Sort", {"items": ["Cheap hall", "Rooftop"], "buckets": ["Venues"]})
+    new_id = imported_id(shop, upload(shop, export_zip(shop, shop.meeting.id)))
+    new_sort = sort.replace(shop.meeting.id, new_id)
+    imported = Workshop(shop.db, type(shop.meeting)(new_id, [new_sort]), shop.people, shop.opener)
+
+    imported.control(new_sort, "start")
+    assert imported.post("fac", new_sort, "board/buckets", {"title": "Food"}).status_code == 303
+
+    assert imported.board(new_sort) == [("Unsorted Ideas", ["Cheap hall", "Rooftop"]), ("Venues", []), ("Food", [])]
+    items = shop.db.read_sync(lambda: sorted(i.id for i in BoardItem.select().where(BoardItem.activity == new_sort)))
+    assert items == [f"{new_sort}:item-1", f"{new_sort}:item-2"]
+    assert imported.bucket(new_sort, "Food") == f"{new_sort}:bucket-2"
+
+
 def test_round_trip_discussion(shop: Workshop) -> None:
     talk = shop.add("discussion", "Talk")
     shop.add("discussion", "Wrap-up")
