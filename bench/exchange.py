@@ -15,17 +15,25 @@ spent 5 dots. Then, ``--runs`` times:
   the same probe's slowest wait with nothing else running;
 - import: read and check the zip (JSON, schema, ids), then the one write transaction that creates
   the meeting, as ``POST /meeting/import`` does.
+
+Then the same meeting on a real server (uvicorn as operators run it, ``bench.server``), signed in as
+its facilitator: ``GET /meeting/{id}/export`` and ``POST /meeting/import`` timed at the client, while
+``/health`` is fetched every 20 ms (its slowest answer during the exports: how long the event loop
+was held).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import httpx
 
 from decidero import activities  # noqa: F401 - registers the activity types
 from decidero.activities.ballots.models import VoteAllocation
@@ -43,12 +51,17 @@ from decidero.platform.models import RuntimeSetting, User, utcnow
 from decidero.platform.runtime_settings import RuntimeSettings
 from decidero.schema import migrate
 
+from . import setup
+from .server import BenchServer
+
 PEOPLE = 50
 
 
-def seed(db: Database, settings: RuntimeSettings, ideas: int) -> str:
+def seed(db: Database, settings: RuntimeSettings, ideas: int, owner_login: str) -> str:
+    """The meeting described above, owned by the facilitator ``owner_login``; returns its id."""
+
     def people_and_ideas() -> tuple[str, str]:
-        owner = create_user(login="bench-fac", password_hash=None, role="facilitator", first_name="Fac")
+        owner = User.get(User.login == owner_login)
         people = [create_user(login=f"bench-p{n:02d}", password_hash=None, first_name=f"P{n:02d}", email=f"p{n:02d}@bench.test") for n in range(PEOPLE)]
         meeting = Meeting.create(id=next_meeting_id(utcnow()), title="Exchange bench", owner=owner)
         MeetingMember.insert_many([{"meeting": meeting.id, "user": p.id, "role": "participant"} for p in people]).execute()
@@ -70,7 +83,7 @@ def seed(db: Database, settings: RuntimeSettings, ideas: int) -> str:
         return meeting.id, donor.id
 
     meeting_id, donor_id = db.write_sync(people_and_ideas)
-    owner = db.read_sync(lambda: User.get(User.login == "bench-fac"))
+    owner = db.read_sync(lambda: User.get(User.login == owner_login))
     access = db.read_sync(lambda: access_for(meeting_id, owner))
     draft = db.read_sync(lambda: transfer.fresh_draft(Activity.get_by_id(donor_id)))
     draft.target_type, draft.target_title, draft.mode, draft.include_comments = "categorization", "Sort", "new", False
@@ -126,8 +139,8 @@ def run(ideas: int, runs: int) -> dict[str, list[float]]:
             migrate(db)
             settings = RuntimeSettings(db)
             settings.load()
-            meeting_id = seed(db, settings, ideas)
-            owner = db.read_sync(lambda: User.get(User.login == "bench-fac"))
+            owner = db.write_sync(lambda: create_user(login="bench-fac", password_hash=None, role="facilitator", first_name="Fac"))
+            meeting_id = seed(db, settings, ideas, "bench-fac")
             figures: dict[str, list[float]] = {}
             for number in range(runs):
                 with WriterProbe(db) as idle:
@@ -154,20 +167,79 @@ def run(ideas: int, runs: int) -> dict[str, list[float]]:
             db.close()
 
 
+async def slowest_health(client: httpx.AsyncClient, done: asyncio.Event) -> float:
+    """``/health`` every 20 ms until ``done``: its slowest answer."""
+    slowest = 0.0
+    while not done.is_set():
+        began = time.perf_counter()
+        await client.get("/health")
+        slowest = max(slowest, time.perf_counter() - began)
+        await asyncio.sleep(0.02)
+    return slowest
+
+
+async def over_http(server: BenchServer, meeting_id: str, runs: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as client, httpx.AsyncClient(base_url=server.url) as prober:
+        if (await setup.sign_in(client, setup.FACILITATOR_LOGIN)).status_code != 303:
+            raise setup.SetupError("the facilitator could not sign in")
+        for number in range(runs):
+            done = asyncio.Event()
+            probing = asyncio.create_task(slowest_health(prober, done))
+            began = time.perf_counter()
+            response = await client.get(f"/meeting/{meeting_id}/export")
+            figures.setdefault("GET export", []).append(time.perf_counter() - began)
+            done.set()
+            figures.setdefault("/health slowest during it", []).append(await probing)
+            if response.status_code != 200:
+                raise setup.SetupError(f"export: HTTP {response.status_code}")
+            page = await client.get("/meeting/import")
+            fields = {"csrf_token": setup.page_csrf(page.text), "form_token": f"bench-http-{number}"}
+            began = time.perf_counter()
+            answer = await client.post("/meeting/import", data=fields, files={"bundle": ("m.zip", response.content, "application/zip")})
+            figures.setdefault("POST import", []).append(time.perf_counter() - began)
+            if answer.status_code != 303:
+                raise setup.SetupError(f"import: HTTP {answer.status_code}")
+    return figures
+
+
+def run_http(ideas: int, runs: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="decidero-exchange-bench-http-") as tmp:
+        server = BenchServer(Path(tmp))
+        plan = setup.prepare_database(server.database_path.resolve(), 0)
+        db = Database(plan.database)
+        try:
+            settings = RuntimeSettings(db)
+            settings.load()
+            meeting_id = seed(db, settings, ideas, setup.FACILITATOR_LOGIN)
+        finally:
+            db.close()
+        server.start()
+        try:
+            return asyncio.run(over_http(server, meeting_id, runs))
+        finally:
+            server.stop()
+
+
+def report(figures: dict[str, list[float]]) -> None:
+    for name, values in figures.items():
+        if name == "zip MB":
+            print(f"  {name:<28} {values[0]:.2f}")
+        else:
+            print(f"  {name:<28} median {statistics.median(values) * 1000:7.1f} ms (max {max(values) * 1000:7.1f} ms)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.exchange", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ideas", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     sys.setswitchinterval(0.001)  # as decidero.main runs the app (importing it would open ./decidero.db)
-    figures = run(args.ideas, args.runs)
     print(f"Export and import of a meeting with {args.ideas} ideas ({args.ideas // 4} comments), {args.ideas} board items "
-          f"with provenance, {PEOPLE} voters; {args.runs} runs:")
-    for name, values in figures.items():
-        if name == "zip MB":
-            print(f"  {name:<28} {values[0]:.2f}")
-        else:
-            print(f"  {name:<28} median {statistics.median(values) * 1000:7.1f} ms (max {max(values) * 1000:7.1f} ms)")
+          f"with provenance, {PEOPLE} voters; {args.runs} runs. In process:")
+    report(run(args.ideas, args.runs))
+    print("Over HTTP (uvicorn on loopback, timed at the client):")
+    report(run_http(args.ideas, args.runs))
 
 
 if __name__ == "__main__":
