@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from ..meetings import agenda
+from ..meetings.access import get_meeting
 from ..meetings.activity_types import get_type, stamp
 from ..meetings.models import (
     Activity,
     ActivityRosterEntry,
     ActivityRound,
-    Meeting,
     MeetingMember,
     Provenance,
     TransferDraft,
@@ -36,7 +36,7 @@ def person(user: User) -> dict[str, Any]:
 
 def snapshot(meeting_id: str, now: datetime) -> dict[str, Any]:
     """Everything of the meeting an export carries (read path, inside one read transaction)."""
-    meeting = Meeting.get_by_id(meeting_id)
+    meeting = get_meeting(meeting_id)  # NotFound if it was deleted since the access check
     members = list(MeetingMember.select().where(MeetingMember.meeting == meeting_id).order_by(MeetingMember.user))
     activities = [_activity(activity, now) for activity in agenda.ordered(meeting_id)]
     named = {meeting.owner_id, *(m.user_id for m in members)}

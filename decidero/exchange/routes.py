@@ -67,8 +67,9 @@ async def import_post(request: Request) -> Response:
     user = current_user(request)
     lifecycle.check_creator(user)
     fields = await form_data(request)
-    upload = (await request.form()).get(FILE_FIELD)
-    raw = await upload.read() if isinstance(upload, UploadFile) else b""
+    async with request.form() as form:  # closes the spooled upload when done
+        upload = form.get(FILE_FIELD)
+        raw = await upload.read() if isinstance(upload, UploadFile) else b""
     capacity = int(services(request).settings.get("meetings.max_participants"))
     token = fields.get("form_token") or None
     try:
