@@ -4,7 +4,8 @@ A type provides: label and id stem, default config, config form fields and valid
 participant and facilitator panel partials, the scripts its panels need, what it gives and takes in a
 transfer (``transfer_items``, ``content_key``, ``receive_transfer``), what a second round copies
 and compares (``round_config``, ``round_totals``), and how its content travels in a meeting export
-(``content_schema``, ``dump_content``, ``content_problems``, ``import_config``, ``load_content``).
+(``config_schema``, ``content_schema``, ``dump_content``, ``content_problems``, ``import_config``,
+``load_content``).
 Its package registers it together with what it adds to the app: its own routes, builders for its
 own live events, and its results page and CSV. The engine (agenda, run control, room, live updates,
 results) only ever reaches a type through this class and ``TYPES``; it imports no activity package.
