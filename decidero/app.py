@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import activities  # noqa: F401 - importing it registers every activity type
 from .designer import routes as designer
+from .exchange import routes as exchange
 from .meetings import event_log
 from .meetings.activity_types import TYPES, default_type, type_routes
 from .meetings.broker import InProcessBroker
@@ -147,6 +148,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *admin_users.routes,
             *settings.routes,
             *designer.routes,
+            *exchange.routes,
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
             *transfer.routes,

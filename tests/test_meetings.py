@@ -301,9 +301,9 @@ def test_the_dashboard_shows_the_live_status(cast: TestClient) -> None:
 def test_the_dashboard_lists_my_meetings_with_role_appropriate_actions(cast: TestClient) -> None:
     meeting_id = seed_meeting(cast, "fac", participants=["p01"], cofacilitators=["cof"])
     other = seed_meeting(cast, "cof", title="Cora's own")
-    assert dashboard_rows(person(cast, "fac"))[meeting_id]["actions"] == "Enter meeting | Settings | Archive | Delete"
+    assert dashboard_rows(person(cast, "fac"))[meeting_id]["actions"] == "Enter meeting | Settings | Archive | Export | Delete"
     cof_rows = dashboard_rows(person(cast, "cof"))
-    assert cof_rows[meeting_id]["actions"] == "Enter meeting | Settings | Archive"
+    assert cof_rows[meeting_id]["actions"] == "Enter meeting | Settings | Archive | Export"
     assert set(cof_rows) == {meeting_id, other}
     p01_rows = dashboard_rows(person(cast, "p01"))
     assert p01_rows == {meeting_id: {"title": "Q3 Planning", "owner": "Fay", "status": "Never started", "actions": "Enter meeting"}}
@@ -327,7 +327,7 @@ def test_admins_get_an_all_meetings_scope(cast: TestClient) -> None:
     tabs = [a.get_text() for a in soup(adm.get("/dashboard")).select(".tabs a")]
     assert tabs == ["My meetings", "All meetings", "Active", "Archived"]
     rows = dashboard_rows(adm, "scope=all")
-    assert rows[meeting_id]["actions"] == "Enter meeting | Settings | Archive | Delete"
+    assert rows[meeting_id]["actions"] == "Enter meeting | Settings | Archive | Export | Delete"
     assert "All meetings" not in person(cast, "fac").get("/dashboard").text
     assert dashboard_rows(person(cast, "fac"), "scope=all") == dashboard_rows(person(cast, "fac"))
 
@@ -366,7 +366,7 @@ def test_dashboard_tabs_filter_and_sort(cast: TestClient) -> None:
     assert post(fac, f"/meeting/{gamma}/archive", {"confirmed": "1"}).status_code == 303
     assert list(dashboard_rows(fac)) == [beta, alpha]
     assert dashboard_rows(fac, "tab=archived") == {
-        gamma: {"title": "gamma", "owner": "Fay", "status": "Archived", "actions": "Enter meeting | Settings | Restore | Delete"}
+        gamma: {"title": "gamma", "owner": "Fay", "status": "Archived", "actions": "Enter meeting | Settings | Restore | Export | Delete"}
     }
 
 

@@ -2,8 +2,10 @@
 
 A type provides: label and id stem, default config, config form fields and validation, the
 participant and facilitator panel partials, the scripts its panels need, what it gives and takes in a
-transfer (``transfer_items``, ``content_key``, ``receive_transfer``), and what a second round copies
-and compares (``round_config``, ``round_totals``).
+transfer (``transfer_items``, ``content_key``, ``receive_transfer``), what a second round copies
+and compares (``round_config``, ``round_totals``), and how its content travels in a meeting export
+(``config_schema``, ``content_schema``, ``dump_content``, ``content_problems``, ``import_config``,
+``load_content``).
 Its package registers it together with what it adds to the app: its own routes, builders for its
 own live events, and its results page and CSV. The engine (agenda, run control, room, live updates,
 results) only ever reaches a type through this class and ``TYPES``; it imports no activity package.
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Environment
@@ -53,6 +57,38 @@ class TransferItem:
 
 
 Problem = tuple[int, str]  # (index of the offending item, message): the draft highlights that row
+
+
+def stamp(moment: datetime | None) -> str | None:
+    """A stored (naive UTC) time as an export writes it: ISO 8601 with ``Z``."""
+    return None if moment is None else moment.isoformat() + "Z"
+
+
+def unstamp(text: str | None) -> datetime | None:
+    """An export's time back as stored (naive UTC); the schema has checked its form."""
+    return None if text is None else datetime.fromisoformat(text.removesuffix("Z"))
+
+
+@dataclass(frozen=True)
+class ImportLinks:
+    """How an import maps what a bundle names onto the new meeting (write path).
+
+    Every id of a meeting starts with the meeting id (activities ``<meeting>-<STEM>-NNNN``, their
+    options, ideas, buckets and items ``<activity>:…``), so the new ids keep the old ones' numbers
+    under the new meeting id. ``users`` maps each exported user id to an account here: the re-linked
+    user, or a stand-in that keeps an unknown person's display name (SPEC §4.13).
+    """
+
+    old_meeting: str
+    new_meeting: str
+    users: Mapping[str, str]
+
+    def ref(self, old: str) -> str:
+        """The new id of anything the bundle's meeting named (other text is returned unchanged)."""
+        return self.new_meeting + old[len(self.old_meeting):] if old.startswith(self.old_meeting) else old
+
+    def user(self, old: str | None) -> str | None:
+        return None if old is None else self.users.get(old)
 
 
 class ActivityType:
@@ -189,6 +225,36 @@ class ActivityType:
 
     def delete_data(self, activity: Activity) -> None:
         """Remove the type's rows for this activity (write path, before the activity row goes)."""
+
+    # -- export and import (SPEC §4.13) -----------------------------------------------------------
+
+    # JSON Schemas (draft 2020-12) of the type's ``config`` and ``content`` in ``meeting.json``; the
+    # export's schema.json holds one branch per type. An import stores a config as it comes, so the
+    # schema types every key the type reads. The defaults: any config, no content of its own.
+    config_schema: Mapping[str, Any] = MappingProxyType({"type": "object"})
+    content_schema: Mapping[str, Any] = MappingProxyType({"type": "object", "additionalProperties": False})
+
+    def dump_content(self, activity: Activity) -> dict[str, Any]:
+        """Read path: what participants put into the activity, for an export. Never an anonymous
+        author (SPEC §4.8); users by id (the bundle lists them)."""
+        return {}
+
+    def content_users(self, content: Mapping[str, Any]) -> set[str]:
+        """The user ids an exported ``content`` names (the import checks the bundle lists each)."""
+        return set()
+
+    def content_problems(self, activity_id: str, config: Mapping[str, Any], content: Mapping[str, Any]) -> list[str]:
+        """What an import refuses in a schema-valid ``content``: ids that point outside the activity
+        (an option no config has, a comment without its idea). Pure: no database."""
+        return []
+
+    def import_config(self, config: dict[str, Any], links: ImportLinks) -> dict[str, Any]:
+        """An exported config with the ids it holds (options, seed items) moved to the new meeting."""
+        return config
+
+    def load_content(self, activity: Activity, content: Mapping[str, Any], links: ImportLinks) -> None:
+        """Write path, in the import's transaction: the type's rows from an exported ``content``
+        (checked by ``content_problems``), its id sequences set past the numbers it brings."""
 
 
 TYPES: dict[str, ActivityType] = {}

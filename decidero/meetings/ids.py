@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 
+from ..platform.prepared import add_many
 from .models import IdCounter, Meeting
 
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -71,3 +73,8 @@ def new_join_code(taken_by: str | None = None) -> str:
             clash = clash.where(Meeting.id != taken_by)
         if not clash.exists():
             return code
+
+
+def set_sequences(lasts: Mapping[str, int]) -> None:
+    """Set sequences to the last numbers an import brings (a new meeting's, so none exist yet)."""
+    add_many(IdCounter, [{"scope": scope, "last": last} for scope, last in lasts.items()], replace=True)

@@ -101,6 +101,14 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _declared_length(scope: Scope) -> int:
+    """The request's Content-Length, or 0 when absent or unreadable (then the read itself counts)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -185,6 +193,8 @@ class DecideroMiddleware:
         if scope["method"] in UNSAFE_METHODS:
             limit = IMPORT_BODY_LIMIT if path == "/meeting/import" else BODY_LIMIT
             try:
+                if _declared_length(scope) > limit:
+                    raise TooLarge()  # refused before a byte of it is read
                 body = await _read_body(receive, limit)
             except TooLarge:
                 await error_response(request, 413, TOO_LARGE_MESSAGE)(scope, receive, send)

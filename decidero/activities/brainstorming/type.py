@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
+from ...meetings.activity_types import ActivityType, ImportLinks, Problem, TransferItem, TransferSource
 from ...meetings.models import Activity
 from ...meetings.room import FACILITATOR_AUDIENCE
 from ...platform.accounts import clean_text
@@ -16,6 +16,7 @@ from ...platform.errors import Conflict, FormErrors
 from ...platform.forms import whole_number
 from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
+from . import exchange
 from .board import (
     LIVE_STATES,
     PAGE_SIZE,
@@ -164,6 +165,21 @@ class Brainstorming(ActivityType):
 
     def has_participant_data(self, activity: Activity) -> bool:
         return Idea.select().where(Idea.activity == activity.id).exists()
+
+    config_schema = MappingProxyType(exchange.CONFIG_SCHEMA)
+    content_schema = MappingProxyType(exchange.CONTENT_SCHEMA)
+
+    def dump_content(self, activity: Activity) -> dict[str, Any]:
+        return exchange.dump(activity)
+
+    def content_users(self, content: Mapping[str, Any]) -> set[str]:
+        return exchange.users(content)
+
+    def content_problems(self, activity_id: str, config: Mapping[str, Any], content: Mapping[str, Any]) -> list[str]:
+        return exchange.problems(content)
+
+    def load_content(self, activity: Activity, content: Mapping[str, Any], links: ImportLinks) -> None:
+        exchange.load(activity, content, links)
 
     def delete_data(self, activity: Activity) -> None:
         Idea.delete().where(Idea.activity == activity.id, Idea.parent.is_null(False)).execute()

@@ -3,15 +3,17 @@ locked once started), the live board panel, and what it gives in a transfer and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource
+from ...meetings.activity_types import ActivityType, ImportLinks, Problem, TransferItem, TransferSource
 from ...meetings.models import Activity
 from ...meetings.provenance import snippet
 from ...platform.accounts import clean_text
 from ...platform.errors import Conflict, FormErrors
 from ...platform.runtime_settings import RuntimeSettings
-from . import changes
+from . import changes, exchange
 from .board import (
     LIVE_STATES,
     UNSORTED,
@@ -124,6 +126,26 @@ class Categorization(ActivityType):
 
     def delete_data(self, activity: Activity) -> None:
         changes.delete_data(activity)
+
+    # -- export and import ----------------------------------------------------------------------
+
+    config_schema = MappingProxyType(exchange.CONFIG_SCHEMA)
+    content_schema = MappingProxyType(exchange.CONTENT_SCHEMA)
+
+    def dump_content(self, activity: Activity) -> dict[str, Any]:
+        return exchange.dump(activity)
+
+    def content_users(self, content: Mapping[str, Any]) -> set[str]:
+        return exchange.users(content)
+
+    def content_problems(self, activity_id: str, config: Mapping[str, Any], content: Mapping[str, Any]) -> list[str]:
+        return exchange.problems(activity_id, config, content)
+
+    def import_config(self, config: dict[str, Any], links: ImportLinks) -> dict[str, Any]:
+        return exchange.import_config(config, links)
+
+    def load_content(self, activity: Activity, content: Mapping[str, Any], links: ImportLinks) -> None:
+        exchange.load(activity, content, links)
 
     # -- transfers and rounds -------------------------------------------------------------------
 

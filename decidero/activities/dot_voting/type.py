@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ...meetings.activity_types import ImportLinks
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, FormErrors, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
+from ..ballots import exchange
 from ..ballots import rules as voting
 from ..ballots.results import Option
 from ..ballots.type import EARLIER_VOTES, BallotType
@@ -107,6 +109,24 @@ class DotVoting(BallotType):
     def transfer_text(self, option: Option, figure: float) -> str:
         """SPEC §4.9: " (Votes: N)" appended, replacing any earlier "(Votes: …)"."""
         return f"{EARLIER_VOTES.sub('', option.label)} (Votes: {int(figure)})"
+
+    config_schema = MappingProxyType(exchange.VOTING_CONFIG_SCHEMA)
+    content_schema = MappingProxyType(exchange.VOTES_SCHEMA)
+
+    def dump_content(self, activity: Activity) -> dict[str, Any]:
+        return exchange.dump_votes(activity)
+
+    def content_users(self, content: Mapping[str, Any]) -> set[str]:
+        return exchange.voters(content, "votes")
+
+    def content_problems(self, activity_id: str, config: Mapping[str, Any], content: Mapping[str, Any]) -> list[str]:
+        return exchange.vote_problems(activity_id, config, content)
+
+    def import_config(self, config: dict[str, Any], links: ImportLinks) -> dict[str, Any]:
+        return exchange.import_config(config, "options", links)
+
+    def load_content(self, activity: Activity, content: Mapping[str, Any], links: ImportLinks) -> None:
+        exchange.load_votes(activity, content, links)
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ...meetings.activity_types import ImportLinks
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
+from ..ballots import exchange
 from ..ballots import rules as voting
 from ..ballots.results import Option
 from ..ballots.type import BallotType
@@ -74,6 +76,24 @@ class RankOrderVoting(BallotType):
     def ordered_results(self, activity: Activity) -> list[tuple[Option, float]]:
         """Borda order (SPEC §4.10)."""
         return [(row.option, row.borda) for row in voting.rank_results(activity)]
+
+    config_schema = MappingProxyType(exchange.RANKING_CONFIG_SCHEMA)
+    content_schema = MappingProxyType(exchange.RANKINGS_SCHEMA)
+
+    def dump_content(self, activity: Activity) -> dict[str, Any]:
+        return exchange.dump_rankings(activity)
+
+    def content_users(self, content: Mapping[str, Any]) -> set[str]:
+        return exchange.voters(content, "rankings")
+
+    def content_problems(self, activity_id: str, config: Mapping[str, Any], content: Mapping[str, Any]) -> list[str]:
+        return exchange.ranking_problems(activity_id, config, content)
+
+    def import_config(self, config: dict[str, Any], links: ImportLinks) -> dict[str, Any]:
+        return exchange.import_config(config, "ideas", links)
+
+    def load_content(self, activity: Activity, content: Mapping[str, Any], links: ImportLinks) -> None:
+        exchange.load_rankings(activity, content, links)
 
     def ballot_values(self, activity: Activity, voter: User, facilitator: bool, actor: User | None, notice: str = "") -> dict[str, Any]:
         return ballot_values(activity, voter, facilitator, actor, notice)
