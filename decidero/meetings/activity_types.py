@@ -202,6 +202,11 @@ class ActivityType:
         items when given (a preview). None: the type has no results to report."""
         return None
 
+    def public_while_running(self, activity: Activity) -> bool:
+        """Whether every in-scope participant may see the results while the activity runs (a vote
+        with live results): then the presenter view shows them live."""
+        return False
+
     def live_figure(self, activity: Activity) -> str:
         """What the presenter view shows in large type while the activity runs ("42 ideas",
         "12 of 18 voted"): counts only, never totals (read path)."""

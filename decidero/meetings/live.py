@@ -66,16 +66,17 @@ REGION_TEMPLATES = {
     "agenda": "_partials/agenda.html",
     "switcher": "_partials/switcher.html",
     "panels": "_partials/panels.html",
+    "reveal": "_partials/reveal.html",
 }
 # Which regions each event re-renders; "panel"/"panel_head" mean the event's own activity.
 REGIONS_FOR: dict[str, tuple[str, ...]] = {
-    "activity_state": ("agenda", "switcher", "panel"),
-    "activity_roster": ("agenda", "switcher", "panel"),
-    "agenda_changed": ("agenda", "switcher", "panels"),
-    "results_published": ("agenda", "switcher", "panel"),
+    "activity_state": ("agenda", "switcher", "reveal", "panel"),
+    "activity_roster": ("agenda", "switcher", "reveal", "panel"),
+    "agenda_changed": ("agenda", "switcher", "reveal", "panels"),
+    "results_published": ("agenda", "switcher", "reveal", "panel"),
     "presence": ("presence", "agenda"),
     "meeting_updated": ("header",),
-    "roster_changed": ("header", "presence", "agenda", "switcher", "panels"),
+    "roster_changed": ("header", "presence", "agenda", "switcher", "reveal", "panels"),
 }
 # Pause, resume, extend and time-up leave the panel's body (and anything typed in it) alone.
 HEAD_ONLY_ACTIONS = {"pause", "resume", "extend", "time_up"}

@@ -9,7 +9,7 @@ idea #4 → bucket “Venues” → this option. Nothing here ever knows an auth
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from ..platform.models import utcnow
@@ -90,6 +90,13 @@ def chain(activity_id: str, ref: str) -> list[str]:
     A rollup's hop lists the chains of the items folded into it, joined by " + ".
     """
     return _chain(activity_id, ref, MAX_HOPS)
+
+
+def chains_for(activity_id: str, refs: Collection[str]) -> dict[str, list[str]]:
+    """The chain of every transferred item among ``refs`` of the activity (one query finds which
+    have a source; items people wrote cost nothing)."""
+    rows = Provenance.select(Provenance.ref).where(Provenance.activity_id == activity_id)
+    return {row.ref: chain(activity_id, row.ref) for row in rows if row.ref in refs}
 
 
 def _chain(activity_id: str, ref: str, budget: int) -> list[str]:
