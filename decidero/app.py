@@ -31,6 +31,7 @@ from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
 from .platform.routes import admin_users, auth, grab, health, pages, profile, settings
 from .platform.runtime_settings import RuntimeSettings
 from .platform.sessions import Signing
+from .reports import routes as reports
 from .platform.web import (
     Services,
     context,
@@ -150,6 +151,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
             *transfer.routes,
+            *reports.routes,
             *(grab.routes if config.grab_enabled else []),
             *results.routes,  # dispatched to the activity's type
             *type_routes(),  # each activity type's own (ideas, ballots, …)

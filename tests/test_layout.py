@@ -3,7 +3,7 @@
 Layers, each importing only itself and the layers below: the platform (``decidero/platform``), the
 meeting engine (``decidero/meetings``), the activity types (``decidero/activities``), and above
 them the app (the modules directly in ``decidero/``), which assembles everything. Features built on
-the engine beside the activity types (``decidero/designer``) may import the engine and the
+the engine beside the activity types (``decidero/designer``, ``decidero/reports``) may import the engine and the
 platform but no activity package: they reach types through the registry, as the engine does. Every import
 counts, including those inside functions; none may close a cycle.
 """
@@ -26,6 +26,7 @@ BELOW = {
     "meetings": {"platform"},
     "activities": {"meetings", "platform"},
     "designer": {"meetings", "platform"},
+    "reports": {"meetings", "platform"},
 }
 
 
@@ -38,7 +39,7 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def layer(module: str) -> str:
-    """``platform``, ``meetings``, ``activities``, ``designer``, or ``app`` for the modules directly in
+    """``platform``, ``meetings``, ``activities``, ``designer``, ``reports``, or ``app`` for the modules directly in
     the package."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in BELOW else "app"

@@ -202,6 +202,11 @@ class ActivityType:
         items when given (a preview). None: the type has no results to report."""
         return None
 
+    def presenter_prompt(self, activity: Activity) -> str:
+        """The question the presenter view shows in large type (its instructions, unless the type
+        has a prompt of its own)."""
+        return activity.instructions
+
     def public_while_running(self, activity: Activity) -> bool:
         """Whether every in-scope participant may see the results while the activity runs (a vote
         with live results): then the presenter view shows them live."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 _INLINE = re.compile(r"([\\`*_{}\[\]()#|<>&~])")
 # What starts a block only at the start of a line: a list item, a numbered item, a heading rule.
-_LEADING = re.compile(r"^([-+=]|\d+(?=[.)]))")
+_LEADING = re.compile(r"^([-+=]|\d+(?=[.)](\s|$)))")
 
 
 def text(value: object) -> str:

@@ -161,6 +161,9 @@ class Brainstorming(ActivityType):
         items = {ref_of(activity.id, v.label): v.content for g in groups for v in (g.idea, *g.comments)}
         return ReportResults(_contributed(activity), "activities/brainstorming/_report.html", values, _markdown(groups), items, total - len(groups))
 
+    def presenter_prompt(self, activity: Activity) -> str:
+        return rules_of(activity).prompt or activity.instructions
+
     def live_figure(self, activity: Activity) -> str:
         count = visible_count(activity)
         return f"{count} idea{'s' if count != 1 else ''}"
