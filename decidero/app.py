@@ -31,7 +31,6 @@ from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
 from .platform.routes import admin_users, auth, grab, health, pages, profile, settings
 from .platform.runtime_settings import RuntimeSettings
 from .platform.sessions import Signing
-from .reports import routes as reports
 from .platform.web import (
     Services,
     context,
@@ -42,6 +41,7 @@ from .platform.web import (
     see_other,
     sign_in_response,
 )
+from .reports import routes as reports
 from .schema import migrate
 
 log = logging.getLogger("decidero")
