@@ -34,7 +34,7 @@ ROLE_IDS = ["super_admin", "admin", "facilitator", "participant", "guest", "sign
 GLYPHS = "⏸🔒▶■✖✕↑↓⠿"  # drawn as boxes by a stock Debian Chromium; the icon macro draws these
 BROKEN = (404, 405, 500, 502, 503)
 MAX_PAGES = 400
-SKIP = ("/events", "/logout", ".csv", "/static/")  # streams never end; sign-out would end the crawl
+SKIP = ("/events", "/logout", ".csv", ".md", "/static/")  # streams never end; sign-out would end the crawl; downloads are no pages
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # Phones are scanned in dark mode (prefers-color-scheme), desktops in light: both palettes get checked.
 SCHEMES = {"desktop": "light", "phone": "dark"}
