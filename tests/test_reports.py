@@ -4,6 +4,8 @@ published results; who may open the presenter view."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from bs4 import BeautifulSoup
 from helpers_meetings import soup, text_of
@@ -11,9 +13,12 @@ from helpers_showcase import Showcase, seed_showcase
 from starlette.testclient import TestClient
 
 from decidero.activities.brainstorming.ideas import add_idea, set_hidden
-from decidero.meetings import run_control
-from decidero.meetings.models import Activity
+from decidero.meetings import agenda, provenance, run_control, transfer
+from decidero.meetings.access import access_for
+from decidero.meetings.activity_types import get_type
+from decidero.meetings.models import Activity, Meeting
 from decidero.platform.models import User
+from decidero.platform.runtime_settings import RuntimeSettings
 
 AGENDA = ["Ideas", "Parked", "Vote", "Rank", "Tally", "Tally (round 2)", "Talk", "Retro", "Sort"]
 
@@ -174,3 +179,28 @@ def test_publishing_reveals_results_in_the_participants_room_and_unpublishing_hi
     publish(client, show, "rank", on=False)
     assert reveal() is None
     assert soup(as_(client, show, "fay").get(show.url)).select_one("#reveal[hidden]") is not None  # facilitators published it
+
+
+def test_chains_across_two_transfers_match_the_facilitators_source_lines(client: TestClient, show: Showcase) -> None:
+    """Retro → Sort (ideas) → Pick (buckets rolled up): the report's chains, read for all items at
+    once, are the ones the results pages follow item by item."""
+
+    def second_transfer() -> str:
+        meeting = Meeting.get_by_id(show.meeting)
+        pick, _ = agenda.add_activity(meeting, "voting", {"title": "Pick", "instructions": ""}, get_type("voting").default_config(None), meeting.owner_id)  # type: ignore[arg-type]
+        fay = User.get(User.login == "fay")
+        sort = Activity.get_by_id(show.activities["sort"])
+        run_control.control(sort, "stop", fay, exclusivity=False)
+        draft = replace(transfer.load_draft(Activity.get_by_id(sort.id)), mode="existing", target_id=pick.id)
+        transfer.commit(access_for(meeting.id, fay), sort.id, draft, None, RuntimeSettings(client.app.state.services.db))  # type: ignore[attr-defined]
+        return str(pick.id)
+
+    pick = write(client, second_transfer)
+    one_by_one = client.app.state.services.db.read_sync(  # type: ignore[attr-defined]
+        lambda: [(label, provenance.chain(pick, ref)) for ref, label in get_type("voting").content_refs(Activity.get_by_id(pick))]
+    )
+    section_html = section(soup(as_(client, show, "fay").get(f"{show.url}/report")), "Pick")
+
+    chains = [text_of(li) for li in section_html.select(".report-sources li")]
+    assert chains == [" → ".join([*hops, f"“{label}”"]) for label, hops in one_by_one]
+    assert any("in “Retro”" in c and "in “Sort”" in c for c in chains), chains
