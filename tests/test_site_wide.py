@@ -195,6 +195,10 @@ def test_the_crawl_reaches_every_activity_type_and_the_facilitator_tools(crawls:
         assert any(url.startswith(f"{show.url}?activity={parked}&before=") for url in crawls[login].pages), login
         assert any(url.startswith(show.activity_url("parked", "ideas?before=")) for url in crawls[login].fragments), login
     assert f"{show.url}?activity={parked}&q=" in crawls["fay"].pages  # the search form, without JavaScript
+    # Issue 15: the report for every member once something is published, the presenter view for facilitators.
+    for tool in ("/report", "/present"):
+        assert show.url + tool in facilitator, tool
+    assert show.url + "/report" in crawls["pia"].pages and show.url + "/present" not in crawls["pia"].pages
     assert 'id="guest-join"' in crawls[None].html[f"/join/{show.meeting}"]
     assert show.url in crawls["guest"].html
 

@@ -107,7 +107,8 @@ def render_regions(
 def regions_of(event: MeetingEvent) -> tuple[str, ...]:
     regions = REGIONS_FOR.get(event.type, ())
     if event.type == "activity_state" and event.payload.get("action") in HEAD_ONLY_ACTIONS:
-        return tuple("panel_head" if r == "panel" else r for r in regions)
+        # Paused or running, the activity is open either way: the reveal stays as it is.
+        return tuple("panel_head" if r == "panel" else r for r in regions if r != "reveal")
     return regions
 
 
