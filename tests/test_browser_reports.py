@@ -156,6 +156,7 @@ def test_publishing_shows_the_results_on_an_open_participant_page(poll: Poll, op
     expect(reveal.locator("tbody tr").first).to_contain_text("A")
     expect(reveal.locator("svg.bar-chart")).to_be_visible()
     expect(reveal).to_contain_text("2 of 3 voted")
+    expect(pat.locator("#announcer")).to_have_text("Results are in: “Vote”", timeout=LIVE_MS)  # screen readers hear it
 
     poll.publish(poll.vote, on=False)
     expect(reveal).to_be_hidden(timeout=LIVE_MS)
@@ -187,3 +188,21 @@ def test_the_presenter_view_follows_an_activity_start(poll: Poll, open_as: Calla
     expect(screen.locator(".present-kicker")).to_contain_text("Results are in", timeout=LIVE_MS)
     expect(screen.locator(".present-results tbody tr").first).to_contain_text("A")
     expect(screen.locator("form, button")).to_have_count(0)  # nothing on it can change the meeting
+
+
+def test_unpublishing_takes_results_off_an_open_results_page(server: LiveServer, show: Showcase, open_as: Callable[[str, str], Page]) -> None:
+    fay = http_opener(server.url)(show.people["fay"])
+    for name in ("retro", "sort"):
+        assert fay.post(show.activity_url(name, "publish"), data={"publish": "1"}).status_code == 303
+    retro = open_as(show.people["pia"].cookie, show.activity_url("retro", "results"))
+    expect(retro.locator("#results .idea-text").first).to_have_text("Demo every Friday")
+    retro.wait_for_function("() => document.querySelector('#results')['htmx-internal-data']?.sseEventSource?.readyState === 1", timeout=CONNECT_MS)
+    sort = open_as(show.people["pia"].cookie, show.activity_url("sort", "results"))
+    sort.wait_for_function("() => document.querySelector('#results')['htmx-internal-data']?.sseEventSource?.readyState === 1", timeout=CONNECT_MS)
+
+    for name in ("retro", "sort"):
+        assert fay.post(show.activity_url(name, "publish"), data={"publish": "0"}).status_code == 303
+
+    for page in (retro, sort):
+        expect(page.locator("#results .notice")).to_have_text("Results for this activity are not published yet.", timeout=LIVE_MS)
+        expect(page.locator("#results .idea-text, #results .item-text")).to_have_count(0)
