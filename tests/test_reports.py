@@ -204,3 +204,28 @@ def test_chains_across_two_transfers_match_the_facilitators_source_lines(client:
     chains = [text_of(li) for li in section_html.select(".report-sources li")]
     assert chains == [" → ".join([*hops, f"“{label}”"]) for label, hops in one_by_one]
     assert any("in “Retro”" in c and "in “Sort”" in c for c in chains), chains
+
+
+def test_the_presenter_stage_follows_the_focus_and_never_shows_an_old_state(client: TestClient, show: Showcase) -> None:
+    fay = as_(client, show, "fay")
+    hx = {"HX-Request": "true"}
+
+    def stage() -> BeautifulSoup:
+        response = fay.get(f"{show.url}/present", headers=hx)
+        assert response.status_code == 200
+        return soup(response)
+
+    # Sort was started last of the open activities: its board is public, so its buckets show.
+    first = stage()
+    assert text_of(first.select_one(".present-heading")) == "Sort"
+    assert text_of(first.select_one("#present-figure")) == "2 items"
+    assert stage().decode() == first.decode()  # nothing happened: the same stage
+
+    def stop_sort() -> None:
+        run_control.control(Activity.get_by_id(show.activities["sort"]), "stop", User.get(User.login == "fay"), exclusivity=False)
+
+    write(client, stop_sort)
+    after = stage()  # the stop is a new event: the stage is drawn again, for the next focus
+    assert text_of(after.select_one(".present-heading")) == "Vote"  # of the open ones, started last
+    assert text_of(after.select_one("#present-figure")) == "0 of 3 voted"
+    assert after.select_one("table") is None  # its totals are hidden until published

@@ -5,7 +5,7 @@ render off the event loop: a report of thousands of ideas never holds the writer
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..meetings import event_log
@@ -32,21 +32,37 @@ async def report_md_get(request: Request) -> Response:
     return Response(text.encode("utf-8"), media_type="text/markdown; charset=utf-8", headers={"Content-Disposition": disposition})
 
 
+# services.extras: per meeting, the stage last rendered, with the event id and base URL it was for.
+STAGES = "reports.stages"
+
+
 async def present_get(request: Request) -> Response:
-    """The projector page; its stage alone when it re-fetches itself after a live event."""
+    """The projector page; its stage alone when it re-fetches itself after a live event. Every
+    presenter screen of a meeting re-fetches on the same events: the stage is rendered once per
+    state of the meeting's log and shared (its audience is the meeting's facilitators)."""
     user = current_user(request)
     meeting_id = request.path_params["mid"]
+    base = str(request.base_url).rstrip("/")
+    fragment = wants_fragment(request)
+    cache: dict[str, tuple[int, str, str]] = services(request).extras.setdefault(STAGES, {})
 
     def load() -> dict[str, object]:
         access = require_facilitator(meeting_id, user)
-        return {"stage": stage(access.meeting), "since": event_log.latest_id(meeting_id)}
+        latest = event_log.latest_id(meeting_id)  # read first: the stage read after it is as new or newer
+        cached = cache.get(meeting_id)
+        if fragment and cached is not None and cached[:2] == (latest, base):
+            return {"html": cached[2]}
+        return {"stage": stage(access.meeting), "since": latest}
 
     values = await services(request).db.read(load)
-    values["invite_url"] = invite_url(request, meeting_id)
-    values["join_url"] = str(request.base_url).rstrip("/") + "/join"
-    if wants_fragment(request):
-        return render(request, "present.html", values, block="stage")
-    return await render_off_loop(request, "present.html", values)
+    if "html" in values:
+        return HTMLResponse(str(values["html"]))
+    values.update(invite_url=invite_url(request, meeting_id), join_url=base + "/join")
+    if not fragment:
+        return await render_off_loop(request, "present.html", values)
+    response = render(request, "present.html", values, block="stage")
+    cache[meeting_id] = (int(str(values["since"])), base, bytes(response.body).decode())
+    return response
 
 
 routes = [
