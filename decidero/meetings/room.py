@@ -211,6 +211,15 @@ def region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
     }
 
 
+def page_region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
+    """``region_values`` for a request, with the reveal loaded now: the read runs on a reader
+    thread, the page renders later on another thread or on the event loop, where no query may run."""
+    values = region_values(state, audience)
+    shown = values["reveal"]()
+    values["reveal"] = lambda: shown
+    return values
+
+
 def panel_values(
     state: RoomState, activity: Activity, audience: Hashable, user_id: str | None, params: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
