@@ -13,7 +13,7 @@ from helpers_showcase import Showcase, seed_showcase
 from starlette.testclient import TestClient
 
 from decidero.activities.brainstorming.ideas import add_idea, set_hidden
-from decidero.meetings import agenda, provenance, run_control, transfer
+from decidero.meetings import agenda, event_log, provenance, run_control, transfer
 from decidero.meetings.access import access_for
 from decidero.meetings.activity_types import get_type
 from decidero.meetings.models import Activity, Meeting
@@ -229,3 +229,14 @@ def test_the_presenter_stage_follows_the_focus_and_never_shows_an_old_state(clie
     assert text_of(after.select_one(".present-heading")) == "Vote"  # of the open ones, started last
     assert text_of(after.select_one("#present-figure")) == "0 of 3 voted"
     assert after.select_one("table") is None  # its totals are hidden until published
+
+    def live_results() -> None:
+        vote = Activity.get_by_id(show.activities["vote"])
+        vote.config = {**vote.config, "results_visibility": "live", "show_results_immediately": True}
+        vote.save()
+        event_log.record(show.meeting, "agenda_changed", "Vote edited.", activity_id=vote.id)
+
+    write(client, live_results)
+    live = stage()  # the reveal policy lets everyone see the totals while it runs: a live chart
+    assert live.select_one("svg.bar-chart") is not None
+    assert [text_of(td) for td in live.select("tbody tr")[0].find_all("td")][1] == "A shared glossary"
