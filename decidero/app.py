@@ -42,6 +42,7 @@ from .platform.web import (
     see_other,
     sign_in_response,
 )
+from .reports import routes as reports
 from .schema import migrate
 
 log = logging.getLogger("decidero")
@@ -152,6 +153,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
             *room.routes,
             *transfer.routes,
+            *reports.routes,
             *(grab.routes if config.grab_enabled else []),
             *results.routes,  # dispatched to the activity's type
             *type_routes(),  # each activity type's own (ideas, ballots, …)

@@ -3,7 +3,7 @@
 Layers, each importing only itself and the layers below: the platform (``decidero/platform``), the
 meeting engine (``decidero/meetings``), the activity types (``decidero/activities``), and above
 them the app (the modules directly in ``decidero/``), which assembles everything. Features built on
-the engine beside the activity types (``decidero/designer``, ``decidero/exchange``) may import the engine and the
+the engine beside the activity types (``decidero/designer``, ``decidero/exchange``, ``decidero/reports``) may import the engine and the
 platform but no activity package: they reach types through the registry, as the engine does. Every import
 counts, including those inside functions; none may close a cycle.
 """
@@ -27,6 +27,7 @@ BELOW = {
     "activities": {"meetings", "platform"},
     "designer": {"meetings", "platform"},
     "exchange": {"meetings", "platform"},
+    "reports": {"meetings", "platform"},
 }
 
 
@@ -39,7 +40,7 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def layer(module: str) -> str:
-    """``platform``, ``meetings``, ``activities``, ``designer``, ``exchange``, or ``app`` for the modules directly in
+    """``platform``, ``meetings``, ``activities``, ``designer``, ``exchange``, ``reports``, or ``app`` for the modules directly in
     the package."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in BELOW else "app"

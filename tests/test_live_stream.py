@@ -251,8 +251,9 @@ def test_reconnecting_with_last_event_id_replays_what_was_missed_once(room: Live
     replay = back.wait_event("replay")
     assert hello.retry == 3000
     assert replay.id == str(paused)
-    # Start and pause touched the agenda, the switcher and Talk's panel; nothing else is re-sent.
-    assert region_ids(replay) - {f"panel-head-{talk}"} == {"agenda", "switcher", f"panel-{talk}"}
+    # Start and pause touched the agenda, the switcher, the reveal (a participant with an activity
+    # open sees no results preview) and Talk's panel; nothing else is re-sent.
+    assert region_ids(replay) - {f"panel-head-{talk}"} == {"agenda", "switcher", "reveal", f"panel-{talk}"}
     panel = html(replay).select_one(f"#panel-{talk}")
     assert panel is not None and "This activity is paused." in panel.get_text()
     assert html(replay).select_one(f"#row-{vote}")["data-state"] == "not_started"  # type: ignore[index]

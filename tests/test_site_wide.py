@@ -34,7 +34,7 @@ ROLE_IDS = ["super_admin", "admin", "facilitator", "participant", "guest", "sign
 GLYPHS = "⏸🔒▶■✖✕↑↓⠿"  # drawn as boxes by a stock Debian Chromium; the icon macro draws these
 BROKEN = (404, 405, 500, 502, 503)
 MAX_PAGES = 400
-SKIP = ("/events", "/logout", ".csv", "/static/")  # streams never end; sign-out would end the crawl
+SKIP = ("/events", "/logout", ".csv", ".md", "/static/")  # streams never end; sign-out would end the crawl; downloads are no pages
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # Phones are scanned in dark mode (prefers-color-scheme), desktops in light: both palettes get checked.
 SCHEMES = {"desktop": "light", "phone": "dark"}
@@ -195,6 +195,10 @@ def test_the_crawl_reaches_every_activity_type_and_the_facilitator_tools(crawls:
         assert any(url.startswith(f"{show.url}?activity={parked}&before=") for url in crawls[login].pages), login
         assert any(url.startswith(show.activity_url("parked", "ideas?before=")) for url in crawls[login].fragments), login
     assert f"{show.url}?activity={parked}&q=" in crawls["fay"].pages  # the search form, without JavaScript
+    # Issue 15: the report for every member once something is published, the presenter view for facilitators.
+    for tool in ("/report", "/present"):
+        assert show.url + tool in facilitator, tool
+    assert show.url + "/report" in crawls["pia"].pages and show.url + "/present" not in crawls["pia"].pages
     assert 'id="guest-join"' in crawls[None].html[f"/join/{show.meeting}"]
     assert show.url in crawls["guest"].html
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from decidero.activities.ballots.results import CHART_WIDTH, Option, chart, dot_rows, rank_rows
+from decidero.activities.ballots.results import Option, dot_rows, rank_rows
+from decidero.meetings.charts import CHART_WIDTH, chart
 
 X, Y, Z = Option("a:opt-1", "X"), Option("a:opt-2", "Y"), Option("a:opt-3", "Z")
 

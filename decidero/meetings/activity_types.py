@@ -91,6 +91,22 @@ class ImportLinks:
         return None if old is None else self.users.get(old)
 
 
+@dataclass(frozen=True)
+class ReportResults:
+    """An activity's results as the meeting report, the room's reveal and the presenter view show
+    them, the same for every viewer (hidden ideas left out, anonymous authors unnamed, no list of
+    who has not voted): ``participation`` ("14 of 18 voted"), the partial that draws ``values`` (its
+    charts inline SVG), the same results as ``markdown``, and the text of each shown item by its
+    ref, for the provenance chains of transferred ones. ``more`` counts items left out by a limit."""
+
+    participation: str
+    template: str
+    values: Mapping[str, Any]
+    markdown: str
+    items: Mapping[str, str]
+    more: int = 0
+
+
 class ActivityType:
     name = ""
     label = ""
@@ -214,6 +230,28 @@ class ActivityType:
     # -- second rounds ----------------------------------------------------------------------------
 
     runs_rounds = False  # whether a stopped activity of the type can run again as a new round
+
+    # -- results for the report, the reveal and the presenter view (SPEC §4.13) -------------------
+
+    def report_results(self, activity: Activity, limit: int | None = None) -> ReportResults | None:
+        """The activity's results for everyone allowed to see them (read path); at most ``limit``
+        items when given (a preview). None: the type has no results to report."""
+        return None
+
+    def presenter_prompt(self, activity: Activity) -> str:
+        """The question the presenter view shows in large type (its instructions, unless the type
+        has a prompt of its own)."""
+        return activity.instructions
+
+    def public_while_running(self, activity: Activity) -> bool:
+        """Whether every in-scope participant may see the results while the activity runs (a vote
+        with live results): then the presenter view shows them live."""
+        return False
+
+    def live_figure(self, activity: Activity) -> str:
+        """What the presenter view shows in large type while the activity runs ("42 ideas",
+        "12 of 18 voted"): counts only, never totals (read path)."""
+        return ""
 
     def round_totals(self, activity: Activity) -> list[tuple[str, float]]:
         """Per option (label), the figure rounds compare: dots, Borda score, items per bucket."""

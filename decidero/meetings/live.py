@@ -66,16 +66,17 @@ REGION_TEMPLATES = {
     "agenda": "_partials/agenda.html",
     "switcher": "_partials/switcher.html",
     "panels": "_partials/panels.html",
+    "reveal": "_partials/reveal.html",
 }
 # Which regions each event re-renders; "panel"/"panel_head" mean the event's own activity.
 REGIONS_FOR: dict[str, tuple[str, ...]] = {
-    "activity_state": ("agenda", "switcher", "panel"),
-    "activity_roster": ("agenda", "switcher", "panel"),
-    "agenda_changed": ("agenda", "switcher", "panels"),
-    "results_published": ("agenda", "switcher", "panel"),
+    "activity_state": ("agenda", "switcher", "reveal", "panel"),
+    "activity_roster": ("agenda", "switcher", "reveal", "panel"),
+    "agenda_changed": ("agenda", "switcher", "reveal", "panels"),
+    "results_published": ("agenda", "switcher", "reveal", "panel"),
     "presence": ("presence", "agenda"),
     "meeting_updated": ("header",),
-    "roster_changed": ("header", "presence", "agenda", "switcher", "panels"),
+    "roster_changed": ("header", "presence", "agenda", "switcher", "reveal", "panels"),
 }
 # Pause, resume, extend and time-up leave the panel's body (and anything typed in it) alone.
 HEAD_ONLY_ACTIONS = {"pause", "resume", "extend", "time_up"}
@@ -106,7 +107,8 @@ def render_regions(
 def regions_of(event: MeetingEvent) -> tuple[str, ...]:
     regions = REGIONS_FOR.get(event.type, ())
     if event.type == "activity_state" and event.payload.get("action") in HEAD_ONLY_ACTIONS:
-        return tuple("panel_head" if r == "panel" else r for r in regions)
+        # Paused or running, the activity is open either way: the reveal stays as it is.
+        return tuple("panel_head" if r == "panel" else r for r in regions if r != "reveal")
     return regions
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ..platform.errors import NotFound
 from ..platform.models import User, utcnow
 from ..platform.prepared import every, one
+from . import reveal as reveals
 from . import rounds
 from .activity_types import get_type
 from .models import Activity, Meeting
@@ -92,6 +93,11 @@ class RoomState:
     def next_rounds(self) -> dict[str, int]:
         """Stopped activities that may run again, with the number of their next round."""
         return rounds.next_numbers(self.activities)
+
+    @cached_property
+    def reveal(self) -> reveals.Reveal | None:
+        """The newest published results (``meetings.reveal``), worked out once per state."""
+        return reveals.reveal_of(self.meeting.id, self.activities)
 
     def presence(self, facilitator: bool) -> dict[str, Any]:
         if facilitator not in self._presence:
@@ -200,7 +206,18 @@ def region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
         "active_count": sum(1 for r in rows if r["open"]),
         "server_epoch": state.server_epoch,
         "clock": clock,
+        # Called by the reveal region only: other regions never pay for loading results.
+        "reveal": lambda: reveals.reveal_for(state.reveal, audience, facilitator),
     }
+
+
+def page_region_values(state: RoomState, audience: Hashable) -> dict[str, Any]:
+    """``region_values`` for a request, with the reveal loaded now: the read runs on a reader
+    thread, the page renders later on another thread or on the event loop, where no query may run."""
+    values = region_values(state, audience)
+    shown = values["reveal"]()
+    values["reveal"] = lambda: shown
+    return values
 
 
 def panel_values(

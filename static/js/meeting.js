@@ -257,6 +257,18 @@
     });
   }
 
+  // "Results are in: …" once per newly revealed result (the region is re-rendered on many events).
+  function noticeOf() {
+    var notice = document.querySelector("#reveal:not([hidden]) .reveal-notice");
+    return notice ? notice.textContent.trim() : "";
+  }
+  var revealed = noticeOf();
+  function announceReveal() {
+    var now = noticeOf();
+    if (now && now !== revealed) say(now);
+    revealed = now;
+  }
+
   // -- <details> (the agenda fold, "More" menus) stay open across live re-renders ----------------
   var openDetails = {};
   document.body.addEventListener("htmx:oobBeforeSwap", function (e) {
@@ -371,7 +383,7 @@
   }
 
   document.body.addEventListener("htmx:afterSettle", function () { reopenDetails(); followFacilitator(); syncInputs(); announceStates(); tick(); });
-  document.body.addEventListener("htmx:oobAfterSwap", function () { reopenDetails(); followFacilitator(); syncInputs(); announceStates(); });
+  document.body.addEventListener("htmx:oobAfterSwap", function () { reopenDetails(); followFacilitator(); syncInputs(); announceStates(); announceReveal(); });
 
   document.addEventListener("click", function (e) {
     var link = e.target.closest("[data-open-panel]");

@@ -89,25 +89,3 @@ def _rank_row(option: Option, ranks: list[int], n: int, ballots: int) -> RankRow
     variance = sum((r - mean) ** 2 for r in ranks) / len(ranks)
     top = 100.0 * sum(1 for r in ranks if r == 1) / ballots if ballots else 0.0
     return RankRow(0, option, sum(n - r for r in ranks), mean, variance, top, len(ranks))
-
-
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    text: str
-    width: float
-    y: int
-
-
-CHART_ROW = 40
-CHART_WIDTH = 300.0
-
-
-def chart(items: Sequence[tuple[str, float, str]]) -> list[Bar]:
-    """Bars of a server-drawn SVG chart: ``(label, value, shown text)`` scaled so the largest value
-    spans the chart (every bar empty when nothing was counted)."""
-    top = max((value for _, value, _ in items), default=0)
-    return [
-        Bar(label, text, CHART_WIDTH * value / top if top > 0 else 0.0, index * CHART_ROW)
-        for index, (label, value, text) in enumerate(items)
-    ]

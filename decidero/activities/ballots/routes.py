@@ -17,6 +17,7 @@ from ...meetings.access import Access, require_member
 from ...meetings.activity_types import get_type
 from ...meetings.csv_export import csv_response
 from ...meetings.models import Activity, MeetingEvent
+from ...meetings.results_block import load_or_withhold
 from ...meetings.room import STATE_LABELS
 from ...platform.errors import Refused
 from ...platform.models import User
@@ -103,12 +104,7 @@ async def results_get(request: Request) -> Response:
     fragment = wants_fragment(request)
 
     def load() -> dict[str, Any]:
-        try:
-            access, activity = voting.require_results(meeting_id, activity_id, user)
-        except Refused as exc:
-            if not fragment:
-                raise
-            return {"withheld": exc.message, "status": exc.status}
+        access, activity = voting.require_results(meeting_id, activity_id, user)
         facilitator = access.is_facilitator
         res = voting.results_values(activity, True, facilitator)
         if facilitator:  # where each option came from, hop by hop (SPEC §4.12 provenance)
@@ -125,7 +121,7 @@ async def results_get(request: Request) -> Response:
             "since": event_log.latest_id(meeting_id),
         }
 
-    values = await services(request).db.read(load)
+    values = await services(request).db.read(lambda: load_or_withhold(load, fragment))
     return render(request, "activities/ballots/results.html", values, block="results", status=values.get("status", 200))
 
 

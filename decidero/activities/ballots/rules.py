@@ -16,6 +16,7 @@ from peewee import fn
 
 from ...meetings import provenance
 from ...meetings.access import NOT_ASSIGNED, Access, in_scope, participant_ids, require_member, scope_query
+from ...meetings.charts import chart
 from ...meetings.csv_export import csv_text
 from ...meetings.ids import next_in_sequence
 from ...meetings.models import Activity, MeetingEvent
@@ -24,7 +25,7 @@ from ...platform.accounts import clean_text
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.models import User
 from .models import Ranking, VoteAllocation
-from .results import DotRow, Option, RankRow, chart, dot_rows, rank_rows
+from .results import DotRow, Option, RankRow, dot_rows, rank_rows
 
 VOTING = "voting"
 RANKING = "rank_order_voting"

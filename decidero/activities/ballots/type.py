@@ -7,12 +7,23 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ...meetings.activity_types import ActivityType, Problem, TransferItem, TransferSource, get_type
+from ...meetings import markdown
+from ...meetings.activity_types import ActivityType, Problem, ReportResults, TransferItem, TransferSource, get_type
 from ...meetings.models import Activity
 from ...platform.errors import NotFound
 from ...platform.models import User
 from .results import Option
-from .rules import delete_data, label_problems, may_see, options_of, results_values, shared_visible
+from .rules import (
+    VOTING,
+    Progress,
+    delete_data,
+    label_problems,
+    may_see,
+    options_of,
+    progress,
+    results_values,
+    shared_visible,
+)
 
 EARLIER_VOTES = re.compile(r"\s*\(Votes: [^()]*\)\s*$")
 
@@ -66,6 +77,22 @@ class BallotType(ActivityType):
     def content_refs(self, activity: Activity) -> list[tuple[str, str]]:
         return [(option.id, option.label) for option in options_of(activity)]
 
+    def report_results(self, activity: Activity, limit: int | None = None) -> ReportResults:
+        """Totals as published: the chart and table, and "X of Y voted"; never who has not voted."""
+        counted = progress(activity)
+        res = results_values(activity, True, False, counted)
+        rows = res["rows"]
+        shown = rows if limit is None else rows[:limit]
+        values = {"res": {**res, "rows": shown, "bars": res["bars"][: len(shown)]}}
+        items = {r.option.id: r.option.label for r in shown}
+        return ReportResults(_voted(activity, counted), "activities/ballots/_report.html", values, _markdown(activity, rows), items, len(rows) - len(shown))
+
+    def public_while_running(self, activity: Activity) -> bool:
+        return activity.state != "stopped" and shared_visible(activity)
+
+    def live_figure(self, activity: Activity) -> str:
+        return _voted(activity, progress(activity))
+
     runs_rounds = True
 
     def round_totals(self, activity: Activity) -> list[tuple[str, float]]:
@@ -73,6 +100,23 @@ class BallotType(ActivityType):
 
     def delete_data(self, activity: Activity) -> None:
         delete_data(activity)
+
+
+def _voted(activity: Activity, counted: Progress) -> str:
+    verb = "voted" if activity.type == VOTING else "submitted a ranking"
+    return f"{counted.done} of {counted.total} {verb}"
+
+
+def _markdown(activity: Activity, rows: list[Any]) -> str:
+    if activity.type == VOTING:
+        return markdown.table(["Rank", "Option", "Dots", "Voters"], ([r.rank, r.option.label, r.dots, r.voters] for r in rows))
+    return markdown.table(
+        ["Rank", "Idea", "Borda Score", "Avg Rank", "Top Choice %", "Rankings"],
+        (
+            [r.rank, r.option.label, r.borda, "—" if r.avg_rank is None else f"{r.avg_rank:.2f}", f"{r.top_share:.1f}", r.rankings]
+            for r in rows
+        ),
+    )
 
 
 def ballot_type(activity: Activity) -> BallotType:

@@ -16,17 +16,27 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ...meetings import live
+from ...meetings import event_log, live
 from ...meetings.access import NOT_ASSIGNED, in_scope, require_member
 from ...meetings.csv_export import csv_response, csv_text
 from ...meetings.models import Activity
+from ...meetings.results_block import load_or_withhold
 from ...meetings.run_control import NOT_OPEN
 from ...platform import idempotency
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
 from ...platform.middleware import UNATTRIBUTED
 from ...platform.models import User
 from ...platform.prepared import one
-from ...platform.web import current_user, form_data, is_htmx, render, render_off_loop, see_other, services
+from ...platform.web import (
+    current_user,
+    form_data,
+    is_htmx,
+    render,
+    render_off_loop,
+    see_other,
+    services,
+    wants_fragment,
+)
 from . import ideas
 from .board import (
     LIVE_STATES,
@@ -261,11 +271,16 @@ def _results(meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
 
 
 async def results_get(request: Request) -> Response:
-    """The results page (reached through the engine's results route, which dispatches by type)."""
+    """The results page (reached through the engine's results route, which dispatches by type), or
+    its results block when it re-fetches itself after a live event (``meetings.results_block``)."""
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
-    values = await services(request).db.read(lambda: _results(meeting_id, activity_id, user))
-    return render(request, "activities/brainstorming/results.html", values)
+
+    def load() -> dict[str, Any]:
+        return {**_results(meeting_id, activity_id, user), "since": event_log.latest_id(meeting_id)}
+
+    values = await services(request).db.read(lambda: load_or_withhold(load, wants_fragment(request)))
+    return render(request, "activities/brainstorming/results.html", values, block="results", status=values.get("status", 200))
 
 
 CSV_COLUMNS = ["number", "parent_number", "content", "author", "created_at", "edited"]

@@ -7,8 +7,11 @@ from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Environment
+from peewee import fn
 
-from ...meetings.activity_types import ActivityType, ImportLinks, Problem, TransferItem, TransferSource
+from ...meetings import markdown
+from ...meetings.access import scope_query
+from ...meetings.activity_types import ActivityType, ImportLinks, Problem, ReportResults, TransferItem, TransferSource
 from ...meetings.models import Activity
 from ...meetings.room import FACILITATOR_AUDIENCE
 from ...platform.accounts import clean_text
@@ -19,9 +22,12 @@ from ...platform.runtime_settings import RuntimeSettings
 from . import exchange
 from .board import (
     LIVE_STATES,
+    OLDEST,
     PAGE_SIZE,
+    GroupView,
     View,
     board,
+    board_page,
     board_values,
     current_setting,
     order_of,
@@ -142,6 +148,27 @@ class Brainstorming(ActivityType):
     def transfer_count(self, activity: Activity) -> int:
         return visible_count(activity)
 
+    def report_results(self, activity: Activity, limit: int | None = None) -> ReportResults:
+        """Visible ideas with their visible comments in number order (as the results page), authors
+        only where the round is not anonymous; a preview reads just its first page."""
+        rules = rules_of(activity)
+        if limit is None:
+            groups = sorted(board(activity, rules, False, None), key=lambda g: g.idea.number)
+            total = len(groups)
+        else:
+            page = board_page(activity, rules, False, None, View(OLDEST))
+            groups, total = page.groups[:limit], page.total
+        values = {"groups": groups, "rules": rules}
+        items = {ref_of(activity.id, v.label): v.content for g in groups for v in (g.idea, *g.comments)}
+        return ReportResults(_contributed(activity), "activities/brainstorming/_report.html", values, _markdown(groups), items, total - len(groups))
+
+    def presenter_prompt(self, activity: Activity) -> str:
+        return rules_of(activity).prompt or activity.instructions
+
+    def live_figure(self, activity: Activity) -> str:
+        count = visible_count(activity)
+        return f"{count} idea{'s' if count != 1 else ''}"
+
     def transfer_items(self, activity: Activity, transform: str) -> list[TransferItem]:
         """Visible ideas in number order, each with its visible comments; never an author."""
         groups = sorted(board(activity, rules_of(activity), False, None), key=lambda g: g.idea.number)
@@ -185,3 +212,27 @@ class Brainstorming(ActivityType):
         Idea.delete().where(Idea.activity == activity.id, Idea.parent.is_null(False)).execute()
         Idea.delete().where(Idea.activity == activity.id).execute()
         delete_for_activity(activity.meeting_id, activity.id)
+
+
+def _contributed(activity: Activity) -> str:
+    """"12 of 18 participants contributed · 40 ideas, 9 comments" (visible ones; nobody named)."""
+    visible = Idea.select().where(Idea.activity == activity.id, Idea.hidden == False)  # noqa: E712
+    ideas = visible.where(Idea.sub == 0).count()
+    comments = visible.where(Idea.sub > 0).count()
+    scope = scope_query(activity)
+    authors = visible.select(fn.COUNT(fn.DISTINCT(Idea.author))).where(Idea.author.in_(scope)).scalar() or 0
+    counts = f"{ideas} idea{'s' if ideas != 1 else ''}, {comments} comment{'s' if comments != 1 else ''}"
+    return f"{authors} of {scope.count()} participants contributed · {counts}"
+
+
+def _markdown(groups: list[GroupView]) -> str:
+    def line(view: Any) -> str:
+        when = view.created_at.strftime("%Y-%m-%d %H:%M")
+        edited = " (edited)" if view.edited else ""
+        return f"**#{view.label}** {markdown.text(view.content)}{edited} — {markdown.text(view.author)}, {when} UTC"
+
+    lines = []
+    for group in groups:
+        lines.append("- " + line(group.idea))
+        lines += ["  - " + line(comment) for comment in group.comments]
+    return "\n".join(lines) if lines else "_No ideas._"

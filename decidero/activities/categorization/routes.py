@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ...meetings import event_log, live, provenance, rounds
 from ...meetings.access import require_member
 from ...meetings.csv_export import csv_response, csv_text
+from ...meetings.results_block import load_or_withhold
 from ...platform.errors import Forbidden, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User
@@ -31,6 +32,7 @@ from ...platform.web import (
     render_fragment,
     see_other,
     services,
+    wants_fragment,
 )
 from . import changes
 from .board import board_view, dom
@@ -135,10 +137,12 @@ def _results(meeting_id: str, activity_id: str, user: User) -> dict[str, Any]:
 
 
 async def results_get(request: Request) -> Response:
+    """The results page, or its block re-fetching itself after a live event (``meetings.results_block``)."""
     user = current_user(request)
     meeting_id, activity_id = _ids(request)
-    values = await services(request).db.read(lambda: _results(meeting_id, activity_id, user))
-    return render(request, "activities/categorization/results.html", values)
+    fragment = wants_fragment(request)
+    values = await services(request).db.read(lambda: load_or_withhold(lambda: _results(meeting_id, activity_id, user), fragment))
+    return render(request, "activities/categorization/results.html", values, block="results", status=values.get("status", 200))
 
 
 CSV_COLUMNS = ["bucket_order", "bucket", "item_order", "item"]

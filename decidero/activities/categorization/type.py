@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ...meetings.activity_types import ActivityType, ImportLinks, Problem, TransferItem, TransferSource
+from ...meetings import markdown
+from ...meetings.activity_types import ActivityType, ImportLinks, Problem, ReportResults, TransferItem, TransferSource
+from ...meetings.charts import chart
 from ...meetings.models import Activity
 from ...meetings.provenance import snippet
 from ...platform.accounts import clean_text
@@ -124,6 +126,26 @@ class Categorization(ActivityType):
     def has_participant_data(self, activity: Activity) -> bool:
         return state_of(activity.id) is not None
 
+    def report_results(self, activity: Activity, limit: int | None = None) -> ReportResults:
+        """The buckets in order with their items, and a chart of items per bucket; a preview keeps
+        at most ``limit`` items per bucket."""
+        view = board_view(activity, False)
+        buckets = [(b, b.items if limit is None else b.items[:limit]) for b in view.buckets]
+        shown = sum(len(items) for _, items in buckets)
+        bars = chart([(b.title, len(b.items), str(len(b.items))) for b in view.buckets])
+        values = {"buckets": buckets, "bars": bars, "seeded": view.seeded}
+        items = {item.id: item.text for _, shown_items in buckets for item in shown_items}
+        count, filled = view.item_count, sum(1 for b in view.buckets if b.items)
+        participation = f"{count} item{'s' if count != 1 else ''} in {filled} of {len(view.buckets)} buckets"
+        return ReportResults(participation, "activities/categorization/_report.html", values, _markdown(view), items, count - shown)
+
+    def public_while_running(self, activity: Activity) -> bool:
+        return True  # in-scope participants watch the board live (SPEC §4.11)
+
+    def live_figure(self, activity: Activity) -> str:
+        count = item_count(activity)
+        return f"{count} item{'s' if count != 1 else ''}"
+
     def delete_data(self, activity: Activity) -> None:
         changes.delete_data(activity)
 
@@ -190,6 +212,18 @@ class Categorization(ActivityType):
         view = board_view(activity, False)
         items = [{"id": item_id, "text": text} for item_id, text in ordered_items(activity)]
         return {**activity.config, "items": items, "buckets": [b.title for b in view.buckets if not b.unsorted]}
+
+
+def _markdown(view: BoardView) -> str:
+    if not view.seeded:
+        return "_The board has not been started yet._"
+    parts = []
+    for number, bucket in enumerate(view.buckets, start=1):
+        size = len(bucket.items)
+        parts.append(f"**{number}. {markdown.text(bucket.title)}** ({size} item{'s' if size != 1 else ''})")
+        if bucket.items:
+            parts.append(markdown.bullets(markdown.text(item.text) for item in bucket.items))
+    return "\n\n".join(parts)
 
 
 def board_values(activity: Activity, facilitator: bool) -> dict[str, Any]:

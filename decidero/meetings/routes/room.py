@@ -33,7 +33,7 @@ from ..access import Access, require_facilitator, require_member, require_writab
 from ..activity_types import TYPES, default_type, get_type, type_scripts
 from ..broker import Viewer
 from ..models import Activity, MeetingEvent
-from ..room import load_room, panel_values, region_values
+from ..room import load_room, page_region_values, panel_values, region_values
 from ..run_control import REVERTED
 from .meetings import read_flash, with_flash
 
@@ -69,7 +69,7 @@ async def _room_values(
     def load() -> dict[str, Any]:
         state = load_room(meeting_id, present)
         audience = state.audience_key(access.user.id, access.is_facilitator)
-        values = region_values(state, audience)
+        values = page_region_values(state, audience)
         shown = [a for a in state.activities if panels is None or a.id in panels]
         values["panels"] = [panel_values(state, a, audience, access.user.id, params or {}) for a in shown]
         values["since"] = event_log.latest_id(meeting_id)
