@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..platform.db import serialize_on
 from ..platform.prepared import add, select
 from .models import MeetingEvent
 
@@ -21,6 +22,9 @@ def record(
 ) -> MeetingEvent:
     """Append to the log (write path). ``summary`` is the readable line of the activity log page
     and must never name the author of an idea."""
+    # A meeting's events must commit in id order: a publisher that has read up to id N never
+    # looks below N again (on Postgres concurrent writers could otherwise commit N-1 after N).
+    serialize_on(f"meeting-log:{meeting_id}")
     return add(
         MeetingEvent,
         meeting_id=meeting_id,

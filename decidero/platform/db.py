@@ -1,10 +1,19 @@
-"""SQLite access: one writer thread, a small pool of reader threads, schema migrations.
+"""Database access: SQLite (the default) or Postgres, behind one interface of writes and reads.
 
-SQLite allows one writer at a time, so every write goes through ``Database.write``: a single thread
-runs queued write functions inside ``BEGIN IMMEDIATE``. Jobs that queue up while a transaction runs
-are committed together (each in its own savepoint), which keeps commits cheap under bursts without
-changing what any caller sees. Reads run on worker threads, each with its own Peewee connection, so
-the event loop never waits on the database.
+Every write goes through ``Database.write``, every read through ``Database.read``; both run on worker
+threads, each with its own Peewee connection, so the event loop never waits on the database.
+
+- SQLite allows one writer at a time: a single thread runs queued write functions inside ``BEGIN
+  IMMEDIATE``. Jobs that queue up while a transaction runs are committed together (each in its own
+  savepoint), which keeps commits cheap under bursts without changing what any caller sees.
+- Postgres takes writers in parallel, from several threads and several processes. Each write runs
+  alone in a SERIALIZABLE transaction, so every check-then-write rule (an idempotency key, a dot
+  budget) holds as it does under SQLite's single writer; a transaction that loses a conflict is
+  rolled back and run again. Reads see one REPEATABLE READ snapshot.
+
+What differs in SQL between the two stays in this module: ``serialize_on`` (commit order where
+ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (substring search) and
+``is_postgres`` for the schema steps that need their own DDL.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import sqlite3
 import threading
 import time
@@ -20,7 +30,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from peewee import DatabaseProxy, Model, OperationalError, SqliteDatabase
+import psycopg
+from peewee import (
+    Database as PeeweeDatabase,
+)
+from peewee import (
+    DatabaseProxy,
+    Expression,
+    Model,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+    fn,
+)
 
 log = logging.getLogger("decidero.db")
 
@@ -37,6 +59,11 @@ MAX_BATCH = 64
 BUSY_RETRIES = 5
 BUSY_STEP_SECONDS = 0.2
 WRITER_THREAD = "db-writer"
+# Postgres: writers in parallel per process (each holds a connection), and how often a transaction
+# that lost a serialization conflict or a deadlock is run again before the caller gets Busy.
+PG_WRITE_THREADS = 4
+PG_RETRIES = 12
+RETRYABLE_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
 
 database_proxy = DatabaseProxy()
 
@@ -51,12 +78,26 @@ class Busy(Exception):
     """The database stayed locked through every retry; the caller answers 503."""
 
 
+def connect(url: str, path: Path | None) -> Database:
+    """The handle for a validated ``DECIDERO_DATABASE_URL``: Postgres for a postgresql:// URL, else
+    SQLite at ``path``."""
+    if path is None:
+        return PostgresDatabase(url)
+    return Database(path)
+
+
+def on_writer_thread() -> bool:
+    return threading.current_thread().name.startswith(WRITER_THREAD)
+
+
 class Database:
     """The process's only handle on SQLite. Create one per app; ``close()`` on shutdown."""
 
+    backend = "sqlite"
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.peewee = SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=30, check_same_thread=False)
+        self.peewee: PeeweeDatabase = SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=30, check_same_thread=False)
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
@@ -183,3 +224,152 @@ class Database:
                 except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller
                     outcomes.append((False, exc))
         return outcomes
+
+
+class PostgresDatabase(Database):
+    """The process's handle on Postgres: the same interface, with parallel writers."""
+
+    backend = "postgres"
+
+    def __init__(self, url: str) -> None:  # not calling super().__init__, which opens SQLite
+        self.url = "postgresql://" + url.split("://", 1)[1]  # Peewee passes only this spelling through
+        self.peewee = PostgresqlDatabase(self.url, prefer_psycopg3=True)
+        database_proxy.initialize(self.peewee)
+        self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+        self._jobs = queue.SimpleQueue()
+        self._writers = [
+            threading.Thread(target=self._write_loop, name=f"{WRITER_THREAD}-{n}", daemon=True)
+            for n in range(PG_WRITE_THREADS)
+        ]
+        for writer in self._writers:
+            writer.start()
+        log.debug("Opened Postgres database %s", self.peewee.connect_params.get("dbname") or "from URL")
+
+    def probe(self, timeout: float) -> None:
+        """A fresh connection reads the schema, as a restart would (a pooled one may hide an outage)."""
+        with psycopg.connect(self.url, connect_timeout=max(1, round(timeout))) as connection:
+            connection.execute("SELECT 1 FROM schema_version LIMIT 1").fetchone()
+
+    def close(self) -> None:
+        for _ in self._writers:
+            self._jobs.put(None)
+        for writer in self._writers:
+            writer.join(timeout=10)
+        barrier = threading.Barrier(READ_THREADS)
+        closers = [self._reads.submit(self._close_in_thread, barrier) for _ in range(READ_THREADS)]
+        for closer in closers:
+            closer.result(timeout=10)
+        self._reads.shutdown(wait=True)
+
+    def _run_read(self, fn: Callable[[], T]) -> T:
+        try:
+            with self.peewee.atomic(isolation_level="REPEATABLE READ"):
+                return fn()
+        except OperationalError:
+            self._drop_if_broken()
+            raise
+
+    def _write_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            self._run_job(*job)
+        self.peewee.close()
+
+    def _run_job(self, fn: Callable[[], Any], future: Future[Any]) -> None:
+        for attempt in range(1, PG_RETRIES + 1):
+            try:
+                with self.peewee.atomic(isolation_level="SERIALIZABLE"):
+                    value = fn()
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller
+                if _sqlstate(exc) in RETRYABLE_STATES and attempt < PG_RETRIES:
+                    # Back off with jitter so the transactions that collided do not collide again.
+                    time.sleep(random.uniform(0, 0.005 * attempt))
+                    continue
+                if isinstance(exc, OperationalError):
+                    self._drop_if_broken()
+                if _sqlstate(exc) in RETRYABLE_STATES:
+                    log.warning("Write still conflicting after %d attempts: %s", attempt, exc)
+                    exc = Busy("database is busy")
+                future.set_exception(exc)
+                return
+            future.set_result(value)
+            return
+
+    def _drop_if_broken(self) -> None:
+        """After a lost connection (a Postgres restart), the thread's next query connects again."""
+        if not self.peewee.is_closed() and not self.peewee.is_connection_usable():
+            self.peewee.close()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The Postgres error code behind a (Peewee-wrapped) psycopg error, if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(seen, "sqlstate", None)
+        if state:
+            return str(state)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+# -- SQL that differs between the backends ------------------------------------------------------
+
+
+def is_postgres(db: PeeweeDatabase | None = None) -> bool:
+    """Whether ``db`` (default: the open database) is Postgres."""
+    return isinstance(db if db is not None else database_proxy.obj, PostgresqlDatabase)
+
+
+def serialize_on(key: str) -> None:
+    """Write path: transactions that call this with the same ``key`` commit in the order of their
+    calls, and whatever ids they take after it follow that order. Postgres: a transaction-scoped
+    advisory lock on the key (one per meeting, never one for everything). SQLite's single writer
+    already orders every write."""
+    if is_postgres():
+        database_proxy.execute_sql("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+
+def replace(model: type[Model], **values: Any) -> None:
+    """Write ``values`` as the row, replacing the one with the same key: the primary key when given,
+    else the model's unique index over the given fields (INSERT … ON CONFLICT DO UPDATE, which both
+    backends speak; Postgres has no INSERT OR REPLACE)."""
+    replace_many(model, [values])
+
+
+def replace_many(model: type[Model], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    names = list(rows[0])
+    target = conflict_target(model, names)
+    fields = [model._meta.fields[name] for name in names if name not in target]
+    keys = [model._meta.fields[name] for name in target]
+    query = model.insert_many(rows)
+    if fields:
+        query = query.on_conflict(conflict_target=keys, preserve=fields)
+    else:
+        query = query.on_conflict(conflict_target=keys, action="IGNORE")
+    query.execute()
+
+
+def conflict_target(model: type[Model], names: list[str]) -> tuple[str, ...]:
+    """The key a replace of rows with the fields ``names`` collides on."""
+    meta = model._meta
+    key: Any = meta.primary_key  # False for a model without one
+    if key and key.name in names:
+        return (key.name,)
+    for index in meta.indexes:
+        if isinstance(index, tuple) and index[1] and all(name in names for name in index[0]):
+            fields = index[0]
+            return tuple(fields)
+    for field in meta.sorted_fields:
+        if field.unique and field.name in names:
+            return (field.name,)
+    raise ValueError(f"{model.__name__} has no key among {names}")
+
+
+def contains(text: Any, fragment: Any) -> Expression:
+    """``fragment`` occurs in ``text`` (no LIKE wildcards to escape)."""
+    position = fn.STRPOS(text, fragment) if is_postgres() else fn.INSTR(text, fragment)
+    return position > 0

@@ -10,25 +10,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from peewee import Field, SqliteDatabase
-from playhouse.migrate import SqliteMigrator
+from peewee import Database as PeeweeDatabase
+from peewee import Field
+from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
-from .db import Database
+from .db import Database, serialize_on
 from .models import SchemaVersion
 
 log = logging.getLogger("decidero.migrations")
 
-Step = tuple[int, Callable[[SqliteDatabase], None]]
+Step = tuple[int, Callable[[PeeweeDatabase], None]]
 
 
-def add_column_if_missing(db: SqliteDatabase, table: str, column: str, field: Field) -> None:
-    """For later steps that grow an existing table."""
+def add_column_if_missing(db: PeeweeDatabase, table: str, column: str, field: Field) -> None:
+    """For later steps that grow an existing table (on either backend)."""
     if column not in {c.name for c in db.get_columns(table)}:
-        apply_operations(SqliteMigrator(db).add_column(table, column, field))
+        apply_operations(SchemaMigrator.from_database(db).add_column(table, column, field))
 
 
-def current_version(db: SqliteDatabase) -> int:
+def current_version(db: PeeweeDatabase) -> int:
     if not db.table_exists("schema_version"):
         return 0
     row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
@@ -40,6 +41,7 @@ def apply(database: Database, steps: Sequence[Step], target: int) -> int:
 
     def run() -> int:
         db = database.peewee
+        serialize_on("schema-migrations")  # workers starting together on Postgres take turns
         db.create_tables([SchemaVersion], safe=True)
         version = current_version(db)
         for number, step in sorted(steps, key=lambda s: s[0]):
