@@ -210,9 +210,11 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(directory: Path) -> Iterator[LiveServer]:
-    """A started server in ``directory`` with the default test settings, stopped afterwards."""
-    server = LiveServer(cwd=directory, env=base_env(directory))
+def running_server(directory: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+    """A started server in ``directory`` with the default test settings (and the database at
+    ``database_url``, default SQLite in ``directory``), stopped afterwards."""
+    extra = {"DECIDERO_DATABASE_URL": database_url} if database_url else {}
+    server = LiveServer(cwd=directory, env=base_env(directory, **extra))
     server.start()
     try:
         yield server

@@ -38,19 +38,20 @@ def current_version(db: PeeweeDatabase) -> int:
 
 def apply(database: Database, steps: Sequence[Step], target: int) -> int:
     """Apply the pending ``steps`` up to ``target`` on the writer thread; returns the resulting version."""
+    return database.write_sync(lambda: apply_in_transaction(database.peewee, steps, target))
 
-    def run() -> int:
-        db = database.peewee
-        serialize_on("schema-migrations")  # workers starting together on Postgres take turns
-        db.create_tables([SchemaVersion], safe=True)
-        version = current_version(db)
-        for number, step in sorted(steps, key=lambda s: s[0]):
-            if version < number <= target:
-                log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
-                step(db)
-                SchemaVersion.delete().execute()
-                SchemaVersion.create(version=number)
-                version = number
-        return version
 
-    return database.write_sync(run)
+def apply_in_transaction(db: PeeweeDatabase, steps: Sequence[Step], target: int) -> int:
+    """The pending steps inside the caller's write transaction (the move to Postgres runs them
+    together with its copy, so a failed move leaves nothing behind)."""
+    serialize_on("schema-migrations")  # workers starting together on Postgres take turns
+    db.create_tables([SchemaVersion], safe=True)
+    version = current_version(db)
+    for number, step in sorted(steps, key=lambda s: s[0]):
+        if version < number <= target:
+            log.info("Applying schema step %d (%s)", number, step.__name__.strip("_"))
+            step(db)
+            SchemaVersion.delete().execute()
+            SchemaVersion.create(version=number)
+            version = number
+    return version
