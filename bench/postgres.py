@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
@@ -50,7 +50,7 @@ class PostgresServer:
 
     directory: Path
     port: int
-    _names: Iterator[int] = count(1)
+    _names: Iterator[int] = field(default_factory=lambda: count(1))
 
     def url(self, database: str) -> str:
         return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{database}"

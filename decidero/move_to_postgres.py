@@ -18,7 +18,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from peewee import AutoField, Model, SqliteDatabase, sort_models
+import peewee
+from peewee import AutoField, CompositeKey, Model, SqliteDatabase, fn
+from peewee import Database as PeeweeDatabase
 
 from .platform.config import redacted
 from .platform.db import BaseModel, PostgresDatabase
@@ -40,7 +42,7 @@ def models() -> list[type[Model]]:
         for sub in todo.pop().__subclasses__():
             found.append(sub)
             todo.append(sub)
-    return list(sort_models(found))
+    return list(peewee.sort_models(found))  # type: ignore[attr-defined]  # public, not in the stubs
 
 
 def _open_source(path: Path) -> SqliteDatabase:
@@ -80,7 +82,9 @@ def _copy(source: SqliteDatabase, target: PostgresDatabase, tables: Sequence[typ
     for model in tables:
         key = model._meta.primary_key
         query = model.select().dicts()
-        if key:
+        if isinstance(key, CompositeKey):
+            query = query.order_by(*(model._meta.fields[name] for name in key.field_names))
+        elif key:
             query = query.order_by(key)  # an idea's comments come after the idea they answer
         batch: list[dict[str, object]] = []
         for row in query.execute(source):
@@ -90,15 +94,12 @@ def _copy(source: SqliteDatabase, target: PostgresDatabase, tables: Sequence[typ
                 batch = []
         _insert(model, batch, pg)
         if isinstance(key, AutoField):
-            table, column = model._meta.table_name, key.column_name
-            pg.execute_sql(
-                f'SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX("{column}"), 1), MAX("{column}") IS NOT NULL) '
-                f'FROM "{table}"',
-                (f'"{table}"', column),
-            )
+            # The id sequence continues after the copied ids (or starts at 1 for an empty table).
+            sequence = fn.pg_get_serial_sequence(f'"{model._meta.table_name}"', key.column_name)
+            model.select(fn.setval(sequence, fn.COALESCE(fn.MAX(key), 1), fn.MAX(key).is_null(False))).scalar(pg)
 
 
-def _insert(model: type[Model], rows: list[dict[str, object]], pg: object) -> None:
+def _insert(model: type[Model], rows: list[dict[str, object]], pg: PeeweeDatabase) -> None:
     if not rows:
         return
     query = model.insert_many(rows)
@@ -108,7 +109,7 @@ def _insert(model: type[Model], rows: list[dict[str, object]], pg: object) -> No
     query.execute(pg)
 
 
-def _counts(database: object, tables: Sequence[type[Model]]) -> dict[str, int]:
+def _counts(database: PeeweeDatabase, tables: Sequence[type[Model]]) -> dict[str, int]:
     return {m._meta.table_name: m.select().count(database) for m in tables}
 
 
