@@ -78,8 +78,9 @@ def _as_owner(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """Start a cluster in a temporary directory; stop it and delete the directory afterwards."""
+def running_postgres(durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a cluster in a temporary directory; stop it and delete the directory afterwards.
+    Without ``durable`` (the tests), commits skip the disk flush: the data lives for one session."""
     initdb, pg_ctl = pg_binary("initdb"), pg_binary("pg_ctl")
     if initdb is None or pg_ctl is None:
         raise RuntimeError("Postgres is not installed (apt install postgresql)")
@@ -93,8 +94,10 @@ def running_postgres() -> Iterator[PostgresServer]:
         _as_owner([initdb, "-D", str(data), "-U", SYSTEM_USER, "-A", "trust", "-E", "UTF8", "--no-sync"]),
         check=True, capture_output=True, env=env, cwd=root,
     )
-    # Durability off: the cluster lives for one test session. Sockets in the temp dir, not /run.
-    options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    # Sockets in the temp dir, not /run.
+    options = f"-p {port} -h 127.0.0.1 -k {root}"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
         _as_owner([pg_ctl, "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "-t", "60", "start"]),
         check=True, capture_output=True, env=env, cwd=root,
