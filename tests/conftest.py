@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 
 from bench import postgres
 from decidero.app import create_app
-from decidero.platform.db import PostgresDatabase
+from decidero.platform.db import Database, PostgresDatabase, connect
 from decidero.schema import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'decidero.db'}"
     server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database(template=postgres.TEMPLATE)
+
+
+@contextmanager
+def database_at(database_url: str) -> Iterator[Database]:
+    """The test process's own handle on the database at ``database_url`` (migrated), closed afterwards."""
+    path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:") else None
+    database = connect(database_url, path)
+    try:
+        migrate(database)
+        yield database
+    finally:
+        database.close()
 
 
 # -- in-process apps ----------------------------------------------------------------------------

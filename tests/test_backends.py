@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, running_server, wait_until
+from conftest import LiveServer, database_at, running_server, wait_until
 from helpers_brainstorming import control, seed_brainstorm
 from helpers_live import open_stream
 from helpers_meetings import add_people, seed_meeting
@@ -23,23 +23,11 @@ from decidero.activities.ballots.models import VoteAllocation
 from decidero.activities.brainstorming.models import Idea
 from decidero.meetings import event_log
 from decidero.meetings.models import MeetingEvent
-from decidero.platform.db import Database, connect
+from decidero.platform.db import Database
 from decidero.platform.migrations import current_version
 from decidero.schema import LATEST, migrate
 
 PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant"}
-
-
-@contextmanager
-def handle(database_url: str) -> Iterator[Database]:
-    """The test's own handle on the database the servers use (seeding and checking)."""
-    path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite") else None
-    database = connect(database_url, path)
-    try:
-        migrate(database)
-        yield database
-    finally:
-        database.close()
 
 
 @contextmanager
@@ -71,7 +59,7 @@ def client(server: LiveServer, person: Any) -> httpx.Client:
 
 @pytest.mark.both_backends
 def test_migrations_build_the_latest_schema_and_a_second_run_changes_nothing(database_url: str) -> None:
-    with handle(database_url) as database:
+    with database_at(database_url) as database:
         assert database.read_sync(lambda: current_version(database.peewee)) == LATEST
         tables = database.read_sync(lambda: sorted(database.peewee.get_tables()))
         assert migrate(database) == LATEST
@@ -81,7 +69,7 @@ def test_migrations_build_the_latest_schema_and_a_second_run_changes_nothing(dat
 
 @pytest.mark.both_backends
 def test_a_dot_budget_holds_against_concurrent_ballots_on_two_processes(tmp_path: Path, database_url: str) -> None:
-    with handle(database_url) as db:
+    with database_at(database_url) as db:
         people = add_people(db, PEOPLE)
         meeting = seed_meeting(db, "owner", ["pat", "quinn"], activities=())
         vote = add_voting(db, meeting.id, "voting", "Vote", {"options": OPTIONS, "max_votes": 3, "max_per_option": 3})
@@ -96,7 +84,7 @@ def test_a_dot_budget_holds_against_concurrent_ballots_on_two_processes(tmp_path
 
     assert all(a.status_code in (303, 409) for a in answers), [a.status_code for a in answers]
     assert any(a.status_code == 303 for a in answers)
-    with handle(database_url) as db:
+    with database_at(database_url) as db:
         counts = db.read_sync(
             lambda: [v.count for v in VoteAllocation.select().where(VoteAllocation.activity == vote, VoteAllocation.user == people["pat"].user_id)]
         )
@@ -105,7 +93,7 @@ def test_a_dot_budget_holds_against_concurrent_ballots_on_two_processes(tmp_path
 
 @pytest.mark.both_backends
 def test_a_submission_retried_on_both_processes_at_once_is_stored_once(tmp_path: Path, database_url: str) -> None:
-    with handle(database_url) as db:
+    with database_at(database_url) as db:
         people = add_people(db, PEOPLE)
         meeting = seed_brainstorm(db, "owner", ["pat", "quinn"])
         control(db, meeting.activities[0], "start")
@@ -116,7 +104,7 @@ def test_a_submission_retried_on_both_processes_at_once_is_stored_once(tmp_path:
         answers = at_once([lambda b=b: b.post(url, data={"content": "Only once", "client_token": "same-key"}) for b in browsers])
 
     assert [a.status_code for a in answers] == [303] * 10
-    with handle(database_url) as db:
+    with database_at(database_url) as db:
         ideas = db.read_sync(lambda: [i.content for i in Idea.select().where(Idea.activity == meeting.activities[0])])
         logged = db.read_sync(lambda: MeetingEvent.select().where(MeetingEvent.type == "idea_created").count())
     assert ideas == ["Only once"]
@@ -125,7 +113,7 @@ def test_a_submission_retried_on_both_processes_at_once_is_stored_once(tmp_path:
 
 @pytest.mark.both_backends
 def test_a_stream_gets_every_idea_of_a_concurrent_crowd_once_in_id_order(tmp_path: Path, database_url: str) -> None:
-    with handle(database_url) as db:
+    with database_at(database_url) as db:
         people = add_people(db, {**PEOPLE, **{f"p{n}": "participant" for n in range(8)}})
         meeting = seed_brainstorm(db, "owner", ["pat", "quinn", *(f"p{n}" for n in range(8))])
         control(db, meeting.activities[0], "start")
@@ -142,7 +130,7 @@ def test_a_stream_gets_every_idea_of_a_concurrent_crowd_once_in_id_order(tmp_pat
             for k in range(3)
         ]
         assert {a.status_code for a in at_once(calls)} == {303}
-        with handle(database_url) as db:
+        with database_at(database_url) as db:
             logged = db.read_sync(
                 lambda: [e.id for e in MeetingEvent.select().where(MeetingEvent.meeting_id == meeting.id, MeetingEvent.type == "idea_created")]
             )
@@ -158,7 +146,7 @@ def test_a_stream_gets_every_idea_of_a_concurrent_crowd_once_in_id_order(tmp_pat
 
 
 def test_postgres_orders_one_meetings_events_by_commit_without_holding_up_other_meetings(postgres_server: Any) -> None:
-    with handle(postgres_server.create_database(template=TEMPLATE)) as db:
+    with database_at(postgres_server.create_database(template=TEMPLATE)) as db:
         add_people(db, PEOPLE)
         meeting, other = seed_meeting(db, "owner", activities=()), seed_meeting(db, "owner", activities=())
         recorded, release = threading.Event(), threading.Event()

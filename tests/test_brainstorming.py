@@ -420,6 +420,7 @@ def test_the_same_key_twice_stores_one_idea_and_answers_the_same(board: Board) -
     assert board.stored() == [("1", "Only once", "pat")]
 
 
+@pytest.mark.both_backends
 def test_the_same_key_with_different_content_is_refused_with_409(board: Board) -> None:
     board.submit("pat", "Original", key="key-2")
 
@@ -463,6 +464,7 @@ def test_an_overlong_submission_key_is_refused_with_a_message(board: Board) -> N
     assert board.submit("pat", "Idea", key="k" * 128).status_code == 303
 
 
+@pytest.mark.both_backends
 def test_the_idempotency_header_is_accepted_and_scoped_per_user(board: Board) -> None:
     header = {"X-Idempotency-Key": "shared-key"}
     board.submit("pat", "A", key="ignored-1", **header)
