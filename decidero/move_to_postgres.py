@@ -1,6 +1,10 @@
 """Copy an existing SQLite install into an empty Postgres database (issue 18; deploy/HOSTING.md).
 
     python -m decidero.move_to_postgres --from decidero.db --to postgresql://decidero:…@127.0.0.1/decidero
+    python -m decidero.move_to_postgres --from decidero.db     # the URL the service is set to use
+
+Without ``--to`` the target is ``DECIDERO_DATABASE_URL`` from the environment, else from the
+service's settings file (``--env-file``), so the password never shows on a command line.
 
 The target gets the current schema from the migrations, then every table's rows in dependency order
 (parents before children, each table in key order), all in one transaction, so a failed move leaves
@@ -13,6 +17,7 @@ first so nothing writes to it meanwhile.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -28,6 +33,7 @@ from .platform.migrations import apply_in_transaction
 from .schema import LATEST, STEPS
 
 BATCH = 500
+ENV_FILE = Path("/etc/decidero/decidero.env")
 
 
 class MoveError(Exception):
@@ -137,12 +143,24 @@ def move(source_path: Path, url: str, out: object = sys.stdout) -> dict[str, int
     return copied
 
 
+def _from_env_file(path: Path) -> str:
+    """The last ``DECIDERO_DATABASE_URL=`` line of a systemd EnvironmentFile (read, never run)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    values = [line.split("=", 1)[1].strip() for line in lines if line.startswith("DECIDERO_DATABASE_URL=")]
+    return values[-1] if values else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m decidero.move_to_postgres", description=__doc__.split("\n\n")[0])
     parser.add_argument("--from", dest="source", required=True, help="the SQLite file (or sqlite:///path URL)")
-    parser.add_argument("--to", dest="target", required=True, help="postgresql://user:password@host:port/dbname")
+    parser.add_argument("--to", dest="target", help="postgresql://user:password@host:port/dbname (default: DECIDERO_DATABASE_URL)")
+    parser.add_argument("--env-file", type=Path, default=ENV_FILE, help=f"where to find DECIDERO_DATABASE_URL otherwise (default {ENV_FILE})")
     args = parser.parse_args(argv)
     source = Path(args.source.removeprefix("sqlite:///"))
+    args.target = args.target or os.environ.get("DECIDERO_DATABASE_URL", "").strip() or _from_env_file(args.env_file)
     try:
         copied = move(source, args.target)
     except MoveError as exc:

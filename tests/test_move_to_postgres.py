@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,12 @@ from decidero.platform.db import PostgresDatabase
 PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant"}
 
 
-def move(source: Path, url: str) -> subprocess.CompletedProcess[str]:
+def move(source: Path, *target: str) -> subprocess.CompletedProcess[str]:
+    """The command as operators run it; ``target``: ``--to URL`` or ``--env-file PATH``."""
+    env = {k: v for k, v in os.environ.items() if k != "DECIDERO_DATABASE_URL"}
     return subprocess.run(
-        [sys.executable, "-m", "decidero.move_to_postgres", "--from", str(source), "--to", url],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "decidero.move_to_postgres", "--from", str(source), *target],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 
 
@@ -47,8 +50,11 @@ def test_an_install_moves_to_postgres_and_the_app_serves_it_there(tmp_path: Path
     with second_handle(source) as old:
         events_before = old.read_sync(lambda: event_log.latest_id(meeting_id))
     url = postgres_server.create_database()
+    # The service's settings already name the new database; the command takes the URL from there.
+    settings = tmp_path / "decidero.env"
+    settings.write_text(f"DECIDERO_ENV=production\nDECIDERO_DATABASE_URL={url}\n")
 
-    done = move(source, url)
+    done = move(source, "--env-file", str(settings))
 
     assert done.returncode == 0, done.stderr
     assert "counts match" in done.stdout
@@ -79,7 +85,7 @@ def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(tmp_path: Path
     name = url.rsplit("/", 1)[1]
     tables = postgres_server.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", name)
 
-    done = move(source, url)
+    done = move(source, "--to", url)
 
     assert done.returncode == 1
     assert "Move refused: The target database" in done.stderr and "is not empty" in done.stderr
@@ -88,10 +94,10 @@ def test_a_target_that_is_not_empty_is_refused_and_left_as_it_was(tmp_path: Path
 
 
 def test_a_missing_source_or_a_sqlite_target_is_refused_with_a_message(tmp_path: Path, postgres_server: Any) -> None:
-    missing = move(tmp_path / "nothing.db", postgres_server.create_database())
+    missing = move(tmp_path / "nothing.db", "--to", postgres_server.create_database())
     assert missing.returncode == 1
     assert f"Move refused: No SQLite database at {tmp_path / 'nothing.db'}" in missing.stderr
 
-    wrong = move(tmp_path / "nothing.db", f"sqlite:///{tmp_path / 'other.db'}")
+    wrong = move(tmp_path / "nothing.db", "--to", f"sqlite:///{tmp_path / 'other.db'}")
     assert wrong.returncode == 1
     assert "Move refused: --to must be a postgresql:// URL" in wrong.stderr
