@@ -23,6 +23,7 @@ from .meetings.activity_types import TYPES, default_type, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
 from .meetings.routes import meetings, results, room, transfer
+from .meetings.write_order import MeetingWriteOrder
 from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config, redacted
 from .platform.db import Busy, Database, connect
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
@@ -156,7 +157,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *type_routes(),  # each activity type's own (ideas, ballots, …)
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],
-        middleware=[Middleware(DecideroMiddleware)],
+        middleware=[Middleware(DecideroMiddleware), Middleware(MeetingWriteOrder)],
         exception_handlers={
             SignInRequired: _sign_in_required,
             PasswordChangeRequired: _password_change_required,

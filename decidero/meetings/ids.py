@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from ..platform.db import serialize_on
 from .models import IdCounter, Meeting
 
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -19,6 +20,7 @@ NEXT_IN_SEQUENCE = (
 
 def next_in_sequence(scope: str) -> int:
     # One upsert instead of insert-if-missing, increment and read back: every idea takes a number.
+    serialize_on(f"sequence:{scope}")  # Postgres: a writer that collided here waits here next time
     database = IdCounter._meta.database
     cursor = database.execute_sql(NEXT_IN_SEQUENCE.format(p=database.param), (scope,))
     return int(cursor.fetchone()[0])
@@ -32,6 +34,7 @@ RESERVE = (
 
 def reserve(scope: str, count: int) -> int:
     """Take ``count`` numbers of a sequence at once (a bulk insert); returns the first of them."""
+    serialize_on(f"sequence:{scope}")
     database = IdCounter._meta.database
     cursor = database.execute_sql(RESERVE.format(p=database.param), (scope, count))
     return int(cursor.fetchone()[0]) - count + 1

@@ -19,6 +19,7 @@ ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (sub
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import random
@@ -66,6 +67,9 @@ PG_RETRIES = 12
 RETRYABLE_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
 
 database_proxy = DatabaseProxy()
+# Postgres: the key this request's writes queue on before their transactions begin (see
+# ``serialize_on``), set per request by whoever knows what it writes to (the meeting in its path).
+write_order: contextvars.ContextVar[str | None] = contextvars.ContextVar("write_order", default=None)
 
 
 class BaseModel(Model):
@@ -100,7 +104,7 @@ class Database:
         self.peewee: PeeweeDatabase = SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=30, check_same_thread=False)
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any], str | None] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name=WRITER_THREAD, daemon=True)
         self._writer.start()
         log.debug("Opened SQLite database %s", path)
@@ -112,15 +116,16 @@ class Database:
 
         ``fn`` must only touch the database: it may run again if the commit hits a lock.
         """
-        return await asyncio.wrap_future(self.submit_write(fn))
+        return await asyncio.wrap_future(self.submit_write(fn, write_order.get()))
 
     async def read(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on a reader thread inside a read transaction (one consistent snapshot)."""
         return await asyncio.wrap_future(self._reads.submit(self._run_read, fn))
 
-    def submit_write(self, fn: Callable[[], T]) -> Future[T]:
+    def submit_write(self, fn: Callable[[], T], order: str | None = None) -> Future[T]:
+        """``order``: a ``serialize_on`` key to queue on before the transaction (Postgres only)."""
         future: Future[T] = Future()
-        self._jobs.put((fn, future))
+        self._jobs.put((fn, future, order))
         return future
 
     def write_sync(self, fn: Callable[[], T]) -> T:
@@ -185,7 +190,7 @@ class Database:
             self._run_batch(batch)
         self.peewee.close()
 
-    def _run_batch(self, batch: list[tuple[Callable[[], Any], Future[Any]]]) -> None:
+    def _run_batch(self, batch: list[tuple[Callable[[], Any], Future[Any], str | None]]) -> None:
         for attempt in range(1, BUSY_RETRIES + 1):
             try:
                 outcomes = self._commit_batch(batch)
@@ -197,23 +202,23 @@ class Database:
                 continue
             except Exception as exc:
                 log.exception("Write batch failed")
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(exc)
                 return
             log.debug("Committed a write transaction of %d job(s)", len(batch))
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if ok:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
             return
-        for _, future in batch:
+        for _, future, _ in batch:
             future.set_exception(Busy("database is locked"))
 
-    def _commit_batch(self, batch: list[tuple[Callable[[], Any], Future[Any]]]) -> list[tuple[bool, Any]]:
+    def _commit_batch(self, batch: list[tuple[Callable[[], Any], Future[Any], str | None]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self.peewee.atomic(lock_type="IMMEDIATE"):
-            for fn, _ in batch:
+            for fn, _, _ in batch:
                 try:
                     with self.peewee.atomic():
                         outcomes.append((True, fn()))
@@ -237,6 +242,7 @@ class PostgresDatabase(Database):
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
         self._jobs = queue.SimpleQueue()
+        self.conflicts = 0  # write attempts run again after a serialization failure or deadlock
         self._writers = [
             threading.Thread(target=self._write_loop, name=f"{WRITER_THREAD}-{n}", daemon=True)
             for n in range(PG_WRITE_THREADS)
@@ -277,15 +283,27 @@ class PostgresDatabase(Database):
             self._run_job(*job)
         self.peewee.close()
 
-    def _run_job(self, fn: Callable[[], Any], future: Future[Any]) -> None:
+    def _run_job(self, fn: Callable[[], Any], future: Future[Any], order: str | None) -> None:
+        first = [order] if order else []  # keys to hold before the transaction begins
         for attempt in range(1, PG_RETRIES + 1):
+            _serialized.keys = []
+            held: list[str] = []
             try:
+                # Held before BEGIN, so the snapshot comes after the writers this one would collide
+                # with (the same meeting's, the same sequence's) have committed: it waits for them
+                # instead. A retry also holds the keys its failed attempt locked.
+                for key in first:
+                    self.peewee.execute_sql("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+                    held.append(key)
                 with self.peewee.atomic(isolation_level="SERIALIZABLE"):
                     value = fn()
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller
+                self._unlock(held)
                 if _sqlstate(exc) in RETRYABLE_STATES and attempt < PG_RETRIES:
-                    # Back off with jitter so the transactions that collided do not collide again.
-                    time.sleep(random.uniform(0, 0.005 * attempt))
+                    self.conflicts += 1
+                    first = sorted(set(first) | set(_serialized.keys))
+                    log.debug("Write conflict (attempt %d; next locks %s first): %s", attempt, first, exc)
+                    time.sleep(random.uniform(0, 0.002 * attempt))
                     continue
                 if isinstance(exc, OperationalError):
                     self._drop_if_broken()
@@ -294,8 +312,17 @@ class PostgresDatabase(Database):
                     exc = Busy("database is busy")
                 future.set_exception(exc)
                 return
+            self._unlock(held)
             future.set_result(value)
             return
+
+    def _unlock(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                self.peewee.execute_sql("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            except OperationalError:
+                self._drop_if_broken()  # a lost connection released its locks with it
+                return
 
     def _drop_if_broken(self) -> None:
         """After a lost connection (a Postgres restart), the thread's next query connects again."""
@@ -329,6 +356,11 @@ def serialize_on(key: str) -> None:
     already orders every write."""
     if is_postgres():
         database_proxy.execute_sql("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        if hasattr(_serialized, "keys"):
+            _serialized.keys.append(key)
+
+
+_serialized = threading.local()  # per writer thread: the keys its current attempt has locked
 
 
 def replace(model: type[Model], **values: Any) -> None:
