@@ -231,6 +231,56 @@ class Database:
         return outcomes
 
 
+Job = tuple[Callable[[], Any], Future[Any], str | None]  # the function, its caller's future, its order key
+
+
+class _Dispatch:
+    """Write jobs waiting for a Postgres writer thread. Jobs with the same order key never run at
+    once in this process: a free writer takes every waiting job of a key no other writer holds (up
+    to MAX_BATCH) and commits them together, as SQLite's writer does, so a crowd writing to one
+    meeting costs one commit per batch instead of one per request. Jobs without a key run alone."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: list[Job] = []
+        self._busy: set[str] = set()
+        self._closed = False
+
+    def put(self, job: Job) -> None:
+        with self._changed:
+            self._waiting.append(job)
+            self._changed.notify()
+
+    def take(self) -> list[Job] | None:
+        """The next batch (oldest first), or None once closed and drained."""
+        with self._changed:
+            while True:
+                for job in self._waiting:
+                    key = job[2]
+                    if key is None:
+                        self._waiting.remove(job)
+                        return [job]
+                    if key not in self._busy:
+                        batch = [j for j in self._waiting if j[2] == key][:MAX_BATCH]
+                        taken = {id(j) for j in batch}
+                        self._waiting = [j for j in self._waiting if id(j) not in taken]
+                        self._busy.add(key)
+                        return batch
+                if self._closed and not self._waiting:
+                    return None
+                self._changed.wait()
+
+    def done(self, key: str | None) -> None:
+        with self._changed:
+            self._busy.discard(key or "")
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
 class PostgresDatabase(Database):
     """The process's handle on Postgres: the same interface, with parallel writers."""
 
@@ -241,7 +291,7 @@ class PostgresDatabase(Database):
         self.peewee = PostgresqlDatabase(self.url, prefer_psycopg3=True)
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
-        self._jobs = queue.SimpleQueue()
+        self._dispatch = _Dispatch()
         self.conflicts = 0  # write attempts run again after a serialization failure or deadlock
         self._writers = [
             threading.Thread(target=self._write_loop, name=f"{WRITER_THREAD}-{n}", daemon=True)
@@ -251,14 +301,18 @@ class PostgresDatabase(Database):
             writer.start()
         log.debug("Opened Postgres database %s", self.peewee.connect_params.get("dbname") or "from URL")
 
+    def submit_write(self, fn: Callable[[], T], order: str | None = None) -> Future[T]:
+        future: Future[T] = Future()
+        self._dispatch.put((fn, future, order))
+        return future
+
     def probe(self, timeout: float) -> None:
         """A fresh connection reads the schema, as a restart would (a pooled one may hide an outage)."""
         with psycopg.connect(self.url, connect_timeout=max(1, round(timeout))) as connection:
             connection.execute("SELECT 1 FROM schema_version LIMIT 1").fetchone()
 
     def close(self) -> None:
-        for _ in self._writers:
-            self._jobs.put(None)
+        self._dispatch.close()
         for writer in self._writers:
             writer.join(timeout=10)
         barrier = threading.Barrier(READ_THREADS)
@@ -276,28 +330,28 @@ class PostgresDatabase(Database):
             raise
 
     def _write_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                break
-            self._run_job(*job)
+        while (batch := self._dispatch.take()) is not None:
+            try:
+                self._run_jobs(batch)
+            finally:
+                self._dispatch.done(batch[0][2])
         self.peewee.close()
 
-    def _run_job(self, fn: Callable[[], Any], future: Future[Any], order: str | None) -> None:
+    def _run_jobs(self, batch: list[Job]) -> None:
+        order = batch[0][2]
         first = [order] if order else []  # keys to hold before the transaction begins
         for attempt in range(1, PG_RETRIES + 1):
             _serialized.keys = []
             held: list[str] = []
             try:
-                # Held before BEGIN, so the snapshot comes after the writers this one would collide
-                # with (the same meeting's, the same sequence's) have committed: it waits for them
-                # instead. A retry also holds the keys its failed attempt locked.
+                # Held before BEGIN, so the snapshot comes after the writers this batch would collide
+                # with (the same meeting's in other processes, the same sequence's) have committed:
+                # it waits for them instead. A retry also holds the keys its failed attempt locked.
                 for key in first:
                     self.peewee.execute_sql("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
                     held.append(key)
-                with self.peewee.atomic(isolation_level="SERIALIZABLE"):
-                    value = fn()
-            except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller
+                outcomes = self._commit_jobs(batch)
+            except Exception as exc:  # noqa: BLE001 - handed to the awaiting callers
                 self._unlock(held)
                 if _sqlstate(exc) in RETRYABLE_STATES and attempt < PG_RETRIES:
                     self.conflicts += 1
@@ -310,11 +364,31 @@ class PostgresDatabase(Database):
                 if _sqlstate(exc) in RETRYABLE_STATES:
                     log.warning("Write still conflicting after %d attempts: %s", attempt, exc)
                     exc = Busy("database is busy")
-                future.set_exception(exc)
+                for _, future, _ in batch:
+                    future.set_exception(exc)
                 return
             self._unlock(held)
-            future.set_result(value)
+            for (_, future, _), (ok, value) in zip(batch, outcomes, strict=True):
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
             return
+
+    def _commit_jobs(self, batch: list[Job]) -> list[tuple[bool, Any]]:
+        """Each job in its own savepoint of one SERIALIZABLE transaction; a job's own failure is its
+        caller's, a conflict or a lost connection fails the whole attempt."""
+        outcomes: list[tuple[bool, Any]] = []
+        with self.peewee.atomic(isolation_level="SERIALIZABLE"):
+            for fn, _, _ in batch:
+                try:
+                    with self.peewee.atomic():
+                        outcomes.append((True, fn()))
+                except Exception as exc:  # a job's own failure goes to its caller
+                    if _sqlstate(exc) in RETRYABLE_STATES or isinstance(exc, OperationalError):
+                        raise
+                    outcomes.append((False, exc))
+        return outcomes
 
     def _unlock(self, keys: list[str]) -> None:
         for key in keys:
