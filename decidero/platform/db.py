@@ -6,10 +6,12 @@ threads, each with its own Peewee connection, so the event loop never waits on t
 - SQLite allows one writer at a time: a single thread runs queued write functions inside ``BEGIN
   IMMEDIATE``. Jobs that queue up while a transaction runs are committed together (each in its own
   savepoint), which keeps commits cheap under bursts without changing what any caller sees.
-- Postgres takes writers in parallel, from several threads and several processes. Each write runs
-  alone in a SERIALIZABLE transaction, so every check-then-write rule (an idempotency key, a dot
-  budget) holds as it does under SQLite's single writer; a transaction that loses a conflict is
-  rolled back and run again. Reads see one REPEATABLE READ snapshot.
+- Postgres takes writers in parallel, from several threads and several processes. Writes run in
+  SERIALIZABLE transactions, so every check-then-write rule (an idempotency key, a dot budget)
+  holds as it does under SQLite's single writer; a transaction that loses a conflict is rolled back
+  and run again. Writes that carry the same order key (``write_order``: a meeting's) are committed
+  together by one writer, each in its own savepoint, and queue behind that key's writers in other
+  processes instead of colliding with them. Reads see one REPEATABLE READ snapshot.
 
 What differs in SQL between the two stays in this module: ``serialize_on`` (commit order where
 ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (substring search) and
