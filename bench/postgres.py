@@ -1,5 +1,6 @@
-"""A throwaway Postgres for the tests and `just bench --backend postgres`: Debian's ``postgresql`` package, ``initdb``
-and ``pg_ctl`` in a temporary directory, on a free loopback port, stopped afterwards.
+"""A throwaway Postgres for the tests and ``just bench --backend postgres``: Debian's ``postgresql``
+package, ``initdb`` and ``pg_ctl`` in a temporary directory, on a free loopback port, stopped
+afterwards.
 
 Postgres refuses to run as root, so when the tests run as root the cluster belongs to the
 ``postgres`` system user (the package creates it) and every command runs through ``runuser``.
