@@ -6,9 +6,9 @@ The roster changes rarely, so it is kept in memory and re-read only when its sta
 
 The stamp is kept by database triggers (SQLite's or Postgres's), not by the code paths that change
 the roster: any write to a membership, a sub-roster, a meeting's owner or a member's name, avatar,
-login or role gives it a new random value, whichever code (or script, or test) made it. Random rather than counted, so a value is
-never seen twice: not after a rolled-back change, nor in another database with the same meeting ids
-(a restored backup, a test). Only reader threads fill the cache, from committed data.
+login or role gives it a new random value, whichever code (or script, or test) made it. Random
+rather than counted, so a value is never seen twice: not after a rolled-back change, nor in another
+database with the same meeting ids (a restored backup, a test). Only reader threads fill the cache, from committed data.
 """
 
 from __future__ import annotations
