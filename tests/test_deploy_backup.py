@@ -27,7 +27,8 @@ pytestmark = needs_tool("sqlite3", "sqlite3")
 
 def run_backup(db: Path, backup_dir: Path, keep: int = 14, timeout: float = 5) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DECIDERO_DATABASE_URL"},
+        "DECIDERO_ENV_FILE": str(db.parent / "no-settings.env"),  # never this machine's service settings
         "DECIDERO_DB_PATH": str(db),
         "DECIDERO_BACKUP_DIR": str(backup_dir),
         "DECIDERO_BACKUP_KEEP": str(keep),
