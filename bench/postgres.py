@@ -67,6 +67,16 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
+    def restart(self) -> None:
+        """Stop the server (ending every connection, as an upgrade or a crash would) and start it again."""
+        pg_ctl = pg_binary("pg_ctl")
+        assert pg_ctl is not None
+        # The new server must not inherit pipes, or waiting for the command would wait for the server.
+        subprocess.run(
+            _as_owner([pg_ctl, "-D", str(self.directory / "data"), "-m", "fast", "-w", "-t", "60", "restart"]),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory,
+        )
+
     def create_database(self, template: str = "template0") -> str:
         """A new empty database (or a copy of ``template``) owned by the app's role; returns its URL."""
         name = f"t{os.getpid()}_{next(self._names)}"

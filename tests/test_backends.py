@@ -18,6 +18,7 @@ from helpers_live import ThreadedServer, open_stream
 from helpers_meetings import add_people, seed_meeting
 from voting_helpers import OPTIONS, add_voting
 
+from bench import postgres
 from bench.postgres import TEMPLATE
 from decidero.activities.ballots.models import VoteAllocation
 from decidero.activities.brainstorming.models import Idea
@@ -203,3 +204,28 @@ def test_postgres_writes_from_one_meetings_pages_wait_their_turn_instead_of_runn
         assert numbers == list(range(1, 41))
     finally:
         server.stop()
+
+
+def test_a_postgres_restart_costs_no_request_once_it_is_back(tmp_path: Path) -> None:
+    # A cluster of its own: the session's stays up for the other tests.
+    with postgres.running_postgres() as cluster:
+        server = ThreadedServer(tmp_path, database_url=cluster.create_database()).start()
+        try:
+            people = add_people(server.db, PEOPLE)
+            meeting = seed_brainstorm(server.db, "owner", ["pat"])
+            control(server.db, meeting.activities[0], "start")
+            pat = client(server, people["pat"])
+            url = f"/meeting/{meeting.id}/activities/{meeting.activities[0]}/ideas"
+            assert pat.post(url, data={"content": "Before", "client_token": "before"}).status_code == 303
+
+            cluster.restart()  # every pooled connection of the server is now dead
+
+            # Readers and writers find their connection gone, connect again and do the work.
+            assert pat.get(meeting.url).status_code == 200
+            assert pat.post(url, data={"content": "After", "client_token": "after"}).status_code == 303
+            assert client(server, people["owner"]).get(meeting.url).status_code == 200
+            assert pat.get("/health").status_code == 200
+            stored = server.db.read_sync(lambda: [i.content for i in Idea.select().order_by(Idea.number)])
+            assert stored == ["Before", "After"]
+        finally:
+            server.stop()

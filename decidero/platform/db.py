@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from peewee import (
@@ -67,6 +67,9 @@ WRITER_THREAD = "db-writer"
 PG_WRITE_THREADS = 4
 PG_RETRIES = 12
 RETRYABLE_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detected
+# The server ended the session (a restart, a crash, still starting): it commits nothing of a session
+# it ends, so the work runs again on a new connection.
+RECONNECT_STATES = ("57P01", "57P02", "57P03")
 
 database_proxy = DatabaseProxy()
 # Postgres: the key this request's writes queue on before their transactions begin (see
@@ -328,8 +331,11 @@ class PostgresDatabase(Database):
             with self.peewee.atomic(isolation_level="REPEATABLE READ"):
                 return fn()
         except OperationalError:
-            self._drop_if_broken()
-            raise
+            if not self._drop_if_broken():
+                raise
+        # The thread's connection died with a Postgres restart: a read can simply run again.
+        with self.peewee.atomic(isolation_level="REPEATABLE READ"):
+            return fn()
 
     def _write_loop(self) -> None:
         while (batch := self._dispatch.take()) is not None:
@@ -355,6 +361,10 @@ class PostgresDatabase(Database):
                 outcomes = self._commit_jobs(batch)
             except Exception as exc:  # noqa: BLE001 - handed to the awaiting callers
                 self._unlock(held)
+                if _sqlstate(exc) in RECONNECT_STATES and self._drop_if_broken() and attempt < PG_RETRIES:
+                    log.warning("Postgres ended the connection (%s); writing again on a new one", exc)
+                    time.sleep(0.05 * attempt)
+                    continue
                 if _sqlstate(exc) in RETRYABLE_STATES and attempt < PG_RETRIES:
                     self.conflicts += 1
                     first = sorted(set(first) | set(_serialized.keys))
@@ -400,10 +410,16 @@ class PostgresDatabase(Database):
                 self._drop_if_broken()  # a lost connection released its locks with it
                 return
 
-    def _drop_if_broken(self) -> None:
-        """After a lost connection (a Postgres restart), the thread's next query connects again."""
+    def _drop_if_broken(self) -> bool:
+        """After a lost connection (a Postgres restart), the thread's next query connects again.
+        Returns whether the connection was broken."""
         if not self.peewee.is_closed() and not self.peewee.is_connection_usable():
-            self.peewee.close()
+            try:
+                self.peewee.close()
+            except OperationalError:
+                cast(Any, self.peewee)._state.reset()  # closing a dead connection can fail; forget it anyway
+            return True
+        return False
 
 
 def _sqlstate(exc: BaseException) -> str | None:
