@@ -29,7 +29,7 @@ install:
     @echo "Installing Decidero's dependencies into {{venv}} (a minute the first time)"
     @{{py}} -m pip install --disable-pip-version-check -q -r requirements.txt
 
-# Test dependencies, plus Debian's chromium, caddy, sqlite3 and systemd (systemd-analyze) when missing
+# Test dependencies, plus Debian's chromium, caddy, sqlite3, systemd (systemd-analyze) and postgresql when missing
 install-test: install
     {{py}} -m pip install --disable-pip-version-check -q -r requirements-dev.txt
     ./scripts/install-system-packages.sh

@@ -3,6 +3,7 @@
     python -m bench                                   # classroom, N = 100, about 2 minutes
     python -m bench --participants 250 --profile burst --duration 60
     python -m bench --sweep                           # N = 100…1000 (viewers 2000, 5000) and the knee
+    python -m bench --backend postgres --profile burst -n 250   # on a throwaway Postgres
     python -m bench --url http://127.0.0.1:8000 --db ./decidero.db   # a server you started yourself
 """
 
@@ -14,12 +15,13 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import metrics, setup
+from . import metrics, postgres, setup
 from .driver import Options, run_load
 from .server import BenchServer, Sampler, cpu_seconds, raise_open_file_limit, rss_mb
 
@@ -46,7 +48,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--sse", choices=("raw", "httpx"), default="raw", help="stream reader: lean asyncio protocol, or httpx streaming")
     parser.add_argument("--results", type=Path, default=RESULTS, help="directory for the JSON and Markdown results")
+    parser.add_argument(
+        "--backend", choices=("sqlite", "postgres"), default="sqlite",
+        help="the server's database: a temporary SQLite file, or a throwaway Postgres (Debian's postgresql) started for the run",
+    )
     args = parser.parse_args(argv)
+    if args.url and args.backend != "sqlite":
+        parser.error("--backend postgres starts its own server; it cannot be combined with --url")
     if args.url and urlsplit(args.url).hostname not in LOOPBACK:
         parser.error("--url must point at loopback (127.0.0.1); the benchmark never targets another host")
     if args.url and not args.db:
@@ -74,12 +82,20 @@ def options_for(args: argparse.Namespace, profile: str, participants: int) -> Op
     )
 
 
-def run_once(options: Options, url: str | None = None, db: Path | None = None, server_pid: int | None = None) -> dict[str, Any]:
-    """One profile against a fresh server (or ``url``); returns the result dictionary."""
-    with tempfile.TemporaryDirectory(prefix="decidero-bench-") as tmp:
+def run_once(
+    options: Options, url: str | None = None, db: Path | None = None, server_pid: int | None = None, backend: str = "sqlite"
+) -> dict[str, Any]:
+    """One profile against a fresh server (or ``url``) on a fresh database of ``backend``; returns the
+    result dictionary."""
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-"))
         server = None if url else BenchServer(Path(tmp))
-        database = db if db is not None else server.database_path  # type: ignore[union-attr]
-        plan = setup.prepare_database(database.resolve(), options.people)
+        database: Path | str = db.resolve() if db is not None else server.database_path.resolve()  # type: ignore[union-attr]
+        if backend == "postgres" and server is not None:
+            # A cluster of its own for the run, with durability on, as an operator's would be.
+            cluster = stack.enter_context(postgres.running_postgres(durable=True))
+            database = server.database_url = cluster.create_database()
+        plan = setup.prepare_database(database, options.people)
         samplers: list[Sampler] = []
         if server is not None:
             server.start()
@@ -111,6 +127,7 @@ def run_once(options: Options, url: str | None = None, db: Path | None = None, s
         log = setup.event_log(plan.database, plan.meeting_id)
         server_samples = samplers[0].samples if server_pid else []
         result = metrics.summarize(run, log, server_samples, driver)
+        result["backend"] = backend
         if server is not None:
             lines = server.output().splitlines()
             result["server"]["error_lines"] = sum(1 for line in lines if "Traceback" in line or "ERROR" in line)
@@ -131,7 +148,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     for profile in profiles:
         knees[profile] = None
         for n in SWEEP[profile]:
-            result = run_once(options_for(args, profile, n), args.url, args.db, args.server_pid)
+            result = run_once(options_for(args, profile, n), args.url, args.db, args.server_pid, args.backend)
             paths = metrics.write(result, args.results)
             p95 = knee_figure(result)
             good = p95 < KNEE_P95_MS and result["error_rate"] < KNEE_ERROR_RATE
@@ -176,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if limit < needed:
         print(f"warning: open-file limit {limit} may be too low for {options.participants} participants", file=sys.stderr)
     try:
-        result = run_once(options, args.url, args.db, args.server_pid)
+        result = run_once(options, args.url, args.db, args.server_pid, args.backend)
     except setup.SetupError as exc:
         print(f"Set-up failed: {exc}", file=sys.stderr)
         return 2

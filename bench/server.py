@@ -96,6 +96,7 @@ class BenchServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    database_url: str | None = None  # default: SQLite in ``workdir``
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,7 +109,7 @@ class BenchServer:
 
     def env(self) -> dict[str, str]:
         return {
-            "DECIDERO_DATABASE_URL": f"sqlite:///{self.database_path}",
+            "DECIDERO_DATABASE_URL": self.database_url or f"sqlite:///{self.database_path}",
             "DECIDERO_JWT_SECRET_KEY": self.secret,
             # As operators run it, except that cookies travel over plain HTTP on loopback.
             "DECIDERO_ENV": "production",

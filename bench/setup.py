@@ -41,7 +41,7 @@ class SetupError(RuntimeError):
 class Plan:
     """Who takes part, and in which meeting and activities."""
 
-    database: Path
+    database: Path | str  # the SQLite file, or a postgresql:// URL
     meeting_id: str = ""
     participants: list[str] = field(default_factory=list)
     user_ids: dict[str, str] = field(default_factory=dict)
@@ -58,21 +58,22 @@ class Plan:
 # -- on the database ------------------------------------------------------------------------------
 
 
-def prepare_database(path: Path, participants: int) -> Plan:
+def prepare_database(path: Path | str, participants: int) -> Plan:
     """Create the admin, the facilitator, ``participants`` accounts and the rostered meeting.
 
     Runs before the server starts (or against the live file of a server started with ``--db``):
     the schema comes from Decidero's own migrations and every row from its own domain functions.
     """
     from decidero.platform.accounts import create_user
-    from decidero.platform.db import Database
+    from decidero.platform.db import Database, PostgresDatabase
     from decidero.platform.models import User
     from decidero.platform.passwords import hash_password
     from decidero.platform.user_admin import PatternBatch, create_pattern_batch
     from decidero.schema import migrate
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    database = Database(path)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    database = Database(path) if isinstance(path, Path) else PostgresDatabase(path)
     try:
         migrate(database)
         shared_hash = hash_password(PASSWORD)
@@ -117,40 +118,48 @@ def read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
 
 
-def activities(path: Path, meeting_id: str) -> list[tuple[str, str]]:
-    with read_only(path) as db:
-        rows = db.execute("SELECT id, type FROM activity WHERE meeting_id = ? ORDER BY position", (meeting_id,))
-        return [(str(a), str(t)) for a, t in rows]
+def query(database: Path | str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders) on the server's database, read beside it."""
+    if isinstance(database, Path):
+        with read_only(database) as db:
+            return list(db.execute(sql, params))
+    import psycopg
+
+    with psycopg.connect(database) as connection:
+        return list(connection.execute(sql.replace("?", "%s"), params))
 
 
-def latest_event_id(path: Path, meeting_id: str) -> int:
-    with read_only(path) as db:
-        row = db.execute("SELECT MAX(id) FROM meeting_event WHERE meeting_id = ?", (meeting_id,)).fetchone()
+def activities(path: Path | str, meeting_id: str) -> list[tuple[str, str]]:
+    rows = query(path, "SELECT id, type FROM activity WHERE meeting_id = ? ORDER BY position", (meeting_id,))
+    return [(str(a), str(t)) for a, t in rows]
+
+
+def latest_event_id(path: Path | str, meeting_id: str) -> int:
+    [row] = query(path, "SELECT MAX(id) FROM meeting_event WHERE meeting_id = ?", (meeting_id,))
     return int(row[0] or 0)
 
 
+# The idea an event logged sits in its JSON payload; each backend reads JSON its own way.
+IDEA_OF_EVENT = {"sqlite": "json_extract(e.payload_json, '$.idea')", "postgres": "(e.payload_json::json ->> 'idea')::int"}
 IDEA_TOKEN_SQL = (
-    "SELECT e.id, substr(i.content, 1, 14) FROM meeting_event e JOIN idea i ON i.id = json_extract(e.payload_json, '$.idea') "
+    "SELECT e.id, substr(i.content, 1, 14) FROM meeting_event e JOIN idea i ON i.id = {idea} "
     "WHERE e.meeting_id = ? AND e.type = 'idea_created'"
 )
 
 
-def idea_events(path: Path, meeting_id: str) -> dict[str, int]:
+def idea_events(path: Path | str, meeting_id: str) -> dict[str, int]:
     """Each idea's unique token (the start of its text) → the id of the event that logged its creation.
 
     Exact where the streams are not: a replay or a merged event carries several ideas under its last id.
     """
-    with read_only(path) as db:
-        return {str(token): int(event_id) for event_id, token in db.execute(IDEA_TOKEN_SQL, (meeting_id,))}
+    sql = IDEA_TOKEN_SQL.format(idea=IDEA_OF_EVENT["sqlite" if isinstance(path, Path) else "postgres"])
+    return {str(token): int(event_id) for event_id, token in query(path, sql, (meeting_id,))}
 
 
-def event_log(path: Path, meeting_id: str) -> list[tuple[int, str, str | None, str]]:
+def event_log(path: Path | str, meeting_id: str) -> list[tuple[int, str, str | None, str]]:
     """(id, type, actor_id, created_at) of every logged event of the meeting."""
-    with read_only(path) as db:
-        rows = db.execute(
-            "SELECT id, type, actor_id, created_at FROM meeting_event WHERE meeting_id = ? ORDER BY id", (meeting_id,)
-        )
-        return [(int(i), str(t), a, str(c)) for i, t, a, c in rows]
+    rows = query(path, "SELECT id, type, actor_id, created_at FROM meeting_event WHERE meeting_id = ? ORDER BY id", (meeting_id,))
+    return [(int(i), str(t), a, str(c)) for i, t, a, c in rows]
 
 
 # -- over HTTP ------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from .meetings.activity_types import TYPES, default_type, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
 from .meetings.routes import meetings, results, room, transfer
-from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config
-from .platform.db import Busy, Database
+from .meetings.write_order import MeetingWriteOrder
+from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config, redacted
+from .platform.db import Busy, Database, connect
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
 from .platform.logs import configure_logging
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
@@ -51,14 +52,15 @@ HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed"}
 
 
 def open_database(config: Config) -> Database:
-    """Open SQLite and apply pending migrations, or fail with the operator-facing message."""
+    """Open the database and apply pending migrations, or fail with the operator-facing message."""
     try:
-        config.database_path.parent.mkdir(parents=True, exist_ok=True)
-        database = Database(config.database_path)
+        if config.database_path is not None:
+            config.database_path.parent.mkdir(parents=True, exist_ok=True)
+        database = connect(config.database_url, config.database_path)
         database.ping()
         migrate(database)
     except Exception as exc:
-        raise ConfigError(f"Cannot open database {config.database_url}: {exc}") from exc
+        raise ConfigError(f"Cannot open database {redacted(config.database_url)}: {exc}") from exc
     return database
 
 
@@ -128,7 +130,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("Decidero started (database %s)", config.database_path)
+        log.info("Decidero started (database %s)", config.database_path or redacted(config.database_url))
         ticker = asyncio.create_task(live_engine.tick_forever())
         sweeper = asyncio.create_task(live_engine.stalled.sweep_forever())
         yield
@@ -159,7 +161,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
             *type_routes(),  # each activity type's own (ideas, ballots, …)
             Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
         ],
-        middleware=[Middleware(DecideroMiddleware)],
+        middleware=[Middleware(DecideroMiddleware), Middleware(MeetingWriteOrder)],
         exception_handlers={
             SignInRequired: _sign_in_required,
             PasswordChangeRequired: _password_change_required,

@@ -8,7 +8,7 @@ existing ``decidero.db`` records.
 
 from __future__ import annotations
 
-from peewee import SqliteDatabase
+from peewee import Database as PeeweeDatabase
 
 from .activities.ballots.models import Ranking, VoteAllocation
 from .activities.brainstorming.models import BoardPreference, Idea
@@ -34,58 +34,58 @@ from .platform.idempotency import IdempotencyRecord
 from .platform.models import RuntimeSetting, User, UserSession
 
 
-def _accounts(db: SqliteDatabase) -> None:
+def _accounts(db: PeeweeDatabase) -> None:
     db.create_tables([User, UserSession], safe=True)
 
 
-def _runtime_settings(db: SqliteDatabase) -> None:
+def _runtime_settings(db: PeeweeDatabase) -> None:
     db.create_tables([RuntimeSetting], safe=True)
 
 
-def _meetings(db: SqliteDatabase) -> None:
+def _meetings(db: PeeweeDatabase) -> None:
     db.create_tables([Meeting, MeetingMember, Activity, ActivityRosterEntry, IdCounter, MeetingEvent], safe=True)
 
 
-def _idempotency(db: SqliteDatabase) -> None:
+def _idempotency(db: PeeweeDatabase) -> None:
     db.create_tables([IdempotencyRecord], safe=True)
 
 
-def _brainstorming(db: SqliteDatabase) -> None:
+def _brainstorming(db: PeeweeDatabase) -> None:
     db.create_tables([Idea], safe=True)
 
 
-def _voting(db: SqliteDatabase) -> None:
+def _voting(db: PeeweeDatabase) -> None:
     db.create_tables([VoteAllocation, Ranking], safe=True)
 
 
-def _roster_stamps(db: SqliteDatabase) -> None:
+def _roster_stamps(db: PeeweeDatabase) -> None:
     roster_cache.install(db)
 
 
-def _visible_idea_index(db: SqliteDatabase) -> None:
+def _visible_idea_index(db: PeeweeDatabase) -> None:
     db.execute_sql('CREATE INDEX IF NOT EXISTS "idea_activity_id_sub_hidden" ON "idea" ("activity_id", "sub", "hidden")')
 
 
-def _designer(db: SqliteDatabase) -> None:
+def _designer(db: PeeweeDatabase) -> None:
     db.create_tables([MeetingDraft, DesignerConversation, DesignerMessage, DesignerGeneration], safe=True)
 
 
-def _convergence(db: SqliteDatabase) -> None:
+def _convergence(db: PeeweeDatabase) -> None:
     """Categorization boards, transfer drafts, provenance and second rounds (issue 14)."""
     db.create_tables([Bucket, BoardItem, BoardState, BoardAudit, TransferDraft, Provenance, ActivityRound], safe=True)
 
 
-def _join_codes(db: SqliteDatabase) -> None:
+def _join_codes(db: PeeweeDatabase) -> None:
     """Short join codes: the column, uniqueness among live meetings, and a code for each existing one."""
     migrations.add_column_if_missing(db, "meeting", "join_code", Meeting.join_code)
     db.execute_sql(
-        'CREATE UNIQUE INDEX IF NOT EXISTS "meeting_join_code_live" ON "meeting" ("join_code") WHERE "archived" = 0'
+        'CREATE UNIQUE INDEX IF NOT EXISTS "meeting_join_code_live" ON "meeting" ("join_code") WHERE NOT "archived"'
     )
     for meeting in Meeting.select(Meeting.id).where(Meeting.join_code.is_null(), Meeting.archived == False):  # noqa: E712
         Meeting.update(join_code=new_join_code()).where(Meeting.id == meeting.id).execute()
 
 
-def _paged_boards(db: SqliteDatabase) -> None:
+def _paged_boards(db: PeeweeDatabase) -> None:
     """A board page (and "N earlier ideas") is a range of one activity's visible ideas by number."""
     db.create_tables([BoardPreference], safe=True)
     db.execute_sql(

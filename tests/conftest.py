@@ -1,4 +1,5 @@
-"""Shared fixtures: apps on temp databases, a real uvicorn server, Debian Chromium for Playwright."""
+"""Shared fixtures: apps on temp databases (SQLite, or Postgres for tests marked ``both_backends``),
+a real uvicorn server, Debian Chromium for Playwright."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext
 from starlette.testclient import TestClient
 
+from bench import postgres
 from decidero.app import create_app
+from decidero.platform.db import Database, PostgresDatabase, connect
+from decidero.schema import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -46,12 +50,63 @@ def base_env(directory: Path, **extra: str) -> dict[str, str]:
     }
 
 
+# -- the database: SQLite by default, each backend for tests marked both_backends ----------------
+
+BACKENDS = ("sqlite", "postgres")
+# `just test` installs every tool first and sets this: there a missing tool is a failure, not a skip.
+TOOLS_REQUIRED = os.environ.get("DECIDERO_TEST_REQUIRE_TOOLS") == "1"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """A throwaway Postgres for the whole session, with a template database holding the schema."""
+    if not postgres.available():
+        if TOOLS_REQUIRED:
+            pytest.fail("Postgres is not installed (apt install postgresql; `just test` installs it)")
+        pytest.skip("Postgres is not installed (apt install postgresql; `just test` does)")
+    with postgres.running_postgres() as server:
+        template = server.create_database()
+        database = PostgresDatabase(template)
+        try:
+            migrate(database)
+        finally:
+            database.close()
+        server.sql(f'ALTER DATABASE "{template.rsplit("/", 1)[1]}" RENAME TO "{postgres.TEMPLATE}"')
+        yield server
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite in the test's directory, or (parametrized "postgres") a fresh database with the schema."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return f"sqlite:///{tmp_path / 'decidero.db'}"
+    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(template=postgres.TEMPLATE)
+
+
+@contextmanager
+def database_at(database_url: str) -> Iterator[Database]:
+    """The test process's own handle on the database at ``database_url`` (migrated), closed afterwards."""
+    path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:") else None
+    database = connect(database_url, path)
+    try:
+        migrate(database)
+        yield database
+    finally:
+        database.close()
+
+
 # -- in-process apps ----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def app_env(tmp_path: Path) -> dict[str, str]:
-    return base_env(tmp_path)
+def app_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return base_env(tmp_path, DECIDERO_DATABASE_URL=database_url)
 
 
 @pytest.fixture
@@ -167,9 +222,11 @@ class LiveServer:
 
 
 @contextmanager
-def running_server(directory: Path) -> Iterator[LiveServer]:
-    """A started server in ``directory`` with the default test settings, stopped afterwards."""
-    server = LiveServer(cwd=directory, env=base_env(directory))
+def running_server(directory: Path, database_url: str | None = None) -> Iterator[LiveServer]:
+    """A started server in ``directory`` with the default test settings (and the database at
+    ``database_url``, default SQLite in ``directory``), stopped afterwards."""
+    extra = {"DECIDERO_DATABASE_URL": database_url} if database_url else {}
+    server = LiveServer(cwd=directory, env=base_env(directory, **extra))
     server.start()
     try:
         yield server

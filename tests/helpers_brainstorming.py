@@ -13,7 +13,7 @@ from helpers_meetings import SeededMeeting, seed_meeting, soup, text_of
 from decidero.activities.brainstorming.models import Idea
 from decidero.meetings import agenda, run_control
 from decidero.meetings.models import IdCounter, Meeting, MeetingEvent
-from decidero.platform.db import Database
+from decidero.platform.db import Database, replace
 from decidero.platform.models import User
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -74,7 +74,7 @@ def seed_ideas(db: Database, activity_id: str, author: str, count: int, logged: 
         rows = [{"activity": activity_id, "number": n, "author": author_id, "author_name": author, "content": f"Idea {n}"} for n in numbers]
         for start in range(0, count, 500):
             Idea.insert_many(rows[start : start + 500]).execute()
-        IdCounter.insert(scope=scope, last=numbers[-1]).on_conflict_replace().execute()
+        replace(IdCounter, scope=scope, last=numbers[-1])
         if logged:
             ids = Idea.select(Idea.id, Idea.number).where(Idea.activity == activity_id, Idea.number >= first)
             events = [

@@ -290,6 +290,7 @@ class ThreadedServer:
     directory: Path
     port: int = field(default_factory=free_port)
     send_buffer: int | None = None  # SO_SNDBUF of every accepted connection (inherited from the listener)
+    database_url: str | None = None  # default: SQLite in ``directory``
     app: Starlette | None = None
     _server: _Server | None = None
     _thread: threading.Thread | None = None
@@ -315,7 +316,8 @@ class ThreadedServer:
         return self.engine.broker
 
     def start(self) -> ThreadedServer:
-        self.app = create_app(base_env(self.directory), cwd=self.directory)
+        extra = {"DECIDERO_DATABASE_URL": self.database_url} if self.database_url else {}
+        self.app = create_app(base_env(self.directory, **extra), cwd=self.directory)
         self._server, self._thread = serve_in_thread(self.app, self.port, self.send_buffer)
         return self
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import metrics
+import pytest
+from conftest import TOOLS_REQUIRED
+
+from bench import metrics, postgres
 from bench.__main__ import run_once
 from bench.driver import Options
 
+NO_POSTGRES = pytest.mark.skipif(not postgres.available() and not TOOLS_REQUIRED, reason="Postgres is not installed")
 
-def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=NO_POSTGRES)])
+def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path, backend: str) -> None:
     options = Options(profile="burst", participants=5, duration=8.0, vote_window=4.0, ramp=1.0, seed=7)
 
-    result = run_once(options)
+    result = run_once(options, backend=backend)
     json_path, md_path = metrics.write(result, tmp_path)
     saved = json.loads(json_path.read_text())
 
@@ -35,3 +41,4 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert saved["delivery_ms"]["count"] > 0
     assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
     assert "| Request |" in md_path.read_text()
+    assert saved["backend"] == backend

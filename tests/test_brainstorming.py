@@ -408,6 +408,7 @@ def test_htmx_refusals_are_shown_in_the_flash_area(client: TestClient) -> None:
 # -- idempotent submits --------------------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_the_same_key_twice_stores_one_idea_and_answers_the_same(board: Board) -> None:
     first = board.submit("pat", "Only once", key="key-1", htmx=True)
     second = board.submit("pat", "Only once", key="key-1", htmx=True)
@@ -419,6 +420,7 @@ def test_the_same_key_twice_stores_one_idea_and_answers_the_same(board: Board) -
     assert board.stored() == [("1", "Only once", "pat")]
 
 
+@pytest.mark.both_backends
 def test_the_same_key_with_different_content_is_refused_with_409(board: Board) -> None:
     board.submit("pat", "Original", key="key-2")
 
@@ -462,6 +464,7 @@ def test_an_overlong_submission_key_is_refused_with_a_message(board: Board) -> N
     assert board.submit("pat", "Idea", key="k" * 128).status_code == 303
 
 
+@pytest.mark.both_backends
 def test_the_idempotency_header_is_accepted_and_scoped_per_user(board: Board) -> None:
     header = {"X-Idempotency-Key": "shared-key"}
     board.submit("pat", "A", key="ignored-1", **header)
@@ -899,6 +902,7 @@ def test_oldest_first_is_remembered_per_user_and_meeting(board: Board) -> None:
     assert swapped.status_code == 200 and numbers_on(swapped, board.aid())[:3] == [120, 119, 118]
 
 
+@pytest.mark.both_backends
 def test_a_facilitator_searches_a_big_board_on_the_server(board: Board) -> None:
     seed_ideas(board.db, board.aid(), "pat", 2_000)
     board.submit("quinn", "A needle in the haystack")

@@ -145,12 +145,29 @@ def test_a_relative_database_url_resolves_against_the_working_directory(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("DECIDERO_DATABASE_URL", "postgresql://db/decidero"), ("DECIDERO_REDIS_URL", "redis://x")]
+    ("name", "value"), [("DECIDERO_DATABASE_URL", "mysql://db/decidero"), ("DECIDERO_REDIS_URL", "redis://x")]
 )
-def test_scale_out_backends_are_refused(tmp_path: Path, name: str, value: str) -> None:
+def test_unsupported_scale_out_backends_are_refused(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(base_env(tmp_path, **{name: value}), tmp_path)
     assert str(raised.value) == f"Scale-out mode ({name}) is not supported by this version"
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgres_url_is_accepted_and_names_no_file(tmp_path: Path, scheme: str) -> None:
+    config = load_config(base_env(tmp_path, DECIDERO_DATABASE_URL=f"{scheme}://app:pw@db.internal:5432/decidero"), tmp_path)
+    assert config.database_path is None
+    assert config.database_url == f"{scheme}://app:pw@db.internal:5432/decidero"
+
+
+def test_an_unreachable_postgres_is_reported_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://app:Very-Secret-9@127.0.0.1:{free_port()}/decidero"
+    with pytest.raises(ConfigError) as raised:
+        create_app(base_env(tmp_path, DECIDERO_DATABASE_URL=url), cwd=tmp_path)
+    assert str(raised.value).startswith(f"Cannot open database {url.replace('Very-Secret-9', '***')}: ")
+    assert "Very-Secret-9" not in str(raised.value)
+    logs = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
+    assert "Very-Secret-9" not in logs
 
 
 def test_an_unopenable_database_is_reported_with_its_url(tmp_path: Path) -> None:

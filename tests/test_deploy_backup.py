@@ -11,9 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from caddy_helpers import needs_tool
+
+from bench.postgres import TEMPLATE
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 BACKUP = DEPLOY / "backup.sh"
@@ -24,7 +27,8 @@ pytestmark = needs_tool("sqlite3", "sqlite3")
 
 def run_backup(db: Path, backup_dir: Path, keep: int = 14, timeout: float = 5) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DECIDERO_DATABASE_URL"},
+        "DECIDERO_ENV_FILE": str(db.parent / "no-settings.env"),  # never this machine's service settings
         "DECIDERO_DB_PATH": str(db),
         "DECIDERO_BACKUP_DIR": str(backup_dir),
         "DECIDERO_BACKUP_KEEP": str(keep),
@@ -176,6 +180,40 @@ def test_backup_flags_a_copy_that_fails_the_integrity_check(tmp_path: Path) -> N
     assert backups_in(backup_dir) == ["decidero-20240101T023000.000Z.db"]  # nothing pruned
     assert len(list(backup_dir.glob("decidero-*.db.corrupt"))) == 1
     assert not list(backup_dir.glob(".*"))
+
+
+def test_backup_of_postgres_follows_the_service_settings_and_restores(tmp_path: Path, postgres_server: Any) -> None:
+    url = postgres_server.create_database(template=TEMPLATE)
+    name = url.rsplit("/", 1)[1]
+    postgres_server.sql("INSERT INTO runtime_setting (key, value, updated_at) VALUES ('marker', '\"kept\"', now())", name)
+    # The service's settings file names the database, with a password (percent-escaped) as operators write it.
+    with_password = url.replace("decidero@", "decidero:s3cret%40pw@")
+    env_file = tmp_path / "decidero.env"
+    env_file.write_text(f"DECIDERO_ENV=production\nDECIDERO_DATABASE_URL={with_password}\n")
+    backup_dir = tmp_path / "backups"
+    backup_dir.mkdir()
+    older = [f"decidero-2024010{day}T023000.000Z.dump" for day in range(1, 4)]
+    for old in [*older, "decidero-20240101T023000.000Z.db"]:
+        (backup_dir / old).write_text("old copy")
+    env = {k: v for k, v in os.environ.items() if k != "DECIDERO_DATABASE_URL"}
+
+    result = subprocess.run(
+        [str(BACKUP)],
+        env={**env, "DECIDERO_ENV_FILE": str(env_file), "DECIDERO_BACKUP_DIR": str(backup_dir), "DECIDERO_BACKUP_KEEP": "2",
+             "DECIDERO_DB_PATH": str(tmp_path / "absent.db")},
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    dumps = sorted(p.name for p in backup_dir.glob("decidero-*.dump"))
+    assert dumps[0] == older[-1] and len(dumps) == 2  # pruned to the newest 2 dumps
+    assert (backup_dir / "decidero-20240101T023000.000Z.db").exists()  # SQLite copies are not its to prune
+    fresh = backup_dir / dumps[1]
+    assert fresh.stat().st_mode & 0o077 == 0
+    assert "s3cret" not in result.stdout + result.stderr
+    restored = postgres_server.create_database()
+    subprocess.run(["pg_restore", "--no-owner", f"--dbname={restored}", str(fresh)], check=True, capture_output=True, timeout=60)
+    assert postgres_server.sql("SELECT value FROM runtime_setting WHERE key = 'marker'", restored.rsplit("/", 1)[1]) == '"kept"'
 
 
 def test_backup_refuses_a_missing_database_without_creating_one(tmp_path: Path) -> None:

@@ -71,8 +71,8 @@ class Live:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ThreadedServer]:
-    threaded = ThreadedServer(tmp_path).start()
+def server(tmp_path: Path, database_url: str) -> Iterator[ThreadedServer]:
+    threaded = ThreadedServer(tmp_path, database_url=database_url).start()
     yield threaded
     threaded.stop()
 
@@ -148,6 +148,7 @@ def test_the_stream_sends_proxy_safe_headers_and_a_first_frame_at_once(room: Liv
 # -- live delivery, scoped per viewer (SPEC §4.14, S5) ----------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_starting_an_activity_reaches_a_participants_open_stream(room: Live) -> None:
     talk = room.meeting.activities[0]
     pat = room.listening("pat")
@@ -208,6 +209,7 @@ def test_agenda_changes_keep_every_panel(room: Live) -> None:
     assert "Say hello." in panel.get_text()
 
 
+@pytest.mark.both_backends
 def test_announcements_that_arrive_out_of_commit_order_lose_nothing(room: Live) -> None:
     talk, vote = room.meeting.activities
     pat = room.listening("pat")
@@ -238,6 +240,7 @@ def test_announcements_that_arrive_out_of_commit_order_lose_nothing(room: Live) 
 # -- replay and resync (SPEC §4.14, S19) -----------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_reconnecting_with_last_event_id_replays_what_was_missed_once(room: Live) -> None:
     talk, vote = room.meeting.activities
     seen = room.latest()
@@ -295,6 +298,7 @@ def test_a_malformed_since_opens_the_stream_without_a_replay(room: Live) -> None
     assert odd.wait_event("hello").retry == 3000
 
 
+@pytest.mark.both_backends
 def test_events_after_the_replay_arrive_live_without_duplicates(room: Live) -> None:
     seen = room.latest()
     room.control("start")
@@ -308,6 +312,7 @@ def test_events_after_the_replay_arrive_live_without_duplicates(room: Live) -> N
     assert kinds(back) == ["hello", "replay", "activity_state"]
 
 
+@pytest.mark.both_backends
 def test_more_than_500_missed_events_ask_for_a_resync(room: Live) -> None:
     seen = room.latest()
     room.db.write_sync(
@@ -418,6 +423,7 @@ def test_a_page_catching_up_refetches_every_region_or_hears_that_nothing_changed
 # -- revocation and expiry (SPEC §4.1, §4.4, S12.4) -------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_removing_a_participant_from_the_meeting_revokes_their_stream(room: Live) -> None:
     quinn, pat = room.listening("quinn"), room.listening("pat")
 

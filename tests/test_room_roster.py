@@ -1,8 +1,9 @@
 """The room's roster is cached between changes: whatever changes it, the next read shows the change;
 and a crowd is listed by name only up to a limit.
 
-The cache is refreshed by SQLite triggers, so these tests change the roster with plain writes, the
-way a script, an import or another code path would, and read it the way pages and publishes do.
+The cache is refreshed by database triggers (SQLite's and Postgres's), so these tests change the roster
+with plain writes, the way a script, an import or another code path would, and read it the way pages
+and publishes do.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers_meetings import add_people, second_handle, seed_meeting, soup, text_of
+from conftest import database_at
+from helpers_meetings import add_people, seed_meeting, soup, text_of
 from starlette.testclient import TestClient
 
 from decidero.meetings import live
@@ -25,8 +27,8 @@ ROLES = {"owner": "facilitator", "pat": "participant", "quinn": "participant", "
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with second_handle(tmp_path / "decidero.db") as database:
+def db(database_url: str) -> Iterator[Database]:
+    with database_at(database_url) as database:
         yield database
 
 
@@ -42,6 +44,7 @@ def _user(db: Database, login: str) -> str:
     return db.read_sync(lambda: User.get(User.login == login).id)
 
 
+@pytest.mark.both_backends
 def test_membership_changes_show_on_the_next_read(db: Database) -> None:
     add_people(db, ROLES)
     meeting = seed_meeting(db, "owner", participants=["pat", "quinn"])
@@ -61,6 +64,7 @@ def test_membership_changes_show_on_the_next_read(db: Database) -> None:
     assert _names(_room(db, meeting.id).participants) == ["quinn"]
 
 
+@pytest.mark.both_backends
 def test_a_renamed_member_and_a_new_owner_show_on_the_next_read(db: Database) -> None:
     add_people(db, ROLES)
     meeting = seed_meeting(db, "owner", participants=["pat"])
@@ -75,6 +79,7 @@ def test_a_renamed_member_and_a_new_owner_show_on_the_next_read(db: Database) ->
     assert _names(_room(db, meeting.id).facilitators) == ["rae"]
 
 
+@pytest.mark.both_backends
 def test_sub_roster_entries_show_on_the_next_read(db: Database) -> None:
     add_people(db, ROLES)
     meeting = seed_meeting(db, "owner", participants=["pat", "quinn"])
@@ -89,6 +94,7 @@ def test_sub_roster_entries_show_on_the_next_read(db: Database) -> None:
     assert _room(db, meeting.id).custom_rosters == {}
 
 
+@pytest.mark.both_backends
 def test_a_change_that_rolls_back_leaves_no_trace(db: Database) -> None:
     add_people(db, ROLES)
     meeting = seed_meeting(db, "owner", participants=["pat"])

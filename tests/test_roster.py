@@ -78,7 +78,7 @@ def writer_statements() -> Iterator[list[str]]:
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.threadName == WRITER_THREAD:
+            if record.threadName.startswith(WRITER_THREAD):
                 seen.append(str(record.msg))
 
     logger, handler = logging.getLogger("peewee"), Collect()

@@ -255,6 +255,7 @@ def test_shuffled_options_are_ordered_per_participant_and_stable(running: Poll) 
     ],
     ids=["over-total", "over-cap", "negative", "not-a-number", "superscript-digit", "unknown-option", "malformed-option"],
 )
+@pytest.mark.both_backends
 def test_bad_allocations_are_refused_and_store_nothing(running: Poll, fields: dict[str, str], status: int, message: str) -> None:
     poll = running
     assert poll.vote_as("pat", {"C": 1}).status_code == 303
@@ -278,6 +279,7 @@ def test_an_htmx_refusal_shows_in_the_ballot_and_keeps_the_choices(running: Poll
     assert text_of(page_of(response).select_one(".error")) == "Vote limit reached for this activity."
 
 
+@pytest.mark.both_backends
 def test_without_retraction_counts_cannot_go_down_but_results_show_after_submitting(running: Poll) -> None:
     poll = running
     poll.configure(poll.vote, allow_retract=False)
@@ -374,6 +376,7 @@ def test_unknown_activities_and_other_types_are_not_found(running: Poll) -> None
     assert (wrong_type.status_code, unknown.status_code) == (404, 404)
 
 
+@pytest.mark.both_backends
 def test_a_retried_submission_with_the_same_key_is_stored_once(running: Poll) -> None:
     poll = running
     first = poll.vote_as("pat", {"A": 2}, key="retry-1")
@@ -480,6 +483,7 @@ def test_the_ballot_fragment_is_the_voters_own(running: Poll) -> None:
 # -- rank-order voting (S8) -----------------------------------------------------------------------
 
 
+@pytest.mark.both_backends
 def test_s8_rankings_count_and_results_break_ties_by_name(running: Poll) -> None:
     poll = running
     first = poll.rank_as("pat", ["Y", "X", "Z"])

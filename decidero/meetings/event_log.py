@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..platform.db import serialize_on
 from ..platform.prepared import add, select
 from .models import MeetingEvent
 
@@ -21,6 +22,9 @@ def record(
 ) -> MeetingEvent:
     """Append to the log (write path). ``summary`` is the readable line of the activity log page
     and must never name the author of an idea."""
+    # A meeting's events must commit in id order: a publisher that has read up to id N never
+    # looks below N again (on Postgres concurrent writers could otherwise commit N-1 after N).
+    serialize_on(log_key(meeting_id))
     return add(
         MeetingEvent,
         meeting_id=meeting_id,
@@ -30,6 +34,11 @@ def record(
         activity_id=activity_id,
         payload_json=json.dumps(payload or {}),
     )
+
+
+def log_key(meeting_id: str) -> str:
+    """The ``serialize_on`` key of a meeting's log (and of the writes its pages send)."""
+    return f"meeting-log:{meeting_id}"
 
 
 def since(meeting_id: str, last_id: int, limit: int) -> list[MeetingEvent] | None:

@@ -6,33 +6,39 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
+from ..platform.db import serialize_on
 from ..platform.prepared import add_many
 from .models import IdCounter, Meeting
 
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+# Plain SQL both backends speak; {p} is the driver's placeholder.
 NEXT_IN_SEQUENCE = (
-    'INSERT INTO "id_counter" ("scope", "last") VALUES (?, 1) '
-    'ON CONFLICT ("scope") DO UPDATE SET "last" = "last" + 1 RETURNING "last"'
+    'INSERT INTO "id_counter" ("scope", "last") VALUES ({p}, 1) '
+    'ON CONFLICT ("scope") DO UPDATE SET "last" = "id_counter"."last" + 1 RETURNING "last"'
 )
 
 
 def next_in_sequence(scope: str) -> int:
     # One upsert instead of insert-if-missing, increment and read back: every idea takes a number.
-    cursor = IdCounter._meta.database.execute_sql(NEXT_IN_SEQUENCE, (scope,))
+    serialize_on(f"sequence:{scope}")  # Postgres: a writer that collided here waits here next time
+    database = IdCounter._meta.database
+    cursor = database.execute_sql(NEXT_IN_SEQUENCE.format(p=database.param), (scope,))
     return int(cursor.fetchone()[0])
 
 
 RESERVE = (
-    'INSERT INTO "id_counter" ("scope", "last") VALUES (?, ?) '
-    'ON CONFLICT ("scope") DO UPDATE SET "last" = "last" + excluded."last" RETURNING "last"'
+    'INSERT INTO "id_counter" ("scope", "last") VALUES ({p}, {p}) '
+    'ON CONFLICT ("scope") DO UPDATE SET "last" = "id_counter"."last" + excluded."last" RETURNING "last"'
 )
 
 
 def reserve(scope: str, count: int) -> int:
     """Take ``count`` numbers of a sequence at once (a bulk insert); returns the first of them."""
-    cursor = IdCounter._meta.database.execute_sql(RESERVE, (scope, count))
+    serialize_on(f"sequence:{scope}")
+    database = IdCounter._meta.database
+    cursor = database.execute_sql(RESERVE.format(p=database.param), (scope, count))
     return int(cursor.fetchone()[0]) - count + 1
 
 

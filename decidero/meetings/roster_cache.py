@@ -4,11 +4,11 @@ Every room page and every publish needs the whole roster (the presence list, cou
 1,000 members reading it cost about 45 ms of CPU each time, which capped how fast a crowd could join.
 The roster changes rarely, so it is kept in memory and re-read only when its stamp moves.
 
-The stamp is kept by SQLite triggers, not by the code paths that change the roster: any write to a
-membership, a sub-roster, a meeting's owner or a member's name, avatar, login or role gives it a new
-random value, whichever code (or script, or test) made it. Random rather than counted, so a value is
-never seen twice: not after a rolled-back change, nor in another database with the same meeting ids
-(a restored backup, a test). Only reader threads fill the cache, from committed data.
+The stamp is kept by database triggers (SQLite's or Postgres's), not by the code paths that change
+the roster: any write to a membership, a sub-roster, a meeting's owner or a member's name, avatar,
+login or role gives it a new random value, whichever code (or script, or test) made it. Random
+rather than counted, so a value is never seen twice: not after a rolled-back change, nor in another
+database with the same meeting ids (a restored backup, a test). Only reader threads fill the cache, from committed data.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import CharField, IntegerField, SqliteDatabase
+from peewee import BigIntegerField, CharField
+from peewee import Database as PeeweeDatabase
 
-from ..platform.db import WRITER_THREAD, BaseModel
+from ..platform.db import BaseModel, is_postgres, on_writer_thread
 from ..platform.models import User
 from ..platform.prepared import one
 from .models import Activity, ActivityRosterEntry, Meeting, MeetingMember
@@ -32,54 +33,71 @@ SHOWN_USER_COLUMNS = ("display_name", "login", "role", "avatar_color", "avatar_e
 
 class RosterStamp(BaseModel):
     meeting_id = CharField(primary_key=True)
-    stamp = IntegerField()
+    stamp = BigIntegerField()
 
 
 # INSERT … SELECT needs a WHERE before ON CONFLICT (SQLite's parsing rule for upserts).
 _BUMP = (
-    "INSERT INTO roster_stamp (meeting_id, stamp) SELECT m, random() FROM ({meetings}) "
+    "INSERT INTO roster_stamp (meeting_id, stamp) SELECT m, {random} FROM ({meetings}) AS changed "
     "WHERE m IS NOT NULL ON CONFLICT (meeting_id) DO UPDATE SET stamp = excluded.stamp;"
 )
+# A random 64-bit stamp and "differs, NULLs included" in each dialect.
+_RANDOM = {"sqlite": "random()", "postgres": "floor(random() * 9.2e18)::bigint"}
+_DIFFERS = {"sqlite": "IS NOT", "postgres": "IS DISTINCT FROM"}
 
 
-def _bump(meetings: str) -> str:
-    """Trigger statement renewing the stamp of every meeting id (column ``m``) that ``meetings`` selects."""
-    return _BUMP.format(meetings=meetings)
+def _bump(meetings: str, dialect: str) -> str:
+    """Statement renewing the stamp of every meeting id (column ``m``) that ``meetings`` selects."""
+    return _BUMP.format(meetings=meetings, random=_RANDOM[dialect])
 
 
 _ENTRY_MEETING = "SELECT meeting_id AS m FROM activity WHERE id = {row}.activity_id"
 _USER_MEETINGS = "SELECT meeting_id AS m FROM meeting_member WHERE user_id = NEW.id UNION SELECT id FROM meeting WHERE owner_id = NEW.id"
-_USER_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in SHOWN_USER_COLUMNS)
+_USER_CHANGED = " OR ".join(f"OLD.{c} {{differs}} NEW.{c}" for c in SHOWN_USER_COLUMNS)
 
-TRIGGERS = {
-    "roster_meeting_insert": f"AFTER INSERT ON meeting BEGIN {_bump('SELECT NEW.id AS m')} END",
-    "roster_member_insert": f"AFTER INSERT ON meeting_member BEGIN {_bump('SELECT NEW.meeting_id AS m')} END",
-    "roster_member_update": (
-        f"AFTER UPDATE ON meeting_member BEGIN {_bump('SELECT NEW.meeting_id AS m UNION SELECT OLD.meeting_id')} END"
-    ),
-    "roster_member_delete": f"AFTER DELETE ON meeting_member BEGIN {_bump('SELECT OLD.meeting_id AS m')} END",
-    "roster_entry_insert": f"AFTER INSERT ON activity_roster_entry BEGIN {_bump(_ENTRY_MEETING.format(row='NEW'))} END",
-    "roster_entry_delete": f"AFTER DELETE ON activity_roster_entry BEGIN {_bump(_ENTRY_MEETING.format(row='OLD'))} END",
+# Trigger name: (the change it follows, a condition on the row or "", the meetings whose stamp it renews).
+TRIGGERS: dict[str, tuple[str, str, str]] = {
+    "roster_meeting_insert": ("AFTER INSERT ON meeting", "", "SELECT NEW.id AS m"),
+    "roster_member_insert": ("AFTER INSERT ON meeting_member", "", "SELECT NEW.meeting_id AS m"),
+    "roster_member_update": ("AFTER UPDATE ON meeting_member", "", "SELECT NEW.meeting_id AS m UNION SELECT OLD.meeting_id"),
+    "roster_member_delete": ("AFTER DELETE ON meeting_member", "", "SELECT OLD.meeting_id AS m"),
+    "roster_entry_insert": ("AFTER INSERT ON activity_roster_entry", "", _ENTRY_MEETING.format(row="NEW")),
+    "roster_entry_delete": ("AFTER DELETE ON activity_roster_entry", "", _ENTRY_MEETING.format(row="OLD")),
     "roster_entry_update": (
-        "AFTER UPDATE ON activity_roster_entry BEGIN "
-        f"{_bump(_ENTRY_MEETING.format(row='NEW') + ' UNION ' + _ENTRY_MEETING.format(row='OLD'))} END"
+        "AFTER UPDATE ON activity_roster_entry",
+        "",
+        _ENTRY_MEETING.format(row="NEW") + " UNION " + _ENTRY_MEETING.format(row="OLD"),
     ),
     # Deleting an activity deletes its entries by cascade, when the activity row is already gone.
-    "roster_activity_delete": f"AFTER DELETE ON activity BEGIN {_bump('SELECT OLD.meeting_id AS m')} END",
-    "roster_owner_update": (
-        "AFTER UPDATE OF owner_id ON meeting WHEN OLD.owner_id IS NOT NEW.owner_id "
-        f"BEGIN {_bump('SELECT NEW.id AS m')} END"
-    ),
-    "roster_user_update": f'AFTER UPDATE ON "user" WHEN {_USER_CHANGED} BEGIN {_bump(_USER_MEETINGS)} END',
+    "roster_activity_delete": ("AFTER DELETE ON activity", "", "SELECT OLD.meeting_id AS m"),
+    "roster_owner_update": ("AFTER UPDATE OF owner_id ON meeting", "OLD.owner_id {differs} NEW.owner_id", "SELECT NEW.id AS m"),
+    "roster_user_update": ('AFTER UPDATE ON "user"', _USER_CHANGED, _USER_MEETINGS),
 }
 
 
-def install(db: SqliteDatabase) -> None:
+def _trigger_sql(name: str, dialect: str) -> list[str]:
+    event, condition, meetings = TRIGGERS[name]
+    condition = condition.format(differs=_DIFFERS[dialect])
+    body = _bump(meetings, dialect)
+    if dialect == "sqlite":
+        when = f" WHEN {condition}" if condition else ""
+        return [f"CREATE TRIGGER IF NOT EXISTS {name} {event}{when} BEGIN {body} END"]
+    # Postgres runs a trigger's statements in a function of their own.
+    when = f" WHEN ({condition})" if condition else ""
+    return [
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} RETURN NULL; END $$",
+        f"CREATE OR REPLACE TRIGGER {name} {event} FOR EACH ROW{when} EXECUTE FUNCTION {name}()",
+    ]
+
+
+def install(db: PeeweeDatabase) -> None:
     """Schema step: the stamp table and the triggers that keep it."""
+    dialect = "postgres" if is_postgres(db) else "sqlite"
     db.create_tables([RosterStamp], safe=True)
-    for name, body in TRIGGERS.items():
-        db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
-    db.execute_sql(_bump("SELECT id AS m FROM meeting"))  # meetings made before this step
+    for name in TRIGGERS:
+        for statement in _trigger_sql(name, dialect):
+            db.execute_sql(statement)
+    db.execute_sql(_bump("SELECT id AS m FROM meeting", dialect))  # meetings made before this step
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,7 @@ def roster(meeting: Meeting) -> Roster:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     loaded = _load(meeting)
-    if stamp is not None and threading.current_thread().name != WRITER_THREAD:
+    if stamp is not None and not on_writer_thread():
         with _lock:
             _cache.pop(meeting.id, None)
             _cache[meeting.id] = (stamp, loaded)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..platform import idempotency
 from ..platform.accounts import clean_text
+from ..platform.db import replace
 from ..platform.errors import Conflict, FormErrors, NotFound, Refused
 from ..platform.forms import whole_number
 from ..platform.models import utcnow
@@ -214,9 +215,10 @@ def save_draft(access: Access, donor_id: str, draft: Draft) -> None:
     """Store the draft (write path); it belongs to the donor, whoever of its facilitators saves it."""
     _check_access(access)
     agenda.get_activity(access.meeting.id, donor_id)
-    TransferDraft.replace(
-        donor_id=donor_id, meeting_id=access.meeting.id, data_json=draft.to_json(), updated_at=utcnow(), updated_by=access.user.id
-    ).execute()
+    replace(
+        TransferDraft,
+        donor_id=donor_id, meeting_id=access.meeting.id, data_json=draft.to_json(), updated_at=utcnow(), updated_by=access.user.id,
+    )
 
 
 def switch_transform(access: Access, donor_id: str, transform: str, current: Draft) -> Draft:

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 MIN_SECRET_LENGTH = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -52,7 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DECIDERO_DATABASE_URL",
         "sqlite:///./decidero.db",
-        "Database location; a relative path resolves against the working directory.",
+        "Database location: `sqlite:///path` (a relative path resolves against the working directory) or "
+        "`postgresql://user:password@host:port/dbname` for Postgres.",
     ),
     Setting("DECIDERO_REDIS_URL", "", "Reserved for the scale-out path; any value is refused by this version."),
 )
@@ -74,7 +76,7 @@ class Config:
     log_max_bytes: int
     log_backup_count: int
     database_url: str
-    database_path: Path
+    database_path: Path | None  # None on Postgres
     log_dir: Path
     templates_dir: Path
     static_dir: Path
@@ -114,8 +116,20 @@ def _log_level(env: Mapping[str, str]) -> int:
     return int(logging.getLevelName(raw.upper()))
 
 
-def _database_path(url: str, cwd: Path) -> Path:
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _database_path(url: str, cwd: Path) -> Path | None:
+    """The SQLite file the URL names, or None for a Postgres URL."""
     if url.startswith(("postgres://", "postgresql://")):
+        return None
+    if "://" in url and not url.startswith("sqlite:"):
         raise ConfigError("Scale-out mode (DECIDERO_DATABASE_URL) is not supported by this version")
     if not url.startswith("sqlite:///"):
         raise ConfigError(f"Invalid DECIDERO_DATABASE_URL '{url}'; use sqlite:///path/to/decidero.db")

@@ -1,7 +1,8 @@
 """One-time submission keys (SPEC §4.8, §5.3): a retried create returns the first result.
 
-The check and the insert run in the caller's write transaction, and the single writer thread orders
-concurrent duplicates, so the second one simply finds the first one's record.
+The check and the insert run in the caller's write transaction, and write transactions are
+serializable (SQLite's single writer; Postgres's SERIALIZABLE, run again on a conflict), so a
+concurrent duplicate simply finds the first one's record.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from peewee import CharField, DateTimeField, TextField
 
-from .db import BaseModel
+from .db import BaseModel, replace
 from .errors import Conflict, Refused
 from .models import utcnow
 from .prepared import one
@@ -67,9 +68,10 @@ def replayed(scope: str, key: str | None, payload: Any) -> dict[str, Any] | None
 
 def remember(scope: str, key: str | None, payload: Any, result: dict[str, Any]) -> None:
     if key:
-        IdempotencyRecord.replace(
-            scope=scope, key=key, payload_hash=_hash(payload), result_json=json.dumps(result), created_at=utcnow()
-        ).execute()
+        replace(
+            IdempotencyRecord,
+            scope=scope, key=key, payload_hash=_hash(payload), result_json=json.dumps(result), created_at=utcnow(),
+        )
 
 
 def purge_expired() -> int:

@@ -3,8 +3,8 @@
 Peewee builds each query's SQL from its expression tree; on the paths every request and every
 publish take (the session, membership, the activity, an idea and its comments, the idea and its
 log record) building it cost more than SQLite running it: about two thirds of an idea submission's
-time in a profile. The shape is compiled by Peewee itself, so the SQL stays Peewee's; only the
-parameters change between calls.
+time in a profile. The shape is compiled by Peewee itself, so the SQL stays Peewee's (in the open
+database's dialect: the cache is keyed by it too); only the parameters change between calls.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from peewee import SQL, Model, fn
+
+from .db import conflict_target, database_proxy, is_postgres
 
 M = TypeVar("M", bound=Model)
 Value = str | int | bool
@@ -23,6 +25,7 @@ _SQL: dict[tuple[Any, ...], str] = {}
 def _compiled(key: tuple[Any, ...], build: Callable[[], Any], params: list[Any], what: str) -> str:
     """The SQL stored under ``key``; on first use compiled by Peewee from ``build()``, whose own
     parameters must be exactly ``params`` (else the statement is not a plain prepared one)."""
+    key = (database_proxy.obj.param, *key)
     sql = _SQL.get(key)
     if sql is None:
         sql, compiled = build().sql()
@@ -54,7 +57,8 @@ def add(model: type[M], **values: Any) -> M:
     )
     cursor = model._meta.database.execute_sql(sql, params)
     if row._pk is None:
-        row._pk = cursor.lastrowid
+        # Postgres reports the new id through the RETURNING clause Peewee adds; SQLite as lastrowid.
+        row._pk = cursor.fetchone()[0] if is_postgres() else cursor.lastrowid
     row._dirty.clear()
     return row
 
@@ -62,7 +66,8 @@ def add(model: type[M], **values: Any) -> M:
 def add_many(model: type[Model], rows: Sequence[Mapping[str, Any]], replace: bool = False) -> None:
     """Insert ``rows`` (all with the same fields, defaults not applied) with one INSERT compiled
     once and run by SQLite for every row: Peewee's ``insert_many`` spends far longer building its
-    statement than SQLite spends running it (a transfer of 2,000 ideas). ``replace``: INSERT OR REPLACE."""
+    statement than SQLite spends running it (a transfer of 2,000 ideas). ``replace``: a row that
+    collides on the model's key replaces the stored one (``db.replace``)."""
     if not rows:
         return
     fields = model._meta.fields
@@ -71,7 +76,11 @@ def add_many(model: type[Model], rows: Sequence[Mapping[str, Any]], replace: boo
 
     def build() -> Any:
         query = model.insert({fields[name]: rows[0][name] for name in names})
-        return query.on_conflict_replace() if replace else query
+        if not replace:
+            return query
+        target = conflict_target(model, names)
+        keys = [fields[name] for name in target]
+        return query.on_conflict(conflict_target=keys, preserve=[fields[name] for name in names if name not in target])
 
     sql = _compiled(("add_many", model, replace, *names), build, first, f"a bulk insert into {model.__name__} of {tuple(names)}")
     cursor = model._meta.database.cursor()

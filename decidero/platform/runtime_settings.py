@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from .db import Database
+from .db import Database, replace
 from .errors import Forbidden, FormErrors, Refused
 from .forms import whole_number
 from .models import RuntimeSetting, utcnow
@@ -271,7 +271,7 @@ class RuntimeSettings:
 
         def write() -> None:
             for key, stored in rows:
-                RuntimeSetting.replace(key=key, value=stored, updated_at=utcnow(), updated_by=user_id).execute()
+                replace(RuntimeSetting, key=key, value=stored, updated_at=utcnow(), updated_by=user_id)
 
         if rows:
             await self.database.write(write)
@@ -287,7 +287,7 @@ class RuntimeSettings:
         stored = self._stored(spec, value)
 
         def write() -> None:
-            RuntimeSetting.replace(key=key, value=stored, updated_at=utcnow(), updated_by=user_id).execute()
+            replace(RuntimeSetting, key=key, value=stored, updated_at=utcnow(), updated_by=user_id)
 
         await self.database.write(write)
         self._overrides[key] = value

@@ -21,6 +21,7 @@ from peewee import JOIN, fn
 
 from ...meetings import provenance
 from ...meetings.models import Activity
+from ...platform.db import contains
 from ...platform.forms import whole_number
 from ...platform.models import RuntimeSetting, User
 from ...platform.prepared import count, every, one
@@ -212,8 +213,8 @@ def _visible_tops(activity: Activity, facilitator: bool, view: View) -> Any:
     if not facilitator:
         query = query.where(Idea.hidden == False)  # noqa: E712
     if view.query:
-        # A substring, case-insensitive as SQLite's LOWER() is (ASCII letters); no LIKE wildcards to escape.
-        matches = fn.INSTR(fn.LOWER(Idea.content), fn.LOWER(view.query)) > 0
+        # A substring, case-insensitive as LOWER() is (SQLite: ASCII letters; Postgres: every letter).
+        matches = contains(fn.LOWER(Idea.content), fn.LOWER(view.query))
         in_comment = Idea.select(Idea.parent).where(Idea.activity == activity.id, Idea.sub > 0, matches)
         if not facilitator:
             in_comment = in_comment.where(Idea.hidden == False)  # noqa: E712

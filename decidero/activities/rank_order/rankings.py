@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from ...meetings import event_log, run_control
 from ...meetings.access import require_member
 from ...meetings.models import Activity, MeetingEvent
+from ...platform.db import replace
 from ...platform.errors import Conflict, NotFound, Refused
 from ...platform.forms import whole_number
 from ...platform.models import User, utcnow
@@ -72,9 +73,7 @@ def submit_ranking(
         raise Refused(NO_IDEAS, 409)
     order = check_order(activity, requested_order(fields, activity.id))
     recorder = actor.id if voter.id != actor.id else None
-    Ranking.insert(
-        activity=activity.id, user=voter.id, order_json=json.dumps(order), recorded_by=recorder, submitted_at=utcnow()
-    ).on_conflict_replace().execute()
+    replace(Ranking, activity=activity.id, user=voter.id, order_json=json.dumps(order), recorded_by=recorder, submitted_at=utcnow())
     summary = (
         f"{actor.display_name} recorded a ranking on behalf of a participant in “{activity.title}”."
         if recorder

@@ -1,0 +1,36 @@
+"""Writes sent from a meeting's pages queue on that meeting's log before they begin (Postgres).
+
+Nearly every write to a meeting ends by recording an event under the meeting's lock
+(``event_log.record``), and most also take numbers from the meeting's sequences. On Postgres,
+writers of one meeting that started together would collide there and run again; holding the
+meeting's key from the start makes them wait their turn instead, as SQLite's single writer does,
+while other meetings' writes go on. SQLite ignores the key.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..platform.db import write_order
+from .event_log import log_key
+
+PREFIX = "/meeting/"
+
+
+class MeetingWriteOrder:
+    """ASGI middleware: requests under ``/meeting/<meeting id>/`` write in that meeting's order."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        meeting_id = path[len(PREFIX) :].split("/", 1)[0] if path.startswith(PREFIX) else ""
+        if not meeting_id.startswith("MTG"):  # /meeting/create, /meeting/join …
+            await self.app(scope, receive, send)
+            return
+        token = write_order.set(log_key(meeting_id))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            write_order.reset(token)

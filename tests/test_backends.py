@@ -1,0 +1,231 @@
+"""The write path's guarantees on both backends (issue 18): the same rules hold on SQLite's single
+writer and on Postgres's parallel writers, with several server processes on one database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import LiveServer, database_at, running_server, wait_until
+from helpers_brainstorming import control, seed_brainstorm
+from helpers_live import ThreadedServer, open_stream
+from helpers_meetings import add_people, seed_meeting
+from voting_helpers import OPTIONS, add_voting
+
+from bench import postgres
+from bench.postgres import TEMPLATE
+from decidero.activities.ballots.models import VoteAllocation
+from decidero.activities.brainstorming.models import Idea
+from decidero.meetings import event_log
+from decidero.meetings.models import MeetingEvent
+from decidero.platform.db import Database, PostgresDatabase
+from decidero.platform.migrations import current_version
+from decidero.schema import LATEST, migrate
+
+PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant"}
+
+
+@contextmanager
+def two_servers(tmp_path: Path, database_url: str) -> Iterator[list[LiveServer]]:
+    """Two uvicorn processes on the same database, as two workers would be."""
+    with ExitStack() as stack:
+        servers = []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            servers.append(stack.enter_context(running_server(tmp_path / name, database_url)))
+        yield servers
+
+
+def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """Send every request concurrently, each released by the same barrier."""
+    barrier = threading.Barrier(len(calls))
+
+    def send(call: Callable[[], httpx.Response]) -> httpx.Response:
+        barrier.wait(timeout=10)
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(send, calls))
+
+
+def client(server: LiveServer | ThreadedServer, person: Any) -> httpx.Client:
+    return httpx.Client(base_url=server.url, cookies=person.cookies, headers=person.headers, timeout=30)
+
+
+@pytest.mark.both_backends
+def test_migrations_build_the_latest_schema_and_a_second_run_changes_nothing(database_url: str) -> None:
+    with database_at(database_url) as database:
+        assert database.read_sync(lambda: current_version(database.peewee)) == LATEST
+        tables = database.read_sync(lambda: sorted(database.peewee.get_tables()))
+        assert migrate(database) == LATEST
+        assert database.read_sync(lambda: sorted(database.peewee.get_tables())) == tables
+        assert {"meeting", "meeting_event", "idea", "vote_allocation", "roster_stamp", "schema_version"} <= set(tables)
+
+
+@pytest.mark.both_backends
+def test_a_dot_budget_holds_against_concurrent_ballots_on_two_processes(tmp_path: Path, database_url: str) -> None:
+    with database_at(database_url) as db:
+        people = add_people(db, PEOPLE)
+        meeting = seed_meeting(db, "owner", ["pat", "quinn"], activities=())
+        vote = add_voting(db, meeting.id, "voting", "Vote", {"options": OPTIONS, "max_votes": 3, "max_per_option": 3})
+        control(db, vote, "start")
+
+    with two_servers(tmp_path, database_url) as servers:
+        url = f"/meeting/{meeting.id}/activities/{vote}/votes"
+        browsers = [client(servers[n % 2], people["pat"]) for n in range(12)]
+        # Each ballot alone is within the budget (3 dots on one option); together they are 12 times it.
+        calls = [lambda b=b, n=n: b.post(url, data={f"opt-{n % 4 + 1}": "3", "key": f"k{n}"}) for n, b in enumerate(browsers)]
+        answers = at_once(calls)
+
+    assert all(a.status_code in (303, 409) for a in answers), [a.status_code for a in answers]
+    assert any(a.status_code == 303 for a in answers)
+    with database_at(database_url) as db:
+        counts = db.read_sync(
+            lambda: [v.count for v in VoteAllocation.select().where(VoteAllocation.activity == vote, VoteAllocation.user == people["pat"].user_id)]
+        )
+    assert counts == [3]  # one ballot's allocation, never two merged
+
+
+@pytest.mark.both_backends
+def test_a_submission_retried_on_both_processes_at_once_is_stored_once(tmp_path: Path, database_url: str) -> None:
+    with database_at(database_url) as db:
+        people = add_people(db, PEOPLE)
+        meeting = seed_brainstorm(db, "owner", ["pat", "quinn"])
+        control(db, meeting.activities[0], "start")
+
+    with two_servers(tmp_path, database_url) as servers:
+        url = f"/meeting/{meeting.id}/activities/{meeting.activities[0]}/ideas"
+        browsers = [client(servers[n % 2], people["pat"]) for n in range(10)]
+        answers = at_once([lambda b=b: b.post(url, data={"content": "Only once", "client_token": "same-key"}) for b in browsers])
+
+    assert [a.status_code for a in answers] == [303] * 10
+    with database_at(database_url) as db:
+        ideas = db.read_sync(lambda: [i.content for i in Idea.select().where(Idea.activity == meeting.activities[0])])
+        logged = db.read_sync(lambda: MeetingEvent.select().where(MeetingEvent.type == "idea_created").count())
+    assert ideas == ["Only once"]
+    assert logged == 1  # the change and its record commit together, once
+
+
+@pytest.mark.both_backends
+def test_a_stream_gets_every_idea_of_a_concurrent_crowd_once_in_id_order(tmp_path: Path, database_url: str) -> None:
+    with database_at(database_url) as db:
+        people = add_people(db, {**PEOPLE, **{f"p{n}": "participant" for n in range(8)}})
+        meeting = seed_brainstorm(db, "owner", ["pat", "quinn", *(f"p{n}" for n in range(8))])
+        control(db, meeting.activities[0], "start")
+        since = db.read_sync(lambda: event_log.latest_id(meeting.id))
+
+    with running_server(tmp_path, database_url) as server:
+        stream = open_stream(server.url, f"{meeting.url}/events?since={since}", people["quinn"].cookie)
+        stream.wait_event("hello")
+        url = f"/meeting/{meeting.id}/activities/{meeting.activities[0]}/ideas"
+        writers = [f"p{n}" for n in range(8)]
+        calls = [
+            lambda who=who, k=k: client(server, people[who]).post(url, data={"content": f"{who} idea {k}", "client_token": f"{who}-{k}"})
+            for who in writers
+            for k in range(3)
+        ]
+        assert {a.status_code for a in at_once(calls)} == {303}
+        with database_at(database_url) as db:
+            logged = db.read_sync(
+                lambda: [e.id for e in MeetingEvent.select().where(MeetingEvent.meeting_id == meeting.id, MeetingEvent.type == "idea_created")]
+            )
+        assert len(logged) == 24
+
+        stream.wait_for(lambda e: e.id is not None and int(e.id) >= max(logged), timeout=15)
+        stream.close()
+
+    ids = [int(e.id) for e in stream.events if e.id is not None]
+    assert ids == sorted(set(ids))  # in id order, nothing twice
+    ideas = "".join(e.data for e in stream.events if e.event == "idea_created")
+    assert all(f"{who} idea {k}" in ideas for who in writers for k in range(3))
+
+
+def test_postgres_orders_one_meetings_events_by_commit_without_holding_up_other_meetings(postgres_server: Any) -> None:
+    with database_at(postgres_server.create_database(template=TEMPLATE)) as db:
+        add_people(db, PEOPLE)
+        meeting, other = seed_meeting(db, "owner", activities=()), seed_meeting(db, "owner", activities=())
+        recorded, release = threading.Event(), threading.Event()
+
+        def first() -> int:
+            row = event_log.record(meeting.id, "meeting_updated", "First.")
+            recorded.set()
+            assert release.wait(10)
+            return int(row.id)
+
+        def logged() -> list[int]:
+            return db.read_sync(lambda: [e.id for e in MeetingEvent.select().where(MeetingEvent.meeting_id == meeting.id)])
+
+        before = logged()
+        held = db.submit_write(first)
+        assert recorded.wait(10)
+        second = db.submit_write(lambda: int(event_log.record(meeting.id, "meeting_updated", "Second.").id))
+        # The second writer waits for the first's lock on this meeting's log...
+        wait_until(lambda: _lock_waiters(db) == 1, message="the second writer waiting on the meeting's log")
+        # ...while another meeting's writes go through.
+        assert db.write_sync(lambda: int(event_log.record(other.id, "meeting_updated", "Elsewhere.").id)) > 0
+        assert logged() == before and not second.done()
+        release.set()
+        first_id, second_id = held.result(10), second.result(10)
+
+        assert first_id < second_id
+        assert logged() == [*before, first_id, second_id]
+
+
+def _lock_waiters(db: Database) -> int:
+    sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    return int(db.read_sync(lambda: db.peewee.execute_sql(sql).fetchone()[0]))
+
+
+def test_postgres_writes_from_one_meetings_pages_wait_their_turn_instead_of_running_twice(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    server = ThreadedServer(tmp_path, database_url=postgres_server.create_database(template=TEMPLATE)).start()
+    try:
+        people = add_people(server.db, {**PEOPLE, **{f"p{n}": "participant" for n in range(8)}})
+        meeting = seed_brainstorm(server.db, "owner", [f"p{n}" for n in range(8)])
+        control(server.db, meeting.activities[0], "start")
+        url = f"/meeting/{meeting.id}/activities/{meeting.activities[0]}/ideas"
+        calls = [
+            lambda who=f"p{n % 8}", n=n: client(server, people[who]).post(url, data={"content": f"idea {n}", "client_token": f"k{n}"})
+            for n in range(40)
+        ]
+
+        assert {a.status_code for a in at_once(calls)} == {303}
+        assert isinstance(server.db, PostgresDatabase)
+        # Every submission took the idea counter and wrote the log; none collided and ran again.
+        assert server.db.conflicts == 0
+        numbers = server.db.read_sync(lambda: sorted(i.number for i in Idea.select().where(Idea.activity == meeting.activities[0])))
+        assert numbers == list(range(1, 41))
+    finally:
+        server.stop()
+
+
+def test_a_postgres_restart_costs_no_request_once_it_is_back(tmp_path: Path) -> None:
+    # A cluster of its own: the session's stays up for the other tests.
+    with postgres.running_postgres() as cluster:
+        server = ThreadedServer(tmp_path, database_url=cluster.create_database()).start()
+        try:
+            people = add_people(server.db, PEOPLE)
+            meeting = seed_brainstorm(server.db, "owner", ["pat"])
+            control(server.db, meeting.activities[0], "start")
+            pat = client(server, people["pat"])
+            url = f"/meeting/{meeting.id}/activities/{meeting.activities[0]}/ideas"
+            assert pat.post(url, data={"content": "Before", "client_token": "before"}).status_code == 303
+
+            cluster.restart()  # every pooled connection of the server is now dead
+
+            # Readers and writers find their connection gone, connect again and do the work.
+            assert pat.get(meeting.url).status_code == 200
+            assert pat.post(url, data={"content": "After", "client_token": "after"}).status_code == 303
+            assert client(server, people["owner"]).get(meeting.url).status_code == 200
+            assert pat.get("/health").status_code == 200
+            stored = server.db.read_sync(lambda: [i.content for i in Idea.select().order_by(Idea.number)])
+            assert stored == ["Before", "After"]
+        finally:
+            server.stop()
