@@ -145,7 +145,7 @@ def test_a_relative_database_url_resolves_against_the_working_directory(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("DECIDERO_DATABASE_URL", "postgresql://db/decidero"), ("DECIDERO_REDIS_URL", "redis://x")]
+    ("name", "value"), [("DECIDERO_DATABASE_URL", "postgresql://db/decidero"), ("DECIDERO_REDIS_URL", "memcached://x")]
 )
 def test_scale_out_backends_are_refused(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
