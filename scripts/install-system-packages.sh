@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive (browser, reverse proxy, sqlite3 CLI, systemd-analyze
-# for the unit check) when missing. `just test` runs it; under `just test` a missing tool fails its
+# Installs the Debian packages the tests drive (browser, reverse proxy, sqlite3 CLI, redis-server for the
+# two-worker tests, systemd-analyze for the unit check) when missing. `just test` runs it; under `just test` a missing tool fails its
 # tests instead of skipping them (DECIDERO_TEST_REQUIRE_TOOLS=1, see tests/caddy_helpers.py).
 set -euo pipefail
 missing=()
@@ -8,13 +8,17 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "Installing Debian packages: ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The caddy package starts a system service on port 80; the tests run their own caddy instead.
-if [[ " ${missing[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl disable --now caddy >/dev/null 2>&1 || true
-fi
+# The caddy and redis-server packages start system services (ports 80 and 6379); the tests start their
+# own on free ports instead.
+for service in caddy redis-server; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable --now "$service" >/dev/null 2>&1 || true
+    fi
+done

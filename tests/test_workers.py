@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from caddy_helpers import needs_caddy, running_caddy
-from conftest import CSRF_PATTERN, PASSWORD, LiveServer, base_env, wait_until
+from caddy_helpers import CADDYFILE, UPSTREAM, needs_caddy, running_caddy
+from conftest import CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env, wait_until
 from helpers_brainstorming import DEFAULT_CONFIG, control, seed_brainstorm
 from helpers_live import RawStream, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, second_handle, seed_meeting, shift_segment
@@ -31,6 +31,7 @@ from decidero.platform.models import User
 pytestmark = needs_redis
 METRICS_TOKEN = "metrics-token-for-the-two-worker-tests-0123456789"
 GROUP_NUMBER = re.compile(r'<tbody class="idea-group" id="idea-group-\d+" data-number="(\d+)"')
+HOSTING = (ROOT / "deploy" / "HOSTING.md").read_text()
 
 
 @dataclass
@@ -294,6 +295,16 @@ def test_a_redis_restart_mid_meeting_loses_nothing_acknowledged(workers: Workers
     assert ids == sorted(set(ids))
 
 
+def two_worker_caddyfile(workers: Workers) -> str:
+    """The shipped Caddyfile with its upstream replaced by HOSTING.md's several-workers block, whose
+    upstreams become the two workers (the first one through caddy_helpers' usual substitution)."""
+    block = re.search(r"```caddyfile\n(.*?)```", HOSTING, re.S)
+    assert block and "127.0.0.1:8001 127.0.0.1:8002" in block.group(1)
+    upstreams = block.group(1).replace("127.0.0.1:8001", UPSTREAM).replace("127.0.0.1:8002", f"127.0.0.1:{workers.b.port}")
+    text = CADDYFILE.read_text()
+    return text.replace(f"\treverse_proxy {UPSTREAM}\n", upstreams)
+
+
 def series_names(text: str) -> set[str]:
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
@@ -309,7 +320,8 @@ def test_metrics_answer_loopback_and_the_token_but_not_a_proxied_stranger(
 
     local = httpx.get(workers.a.url + "/metrics")
     forwarded = httpx.get(workers.a.url + "/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
-    with running_caddy(tmp_path, workers.a.port) as proxy:
+    with running_caddy(tmp_path, workers.a.port, two_worker_caddyfile(workers)) as proxy:
+        health = {httpx.get(proxy + "/health").status_code for _ in range(4)}
         stranger = httpx.get(proxy + "/metrics")
         scraper = httpx.get(proxy + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         wrong = httpx.get(proxy + "/metrics", headers={"Authorization": "Bearer not-the-token"})
@@ -317,8 +329,12 @@ def test_metrics_answer_loopback_and_the_token_but_not_a_proxied_stranger(
 
     assert local.status_code == 200 and local.headers["content-type"].startswith("text/plain")
     assert forwarded.status_code == stranger.status_code == wrong.status_code == 403
-    assert scraper.status_code == 200
+    assert health == {200}
+    assert scraper.status_code == 200 and "decidero_open_streams" in scraper.text
     series = series_names(local.text)
+    monitoring = HOSTING.split("## 17. Monitoring", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"\bdecidero_[a-z_]+", monitoring)) - {"decidero_health"}  # (a job name)
+    assert all(name in series or f"{name}_bucket" in series for name in documented), documented - series
     assert {
         "decidero_http_request_duration_seconds_bucket",
         "decidero_open_streams",
