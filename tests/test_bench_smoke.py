@@ -9,15 +9,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from redis_helpers import needs_redis
+
 from bench import metrics
 from bench.__main__ import run_once
 from bench.driver import Options
 
 
-def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=needs_redis)])
+def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path, workers: int) -> None:
+    """With two workers (and a redis-server) every stream is on the other worker than its person's
+    requests, so every delivery crossed between them."""
     options = Options(profile="burst", participants=5, duration=8.0, vote_window=4.0, ramp=1.0, seed=7)
 
-    result = run_once(options)
+    result = run_once(options, workers=workers)
     json_path, md_path = metrics.write(result, tmp_path)
     saved = json.loads(json_path.read_text())
 
@@ -35,3 +41,4 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert saved["delivery_ms"]["count"] > 0
     assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
     assert "| Request |" in md_path.read_text()
+    assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)
