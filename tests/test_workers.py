@@ -357,3 +357,22 @@ def test_metrics_answer_loopback_and_the_token_but_not_a_proxied_stranger(
     assert re.search(r"^decidero_events_published_total [1-9]", local.text, re.M)
     assert re.search(r"^decidero_redis_connected 1\.0$", local.text, re.M)
 
+
+
+def test_signing_out_on_one_worker_ends_that_sessions_streams_on_the_other(
+    workers: Workers, db: Database, people: dict[str, Person]
+) -> None:
+    meeting = seed_meeting(db, "owner", ["pat"])
+    pat_on_b = stream(workers.b, people["pat"], meeting, db)
+    owner_on_b = stream(workers.b, people["owner"], meeting, db)
+
+    with browser(workers.a, people["pat"]) as pat_on_a:
+        assert pat_on_a.post("/logout").status_code == 303
+
+    ended = pat_on_b.wait_event("session_expired")
+    pat_on_b.wait_closed()
+    owner_on_b.read_for(0.5)
+
+    assert "sign in again" in ended.data
+    assert not owner_on_b.closed and all(e.event != "session_expired" for e in owner_on_b.events)
+    owner_on_b.close()
