@@ -31,7 +31,13 @@ from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignIn
 from .platform.logs import configure_logging
 from .platform.metrics import Metrics, RequestTimer
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
-from .platform.ratelimit import LoginLimiter, SharedLoginLimiter
+from .platform.ratelimit import (
+    GUEST_WINDOW_SECONDS,
+    GUESTS_PER_ADDRESS,
+    LoginLimiter,
+    SharedCreationLimiter,
+    SharedLoginLimiter,
+)
 from .platform.routes import admin_users, auth, grab, health, metrics, pages, profile, settings
 from .platform.runtime_settings import RuntimeSettings
 from .platform.sessions import Signing
@@ -124,6 +130,8 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         bus=bus,
         metrics=Metrics(),
     )
+    if redis is not None:
+        services.guest_limiter = SharedCreationLimiter(redis, "guests", GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS)
     services.templates.globals["types"] = TYPES  # the activity type menus (the platform knows no types)
     services.templates.globals["default_type"] = default_type()
 

@@ -8,6 +8,7 @@ auto-stop happens once; and a Redis restart in the middle of a meeting loses not
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -25,8 +26,10 @@ from redis_helpers import RedisServer, needs_redis, running_redis
 
 from decidero.meetings import agenda, event_log
 from decidero.meetings.models import Activity, Meeting, MeetingEvent
+from decidero.platform.bus import connect
 from decidero.platform.db import Database
 from decidero.platform.models import User
+from decidero.platform.ratelimit import SharedCreationLimiter
 
 pytestmark = needs_redis
 METRICS_TOKEN = "metrics-token-for-the-two-worker-tests-0123456789"
@@ -376,3 +379,22 @@ def test_signing_out_on_one_worker_ends_that_sessions_streams_on_the_other(
     assert "sign in again" in ended.data
     assert not owner_on_b.closed and all(e.event != "session_expired" for e in owner_on_b.events)
     owner_on_b.close()
+
+
+def test_the_guest_creation_cap_is_counted_in_redis_for_every_worker(workers: Workers) -> None:
+    """Two limiters (as two workers hold) over the same Redis share one window per address."""
+
+    async def takes() -> list[int]:
+        clients = [connect(workers.redis.url) for _ in range(2)]
+        try:
+            first, second = (SharedCreationLimiter(c, f"guests-test-{workers.redis.port}", 2, 60) for c in clients)
+            return [await first.acquire("1.2.3.4"), await second.acquire("1.2.3.4"), await first.acquire("1.2.3.4"),
+                    await second.acquire("1.2.3.4"), await second.acquire("5.6.7.8")]  # fmt: skip
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    first, second, third, fourth, other = asyncio.run(takes())
+
+    assert (first, second, other) == (0, 0, 0)
+    assert 1 <= third <= 60 and 1 <= fourth <= 60

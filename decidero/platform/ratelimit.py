@@ -1,5 +1,5 @@
-"""Login failure counting per account and per client address (in memory, or in Redis shared by every
-worker), and guest creation per client address (in memory, SPEC §4.1)."""
+"""Login failure counting per account and per client address, and guest creation per client address
+(SPEC §4.1): in memory, or in Redis shared by every worker."""
 
 from __future__ import annotations
 
@@ -173,6 +173,9 @@ class CreationLimiter:
         self._clock = clock
         self._recent: dict[str, deque[float]] = {}
 
+    async def acquire(self, key: str) -> int:
+        return self.take(key)
+
     def take(self, key: str) -> int:
         """Count one creation and answer 0, or the seconds (≥ 1) until one is allowed again. Runs
         on the event loop without awaiting, so two requests cannot both take the last one."""
@@ -187,3 +190,41 @@ class CreationLimiter:
             for stale in [k for k, times in self._recent.items() if not times or times[-1] <= now - self.window_seconds]:
                 del self._recent[stale]
         return 0
+
+
+# One creation against a key, atomically on Redis's clock: forget what left the window, then either
+# refuse (answering the milliseconds until the oldest leaves it) or count this one.
+_TAKE = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tonumber(oldest[2]) + window - ms
+end
+redis.call('ZADD', KEYS[1], ms, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"""
+
+
+class SharedCreationLimiter:
+    """``CreationLimiter`` with its windows in Redis, so the cap holds across workers; while Redis
+    cannot be reached, each worker counts on its own."""
+
+    def __init__(self, redis: aioredis.Redis, name: str, limit: int, window_seconds: float) -> None:
+        self.prefix = f"decidero:{name}:"
+        self.limit = limit
+        self.window_ms = int(window_seconds * 1000)
+        self.fallback = CreationLimiter(limit, window_seconds)
+        self._take = redis.register_script(_TAKE)
+
+    async def acquire(self, key: str) -> int:
+        try:
+            args: list[str | int] = [self.window_ms, self.limit, secrets.token_hex(8)]
+            wait_ms = int(await self._take(keys=[self.prefix + key], args=args))
+        except (RedisError, OSError) as exc:
+            log.warning("Creation limits from this worker only: Redis unreachable (%s)", exc)
+            return self.fallback.take(key)
+        return max(1, math.ceil(wait_ms / 1000)) if wait_ms > 0 else 0

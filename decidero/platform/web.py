@@ -22,7 +22,14 @@ from .metrics import Metrics
 from .models import User, UserSession
 from .passwords import Hasher
 from .profile import avatar_ink
-from .ratelimit import GUEST_WINDOW_SECONDS, GUESTS_PER_ADDRESS, CreationLimiter, LoginLimiter, SharedLoginLimiter
+from .ratelimit import (
+    GUEST_WINDOW_SECONDS,
+    GUESTS_PER_ADDRESS,
+    CreationLimiter,
+    LoginLimiter,
+    SharedCreationLimiter,
+    SharedLoginLimiter,
+)
 from .runtime_settings import RuntimeSettings
 from .sessions import SESSION_COOKIE, Signing
 
@@ -63,7 +70,7 @@ class Services:
     signing: Signing
     templates: Environment
     limiter: LoginLimiter | SharedLoginLimiter = field(default_factory=LoginLimiter)
-    guest_limiter: CreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
+    guest_limiter: CreationLimiter | SharedCreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
     hasher: Hasher = field(default_factory=Hasher)
     bus: Bus = field(default_factory=Bus)
     metrics: Metrics = field(default_factory=Metrics)
