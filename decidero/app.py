@@ -126,18 +126,20 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         settings=runtime,
         signing=Signing(config.secret_key, config.issuer),
         templates=make_templates(config),
-        limiter=SharedLoginLimiter(redis) if redis is not None else LoginLimiter(),
+        limiter=SharedLoginLimiter(redis, lambda: bus.connected) if redis is not None else LoginLimiter(),
         bus=bus,
         metrics=Metrics(),
     )
     if redis is not None:
-        services.guest_limiter = SharedCreationLimiter(redis, "guests", GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS)
+        services.guest_limiter = SharedCreationLimiter(
+            redis, "guests", GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS, lambda: bus.connected
+        )
     services.templates.globals["types"] = TYPES  # the activity type menus (the platform knows no types)
     services.templates.globals["default_type"] = default_type()
 
     dropped = services.metrics.streams_dropped
     broker = InProcessBroker(on_drop=dropped.labels("queue_full").inc)
-    presence = Presence(SharedPresence(redis, bus.worker_id) if redis is not None else None)
+    presence = Presence(SharedPresence(redis, bus.worker_id, lambda: bus.connected) if redis is not None else None)
     live_engine = LiveEngine(services, broker, presence, floor=database.read_sync(event_log.newest_id))
     live_engine.listen(bus)
     bus.on_connect(presence.refresh)  # Redis may have restarted empty

@@ -11,8 +11,10 @@ two workers is announced as joining once and as leaving once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 HEARTBEAT_SECONDS = 10.0
 EXPIRY_SECONDS = 30.0
@@ -45,9 +47,12 @@ return 1
 
 
 class SharedPresence:
-    def __init__(self, redis: aioredis.Redis, worker_id: str) -> None:
+    def __init__(self, redis: aioredis.Redis, worker_id: str, online: Callable[[], bool] = lambda: True) -> None:
+        """``online``: whether Redis is reachable now; while not, calls fail at once (callers fall
+        back to this worker's view) instead of waiting for a connection timeout."""
         self.redis = redis
         self.worker_id = worker_id
+        self.online = online
         self._join = redis.register_script(_JOIN)
         self._leave = redis.register_script(_LEAVE)
 
@@ -55,27 +60,35 @@ class SharedPresence:
         keys = [f"{PREFIX}{meeting_id}", f"{PREFIX}{meeting_id}:{user_id}"]
         return keys, f"{user_id}|{self.worker_id}"
 
+    def _check(self) -> None:
+        if not self.online():
+            raise RedisConnectionError("Redis is away")
+
     def _args(self, member: str) -> list[str | float]:
         now = time.time()
         return [self.worker_id, member, now, now + EXPIRY_SECONDS, int(EXPIRY_SECONDS * 2)]
 
     async def join(self, meeting_id: str, user_id: str) -> bool:
         """Record that this worker holds ``user_id``; True when no other worker did."""
+        self._check()
         keys, member = self._keys(meeting_id, user_id)
         return bool(await self._join(keys=keys, args=self._args(member)))
 
     async def leave(self, meeting_id: str, user_id: str) -> bool:
         """This worker no longer holds ``user_id``; True when no other worker does either."""
+        self._check()
         keys, member = self._keys(meeting_id, user_id)
         return bool(await self._leave(keys=keys, args=self._args(member)))
 
     async def present(self, meeting_id: str) -> set[str]:
+        self._check()
         members = await self.redis.zrangebyscore(f"{PREFIX}{meeting_id}", time.time(), "+inf")
         return {str(member).rpartition("|")[0] for member in members}
 
     async def refresh(self, held: dict[str, set[str]]) -> None:
         """Push the deadlines of every user this worker holds (meeting → users) forward; also puts
         them back after Redis lost its data (a restart without persistence)."""
+        self._check()
         now = time.time()
         deadline = now + EXPIRY_SECONDS
         ttl = int(EXPIRY_SECONDS * 2)

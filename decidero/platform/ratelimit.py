@@ -124,14 +124,19 @@ class SharedLoginLimiter:
     counts the same failures. While Redis cannot be reached each worker counts on its own (the
     fallback), so a Redis outage weakens the limit to one worker's view instead of disabling login."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, online: Callable[[], bool] = lambda: True) -> None:
+        """``online`` says whether Redis is reachable now (the bus knows): while it is not, the
+        fallback answers at once instead of each request waiting for a connection timeout."""
         self.redis = redis
+        self.online = online
         self.fallback = LoginLimiter()
         self._record = redis.register_script(_RECORD_FAILURE)
 
     async def retry_after(self, account: str, ip: str, policy: LimitPolicy) -> int:
         if not policy.enabled:
             return 0
+        if not self.online():
+            return self.fallback.retry_after_now(account, ip, policy)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in limited_keys(account, ip):
@@ -144,6 +149,9 @@ class SharedLoginLimiter:
 
     async def record_failure(self, account: str, ip: str, policy: LimitPolicy) -> None:
         if not policy.enabled:
+            return
+        if not self.online():
+            self.fallback.record_failure_now(account, ip, policy)
             return
         user_key, ip_key = limited_keys(account, ip)
         try:
@@ -158,6 +166,8 @@ class SharedLoginLimiter:
     async def record_success(self, account: str) -> None:
         key = limited_keys(account, "")[0]
         await self.fallback.record_success(account)
+        if not self.online():
+            return
         try:
             await self.redis.delete(PREFIX + "fail:" + key, PREFIX + "lock:" + key)
         except (RedisError, OSError) as exc:
@@ -213,7 +223,10 @@ class SharedCreationLimiter:
     """``CreationLimiter`` with its windows in Redis, so the cap holds across workers; while Redis
     cannot be reached, each worker counts on its own."""
 
-    def __init__(self, redis: aioredis.Redis, name: str, limit: int, window_seconds: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, name: str, limit: int, window_seconds: float, online: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.online = online  # as for SharedLoginLimiter
         self.prefix = f"decidero:{name}:"
         self.limit = limit
         self.window_ms = int(window_seconds * 1000)
@@ -221,6 +234,8 @@ class SharedCreationLimiter:
         self._take = redis.register_script(_TAKE)
 
     async def acquire(self, key: str) -> int:
+        if not self.online():
+            return self.fallback.take(key)
         try:
             args: list[str | int] = [self.window_ms, self.limit, secrets.token_hex(8)]
             wait_ms = int(await self._take(keys=[self.prefix + key], args=args))
