@@ -45,6 +45,13 @@ class Workers:
     directory: Path
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """Caddy in front of both workers; requests and streams go wherever it sends them."""
+
+    url: str
+
+
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     directory = tmp_path_factory.mktemp("workers")
@@ -75,11 +82,13 @@ def people(db: Database) -> dict[str, Person]:
     return add_people(db, roles)
 
 
-def browser(server: LiveServer, person: Person) -> httpx.Client:
+def browser(server: LiveServer | Proxy, person: Person) -> httpx.Client:
     return httpx.Client(base_url=server.url, cookies=person.cookies, headers=person.headers, timeout=15)
 
 
-def stream(server: LiveServer, person: Person, meeting: SeededMeeting, db: Database, since: int | None = None) -> RawStream:
+def stream(
+    server: LiveServer | Proxy, person: Person, meeting: SeededMeeting, db: Database, since: int | None = None
+) -> RawStream:
     """A meeting page's stream on ``server``: from the latest event, as a page render embeds it."""
     if since is None:
         since = db.read_sync(lambda: event_log.latest_id(meeting.id))
@@ -88,7 +97,7 @@ def stream(server: LiveServer, person: Person, meeting: SeededMeeting, db: Datab
     return opened
 
 
-def submit(server: LiveServer, person: Person, meeting: SeededMeeting, content: str) -> httpx.Response:
+def submit(server: LiveServer | Proxy, person: Person, meeting: SeededMeeting, content: str) -> httpx.Response:
     with browser(server, person) as client:
         data = {"content": content, "client_token": f"key-{content}"}
         return client.post(f"{meeting.url}/activities/{meeting.activities[0]}/ideas", data=data)
@@ -310,6 +319,31 @@ def two_worker_caddyfile(workers: Workers) -> str:
 
 def series_names(text: str) -> set[str]:
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def open_streams(server: LiveServer) -> float:
+    found = re.search(r"^decidero_open_streams (\S+)$", httpx.get(server.url + "/metrics").text, re.M)
+    assert found
+    return float(found.group(1))
+
+
+@needs_caddy
+def test_behind_caddy_with_both_workers_as_upstreams_a_meeting_runs_live(
+    workers: Workers, db: Database, people: dict[str, Person], tmp_path: Path
+) -> None:
+    meeting = started_brainstorm(db, people)
+    with running_caddy(tmp_path, workers.a.port, two_worker_caddyfile(workers)) as url:
+        proxy = Proxy(url)
+        streams = [stream(proxy, people[login], meeting, db) for login in ("owner", "pat", "quinn")]
+        spread = (open_streams(workers.a), open_streams(workers.b))
+        for n in range(1, 7):
+            assert submit(proxy, people["rita"], meeting, f"Through Caddy {n}").status_code == 303
+        read_all(streams, lambda: all(numbers(s) == [1, 2, 3, 4, 5, 6] for s in streams), timeout=10)
+        for opened in streams:
+            opened.close()  # before Caddy stops: it would wait for open streams
+
+    assert min(spread) >= 1 and sum(spread) == 3, spread  # least_conn put streams on both workers
+    assert all(set(deliveries(seen).values()) == {1} for seen in streams)
 
 
 @needs_caddy
