@@ -8,7 +8,8 @@ Streams hold no database connection or thread while they wait: only an asyncio q
 Several workers (DECIDERO_REDIS_URL) each hold their own streams. Each tells the others the ids it
 commits (``Bus``), and each worker's publisher reads the committed rows after the last id it published
 from the log: order and gaps are the log's business, Redis only carries the wake-up. After Redis comes
-back, every worker catches up from the log (``catch_up``); while it is away, each polls the log.
+back, every worker catches up from the log (``catch_up``); while it is away, each polls the log
+every second, and every few seconds even while it is there.
 
 Who may read a stream is judged when it opens and again whenever that can change (``recheck``,
 called by every write path that changes a role, a roster, co-facilitators or ownership), and a
@@ -56,6 +57,7 @@ PRESENCE_WINDOW_SECONDS = 0.5
 PRESENCE_CACHE_SECONDS = 0.5  # how old another worker's presence may be on a page or a stream's opening
 PRESENCE_CACHE_MEETINGS = 1024
 TICK_SECONDS = 1.0
+CATCH_UP_SECONDS = 5.0  # with Redis: how often each worker also reads the log for missed notices
 PING_SECONDS = 15
 RETRY_MS = 3000
 # A client that stops reading (a phone gone to sleep mid-send) ends its stream after this long,
@@ -417,6 +419,7 @@ class LiveEngine:
     expiry_timers: dict[str, tuple[str, datetime, asyncio.TimerHandle]] = field(default_factory=dict)
     timed_lifetime: int = 0  # the session lifetime (minutes) the timers were set for
     stalled: StalledSends = field(default_factory=StalledSends)
+    caught_up_at: float = 0.0  # when the ticker last read the log for other workers' events
 
     async def announce(self, event: MeetingEvent) -> None:
         """Have ``event`` published, with every earlier unpublished event of its meeting, in id order,
@@ -782,8 +785,13 @@ class LiveEngine:
         whichever worker commits first stops the activity or says "Time is up." and the others find
         nothing left to do (no leader to elect, hand over or lose)."""
         self._rearm_on_new_lifetime()
-        if self.svc.bus.shared and not self.svc.bus.connected:
-            await self.catch_up()  # Redis away: notices from other workers cannot arrive; poll the log
+        bus = self.svc.bus
+        if bus.shared and (not bus.connected or time.monotonic() - self.caught_up_at >= CATCH_UP_SECONDS):
+            # Redis away: the other workers' notices cannot arrive, so read the log every tick. With
+            # Redis, now and then too: a notice lost in passing (a publish that timed out) then costs
+            # seconds of delay, never an event that waits for the meeting's next one.
+            self.caught_up_at = time.monotonic()
+            await self.catch_up()
         due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
         markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
         announced.intersection_update(markers.values())
