@@ -449,6 +449,14 @@ class LiveEngine:
         bus.on("access_revoked", lambda d: self._revoke_here(d["m"], d["user"], d["message"]))
         bus.on("recheck", lambda d: self._recheck_here(d["users"], d.get("m")))
         bus.on_connect(self.catch_up)
+        bus.on_connect(self.rejudge_all)
+
+    async def rejudge_all(self) -> None:
+        """Judge every open stream again: after Redis comes back, since sign-outs and roster changes
+        told meanwhile by other workers were lost (streams that lost access end now)."""
+        users = {s.viewer.user_id for t in self.broker.topics() for s in self.broker.subscriptions(t)}
+        if users:
+            await self._recheck_here(users, None)
 
     async def catch_up(self) -> None:
         """Publish whatever the log holds beyond what this worker published, for every meeting with

@@ -55,6 +55,7 @@ class Bus:
         self._on_connect: list[Hook] = []
         self._outbox: asyncio.Queue[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._overflowing = False
 
     @property
     def shared(self) -> bool:
@@ -70,13 +71,17 @@ class Bus:
         self._on_connect.append(hook)
 
     def tell(self, kind: str, **data: Any) -> None:
-        """Send a notice to the other workers without waiting (dropped when Redis is away)."""
-        if self._outbox is None:
+        """Send a notice to the other workers without waiting. Dropped while Redis is away or the
+        outbox is full: the receivers catch up from the database instead."""
+        if self._outbox is None or not self.connected:
             return
         try:
             self._outbox.put_nowait(json.dumps({"k": kind, "w": self.worker_id, "d": data}))
+            self._overflowing = False
         except asyncio.QueueFull:
-            log.warning("Bus outbox full; dropping a %s notice (other workers catch up on reconnect)", kind)
+            if not self._overflowing:
+                log.warning("Bus outbox full; dropping notices until Redis keeps up (other workers catch up)")
+            self._overflowing = True
 
     def start(self) -> None:
         if self.redis is None:
