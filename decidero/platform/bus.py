@@ -15,10 +15,12 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger("decidero.bus")
@@ -30,6 +32,9 @@ OUTBOX_SIZE = 10_000  # notices waiting to be sent; past that they are dropped (
 # Redis calls that answer within a request (login limits, presence) give up after this long, so a
 # stalled Redis slows a request by at most this much; callers then fall back to this process's view.
 COMMAND_TIMEOUT_SECONDS = 1.0
+# A subscription that hears nothing this long is pinged; one silent for three times as long is taken
+# for dead (a network path that dropped without a reset would otherwise look connected for ever).
+LIVENESS_SECONDS = 5.0
 
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 Hook = Callable[[], Awaitable[None]]
@@ -119,9 +124,16 @@ class Bus:
                     log.warning("Redis is back; catching up from the database")
                 delay = RECONNECT_MIN_SECONDS
                 await self._caught_up()
+                heard = time.monotonic()
                 while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is not None and message.get("type") == "message":
+                    message = await pubsub.get_message(timeout=LIVENESS_SECONDS)
+                    if message is None:
+                        if time.monotonic() - heard > 3 * LIVENESS_SECONDS:
+                            raise RedisConnectionError("no answer to PING")
+                        await pubsub.ping()
+                        continue
+                    heard = time.monotonic()
+                    if message.get("type") == "message":
                         await self._dispatch(message["data"])
             except asyncio.CancelledError:
                 raise
