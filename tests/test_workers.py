@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from redis_helpers import RedisServer, needs_redis, running_redis
 
 from decidero.meetings import agenda, event_log
 from decidero.meetings.models import Activity, Meeting, MeetingEvent
-from decidero.platform.bus import connect
+from decidero.platform.bus import Bus, connect
 from decidero.platform.db import Database
 from decidero.platform.models import User
 from decidero.platform.ratelimit import SharedCreationLimiter
@@ -438,3 +438,37 @@ def test_the_guest_creation_cap_is_counted_in_redis_for_every_worker(workers: Wo
 
     assert (first, second, other) == (0, 0, 0)
     assert 1 <= third <= 60 and 1 <= fourth <= 60
+
+
+def test_installations_on_different_redis_databases_do_not_hear_each_other(workers: Workers) -> None:
+    """Pub/sub ignores database numbers, so the bus names the database in its channel."""
+    base = workers.redis.url.rsplit("/", 1)[0]
+
+    async def exchange() -> dict[str, list[str]]:
+        buses = {name: Bus(connect(f"{base}/{name[-1]}")) for name in ("a0", "b0", "a1", "b1")}
+        heard: dict[str, list[str]] = {name: [] for name in buses}
+        for name, bus in buses.items():
+            bus.on("note", lambda data, name=name: heard[name].append(data["text"]))
+            bus.start()
+
+        async def until(condition: Callable[[], bool]) -> None:
+            async with asyncio.timeout(5):
+                while not condition():
+                    await asyncio.sleep(0.01)
+
+        try:
+            await until(lambda: all(bus.connected for bus in buses.values()))
+            buses["a0"].tell("note", text="for database 0")
+            await until(lambda: bool(heard["b0"]))
+            # Published after the first note reached b0: had b1 been on database 0's channel, the
+            # first note would have reached it before this one.
+            buses["a1"].tell("note", text="for database 1")
+            await until(lambda: bool(heard["b1"]))
+        finally:
+            for bus in buses.values():
+                await bus.stop()
+        return heard
+
+    heard = asyncio.run(exchange())
+
+    assert heard == {"a0": [], "b0": ["for database 0"], "a1": [], "b1": ["for database 1"]}

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("decidero.bus")
 
-CHANNEL = "decidero:bus"
+CHANNEL = "decidero:bus:{db}"  # pub/sub ignores database numbers: name the database in the channel
 RECONNECT_MIN_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 2.0
 OUTBOX_SIZE = 10_000  # notices waiting to be sent; past that they are dropped (receivers catch up)
@@ -54,6 +54,8 @@ def connect(url: str) -> aioredis.Redis:
 class Bus:
     def __init__(self, redis: aioredis.Redis | None = None) -> None:
         self.redis = redis
+        db = redis.connection_pool.connection_kwargs.get("db", 0) if redis is not None else 0
+        self.channel = CHANNEL.format(db=db)
         self.worker_id = secrets.token_hex(6)
         self.connected = False
         self._handlers: dict[str, list[Handler]] = {}
@@ -107,7 +109,7 @@ class Bus:
         while True:
             message = await self._outbox.get()
             try:
-                await self.redis.publish(CHANNEL, message)
+                await self.redis.publish(self.channel, message)
             except (RedisError, OSError):
                 pass  # the listener notices the outage, and receivers catch up when it ends
 
@@ -118,7 +120,7 @@ class Bus:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 self.connected = True
                 if delay > RECONNECT_MIN_SECONDS:
                     log.warning("Redis is back; catching up from the database")
