@@ -29,7 +29,7 @@ from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_confi
 from .platform.db import Busy, Database
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
 from .platform.logs import configure_logging
-from .platform.metrics import Metrics, RequestTimer
+from .platform.metrics import RequestTimer
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
 from .platform.ratelimit import (
     GUEST_WINDOW_SECONDS,
@@ -128,7 +128,6 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         templates=make_templates(config),
         limiter=SharedLoginLimiter(redis, lambda: bus.connected) if redis is not None else LoginLimiter(),
         bus=bus,
-        metrics=Metrics(),
     )
     if redis is not None:
         services.guest_limiter = SharedCreationLimiter(
