@@ -9,7 +9,9 @@ auto-stop happens once; and a Redis restart in the middle of a meeting loses not
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -347,9 +349,15 @@ def test_behind_caddy_with_both_workers_as_upstreams_a_meeting_runs_live(
         read_all(streams, lambda: all(numbers(s) == [1, 2, 3, 4, 5, 6] for s in streams), timeout=10)
         for opened in streams:
             opened.close()  # before Caddy stops: it would wait for open streams
+        smoke = subprocess.run(
+            [str(ROOT / "deploy" / "smoke.sh"), url, "owner", PASSWORD],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "SMOKE_MEETING_ID": meeting.id, "SMOKE_STREAM_SECONDS": "2"},
+        )  # fmt: skip
 
     assert min(spread) >= 1 and sum(spread) == 3, spread  # least_conn put streams on both workers
     assert all(set(deliveries(seen).values()) == {1} for seen in streams)
+    assert smoke.returncode == 0 and "smoke: 5 passed, 0 failed" in smoke.stdout, smoke.stdout + smoke.stderr
 
 
 @needs_caddy
