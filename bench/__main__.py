@@ -4,6 +4,7 @@
     python -m bench --participants 250 --profile burst --duration 60
     python -m bench --sweep                           # N = 100…1000 (viewers 2000, 5000) and the knee
     python -m bench --backend postgres --profile burst -n 250   # on a throwaway Postgres
+    python -m bench --workers 2 --backend postgres    # two uvicorns on one Postgres, a throwaway Redis
     python -m bench --url http://127.0.0.1:8000 --db ./decidero.db   # a server you started yourself
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 
 from . import metrics, postgres, setup
 from .driver import Options, run_load
-from .server import BenchServer, Sampler, cpu_seconds, raise_open_file_limit, rss_mb
+from .server import BenchRedis, BenchServer, Sampler, cpu_seconds, merge_samples, raise_open_file_limit, rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -39,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vote-window", type=float, default=None, help="classroom: seconds in which everyone votes (60, or the duration if shorter)")
     parser.add_argument("--profile", choices=("classroom", "burst", "viewers", "trickle"), default=None)
     parser.add_argument("--sweep", action="store_true", help="N = 100, 250, 500, 1000 (viewers 2000, 5000) and the knee")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers on one database (more than 1 starts Redis)")
+    parser.add_argument("--redis", action="store_true", help="start a throwaway redis-server and set DECIDERO_REDIS_URL")
     parser.add_argument("--url", help="a running server on loopback instead of starting one (needs --db)")
     parser.add_argument("--db", type=Path, help="with --url: that server's SQLite file, for the set-up and the event log")
     parser.add_argument("--server-pid", type=int, help="with --url: sample that process's CPU and RSS")
@@ -59,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--url must point at loopback (127.0.0.1); the benchmark never targets another host")
     if args.url and not args.db:
         parser.error("--url needs --db, the server's SQLite file")
+    if args.url and (args.workers != 1 or args.redis):
+        parser.error("--workers and --redis start their own servers; they do not go with --url")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.participants < 1 or args.duration <= 0:
         parser.error("--participants and --duration must be positive")
     return args
@@ -83,39 +91,53 @@ def options_for(args: argparse.Namespace, profile: str, participants: int) -> Op
 
 
 def run_once(
-    options: Options, url: str | None = None, db: Path | None = None, server_pid: int | None = None, backend: str = "sqlite"
+    options: Options,
+    url: str | None = None,
+    db: Path | None = None,
+    server_pid: int | None = None,
+    backend: str = "sqlite",
+    workers: int = 1,
+    redis: bool = False,
 ) -> dict[str, Any]:
-    """One profile against a fresh server (or ``url``) on a fresh database of ``backend``; returns the
-    result dictionary."""
+    """One profile against fresh servers (``workers`` of them on one fresh database of ``backend``,
+    with a throwaway Redis when more than one or ``redis``), or against ``url``; returns the result
+    dictionary."""
     with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-"))
-        server = None if url else BenchServer(Path(tmp))
-        database: Path | str = db.resolve() if db is not None else server.database_path.resolve()  # type: ignore[union-attr]
-        if backend == "postgres" and server is not None:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-")))
+        broker = BenchRedis(root) if not url and (redis or workers > 1) else None
+        if broker is not None:
+            broker.start()
+            stack.callback(broker.stop)
+        secret = secrets.token_urlsafe(48)  # one signing secret: a session from one worker is valid on all
+        servers = [] if url else [BenchServer(root / f"worker-{n}", secret=secret, database=root / "decidero.db") for n in range(workers)]
+        for server in servers:
+            server.workdir.mkdir()
+            server.redis_url = broker.url if broker is not None else ""
+        database: Path | str = (db if db is not None else root / "decidero.db").resolve()
+        if backend == "postgres" and servers:
             # A cluster of its own for the run, with durability on, as an operator's would be.
             cluster = stack.enter_context(postgres.running_postgres(durable=True))
-            database = server.database_url = cluster.create_database()
+            database = cluster.create_database()
+            for server in servers:
+                server.database_url = database
         plan = setup.prepare_database(database, options.people)
-        samplers: list[Sampler] = []
-        if server is not None:
+        for server in servers:
             server.start()
-            server_pid = server.process.pid  # type: ignore[union-attr]
-        if server_pid:
-            samplers.append(Sampler(server_pid))
-        samplers.append(Sampler(os.getpid()))
+        pids = [server.process.pid for server in servers if server.process] or ([server_pid] if server_pid else [])
+        samplers = [Sampler(pid) for pid in pids] + [Sampler(os.getpid())]
         for sampler in samplers:
             sampler.start()
         cpu_before, wall_before = cpu_seconds(os.getpid()), time.monotonic()
         try:
-            run = run_load(url or server.url, plan, options)  # type: ignore[union-attr]
+            run = run_load(url or servers[0].url, plan, options, [s.url for s in servers] if workers > 1 else None)
         except setup.SetupError:
-            if server is not None:
+            for server in servers:
                 print("Server log (last lines):\n" + "\n".join(server.output().splitlines()[-25:]), file=sys.stderr)
             raise
         finally:
             for sampler in samplers:
                 sampler.stop()
-            if server is not None:
+            for server in servers:
                 server.stop()
         used, wall = cpu_seconds(os.getpid()) - cpu_before, time.monotonic() - wall_before
         driver = {
@@ -125,11 +147,13 @@ def run_once(
             "samples": samplers[-1].samples,
         }
         log = setup.event_log(plan.database, plan.meeting_id)
-        server_samples = samplers[0].samples if server_pid else []
+        server_samples = merge_samples([s.samples for s in samplers[:-1]]) if pids else []
         result = metrics.summarize(run, log, server_samples, driver)
         result["backend"] = backend
-        if server is not None:
-            lines = server.output().splitlines()
+        result["server"]["workers"] = max(1, len(servers))
+        result["server"]["redis"] = broker is not None
+        if servers:
+            lines = [line for server in servers for line in server.output().splitlines()]
             result["server"]["error_lines"] = sum(1 for line in lines if "Traceback" in line or "ERROR" in line)
             result["server"]["log_tail"] = lines[-40:]
         return result
@@ -148,7 +172,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     for profile in profiles:
         knees[profile] = None
         for n in SWEEP[profile]:
-            result = run_once(options_for(args, profile, n), args.url, args.db, args.server_pid, args.backend)
+            result = run_once(options_for(args, profile, n), args.url, args.db, args.server_pid, args.backend, args.workers, args.redis)
             paths = metrics.write(result, args.results)
             p95 = knee_figure(result)
             good = p95 < KNEE_P95_MS and result["error_rate"] < KNEE_ERROR_RATE
@@ -193,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if limit < needed:
         print(f"warning: open-file limit {limit} may be too low for {options.participants} participants", file=sys.stderr)
     try:
-        result = run_once(options, args.url, args.db, args.server_pid, args.backend)
+        result = run_once(options, args.url, args.db, args.server_pid, args.backend, args.workers, args.redis)
     except setup.SetupError as exc:
         print(f"Set-up failed: {exc}", file=sys.stderr)
         return 2

@@ -189,6 +189,9 @@ class Person:
     streams: int = 1
     writer: bool = True
     client: httpx.AsyncClient | None = None
+    # The worker this person's stream goes to; with several workers, not the one its requests go to,
+    # so that every submission's fan-out crosses from one worker to the other.
+    stream_url: str = ""
     csrf: str = ""
     ready: bool = False  # signed in with a page (and its CSRF token) open; only then does it act
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -277,7 +280,7 @@ class Person:
             run.connected(1)
 
     async def _raw_stream(self, receiver: Receiver, path: str, headers: dict[str, str], started: float, first: bool) -> int:
-        url = httpx.URL(self.run.base_url)
+        url = httpx.URL(self.stream_url or self.run.base_url)
         cookies = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
         protocol = await sse.open_stream(
             url.host, url.port or 80, path, {**headers, "Cookie": cookies},
@@ -293,7 +296,7 @@ class Person:
         return status
 
     async def _httpx_stream(self, receiver: Receiver, path: str, headers: dict[str, str], started: float, first: bool) -> int:
-        async with self.http.stream("GET", path, headers=headers) as response:
+        async with self.http.stream("GET", (self.stream_url or "") + path, headers=headers) as response:
             if response.status_code != 200:
                 return response.status_code
             buffer, separator = b"", b""
@@ -506,6 +509,7 @@ class Run:
     base_url: str
     plan: setup.Plan
     options: Options
+    worker_urls: list[str] = field(default_factory=list)  # several workers: people spread over them
     rec: Recorder = field(default_factory=Recorder)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     all_connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -548,9 +552,13 @@ class Run:
         else:
             receiver.covered = event_id
 
-    def new_client(self) -> httpx.AsyncClient:
+    def url_for(self, number: int) -> str:
+        urls = self.worker_urls or [self.base_url]
+        return urls[number % len(urls)]
+
+    def new_client(self, base_url: str | None = None) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=base_url or self.base_url,
             timeout=httpx.Timeout(REQUEST_TIMEOUT, read=60.0),
             limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=KEEPALIVE_SECONDS),
             verify=self.ssl_context,
@@ -579,8 +587,9 @@ class Run:
     async def execute(self) -> None:
         people = self.people()
         self.expected_streams = sum(p.streams for p in people)
-        for person in people:
-            person.client = self.new_client()
+        for number, person in enumerate(people):
+            person.client = self.new_client(self.url_for(number))
+            person.stream_url = self.url_for(number + 1)
         facilitator = people[0]
         try:
             async with self.new_client() as client:
@@ -734,11 +743,12 @@ class Run:
         return cutoff
 
 
-def run_load(base_url: str, plan: setup.Plan, options: Options) -> Run:
-    """Run one load profile against a prepared meeting; returns the run with its recordings."""
+def run_load(base_url: str, plan: setup.Plan, options: Options, worker_urls: list[str] | None = None) -> Run:
+    """Run one load profile against a prepared meeting; returns the run with its recordings. With
+    ``worker_urls`` (several workers on one database), people spread over them."""
     if options.seed is not None:
         random.seed(options.seed)
-    run = Run(base_url, plan, options)
+    run = Run(base_url, plan, options, worker_urls or [])
     runner: Any
     try:
         import uvloop

@@ -296,7 +296,9 @@ def _fmt(figures: dict[str, Any], key: str) -> str:
 def markdown(result: dict[str, Any]) -> str:
     r = result
     lines = [
-        f"# Decidero load benchmark: {r['profile']}, N = {r['participants']}, {r.get('backend', 'sqlite')}",
+        f"# Decidero load benchmark: {r['profile']}, N = {r['participants']}, {r.get('backend', 'sqlite')}"
+        + (f", {r['server']['workers']} workers" if r["server"].get("workers", 1) > 1 else "")
+        + (" with Redis" if r["server"].get("redis") else ""),
         "",
         f"Started {r['started_at']}; mode `{r['mode']}`; ramp {r['ramp_s']} s; measured {r['measured_s']} s; "
         f"streams {r['streams']['connected']}/{r['streams']['expected']} connected, "
@@ -356,7 +358,12 @@ def write(result: dict[str, Any], directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     backend = result.get("backend", "sqlite")
-    stem = directory / (f"{stamp}-{result['profile']}-{result['participants']}" + ("" if backend == "sqlite" else f"-{backend}"))
+    workers = result["server"].get("workers", 1)
+    stem = directory / (
+        f"{stamp}-{result['profile']}-{result['participants']}"
+        + ("" if backend == "sqlite" else f"-{backend}")
+        + (f"-w{workers}" if workers > 1 else "")
+    )
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     md_path.write_text(markdown(result))

@@ -1,4 +1,5 @@
-"""A real uvicorn ``decidero.main:app`` on a free loopback port, and /proc sampling of its CPU and RSS."""
+"""Real uvicorn ``decidero.main:app`` workers on free loopback ports (several share one database and a
+throwaway redis-server), and /proc sampling of their CPU and RSS."""
 
 from __future__ import annotations
 
@@ -89,14 +90,62 @@ class Sampler:
             last_t, last_cpu = now, cpu
 
 
+def merge_samples(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Several workers' samples as one server: CPU and RSS added up, second by second."""
+    if len(runs) == 1:
+        return runs[0]
+    merged = []
+    for row in zip(*runs, strict=False):
+        merged.append({
+            "t": row[0]["t"], "at": row[0]["at"],
+            "cpu_percent": round(sum(r["cpu_percent"] for r in row), 1), "rss_mb": round(sum(r["rss_mb"] for r in row), 1),
+        })  # fmt: skip
+    return merged
+
+
+@dataclass
+class BenchRedis:
+    """A throwaway redis-server (Debian's ``redis-server``) on a free port, without persistence."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", "", "--appendonly", "no"]
+        with open(self.workdir / "redis.out", "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("redis-server exited: " + (self.workdir / "redis.out").read_text()[-2000:])
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not listen within {START_TIMEOUT:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+
 @dataclass
 class BenchServer:
-    """uvicorn started the way operators start it, in a temporary working directory with its own DB."""
+    """uvicorn started the way operators start it, in a temporary working directory with its own DB
+    (or, for one of several workers, ``database`` shared with the others and ``redis_url``)."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
-    database_url: str | None = None  # default: SQLite in ``workdir``
+    database: Path | None = None  # SQLite file; default: in ``workdir``
+    database_url: str | None = None  # instead of the SQLite file (Postgres)
+    redis_url: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -105,10 +154,11 @@ class BenchServer:
 
     @property
     def database_path(self) -> Path:
-        return self.workdir / "decidero.db"
+        return self.database or self.workdir / "decidero.db"
 
     def env(self) -> dict[str, str]:
         return {
+            **({"DECIDERO_REDIS_URL": self.redis_url} if self.redis_url else {}),
             "DECIDERO_DATABASE_URL": self.database_url or f"sqlite:///{self.database_path}",
             "DECIDERO_JWT_SECRET_KEY": self.secret,
             # As operators run it, except that cookies travel over plain HTTP on loopback.

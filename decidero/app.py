@@ -24,13 +24,24 @@ from .meetings.activity_types import TYPES, default_type, type_routes
 from .meetings.broker import InProcessBroker
 from .meetings.live import LiveEngine, Presence
 from .meetings.routes import meetings, results, room, transfer
+from .meetings.shared_presence import SharedPresence
 from .meetings.write_order import MeetingWriteOrder
+from .platform.bus import Bus
+from .platform.bus import connect as connect_redis
 from .platform.config import DEV_SECRET_WARNING, Config, ConfigError, load_config, redacted
 from .platform.db import Busy, Database, connect
 from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignInRequired
 from .platform.logs import configure_logging
+from .platform.metrics import RequestTimer
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
-from .platform.routes import admin_users, auth, grab, health, pages, profile, settings
+from .platform.ratelimit import (
+    GUEST_WINDOW_SECONDS,
+    GUESTS_PER_ADDRESS,
+    LoginLimiter,
+    SharedCreationLimiter,
+    SharedLoginLimiter,
+)
+from .platform.routes import admin_users, auth, grab, health, metrics, pages, profile, settings
 from .platform.runtime_settings import RuntimeSettings
 from .platform.sessions import Signing
 from .platform.web import (
@@ -109,7 +120,10 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     if config.secret_generated:
         log.warning(DEV_SECRET_WARNING)
     database = open_database(config)
-    runtime = RuntimeSettings(database, config.secret_key)
+    # With Redis, several workers share events, presence, login limits and cache invalidation.
+    redis = connect_redis(config.redis_url) if config.redis_url else None
+    bus = Bus(redis)
+    runtime = RuntimeSettings(database, config.secret_key, bus)
     runtime.load()
     services = Services(
         config=config,
@@ -117,51 +131,80 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         settings=runtime,
         signing=Signing(config.secret_key, config.issuer),
         templates=make_templates(config),
+        limiter=SharedLoginLimiter(redis, lambda: bus.connected) if redis is not None else LoginLimiter(),
+        bus=bus,
     )
+    if redis is not None:
+        services.guest_limiter = SharedCreationLimiter(
+            redis, "guests", GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS, lambda: bus.connected
+        )
     services.templates.globals["types"] = TYPES  # the activity type menus (the platform knows no types)
     services.templates.globals["default_type"] = default_type()
 
-    broker = InProcessBroker()
-    live_engine = LiveEngine(services, broker, Presence(), floor=database.read_sync(event_log.newest_id))
+    dropped = services.metrics.streams_dropped
+    broker = InProcessBroker(on_drop=dropped.labels("queue_full").inc)
+    presence = Presence(SharedPresence(redis, bus.worker_id, lambda: bus.connected) if redis is not None else None)
+    live_engine = LiveEngine(services, broker, presence, floor=database.read_sync(event_log.newest_id))
+    live_engine.listen(bus)
+    bus.on_connect(presence.refresh)  # Redis may have restarted empty
     services.extras["live"] = live_engine
+    services.metrics.open_streams.set_function(live_engine.open_streams)
+    services.metrics.write_queue.set_function(database.pending_writes)
+    services.metrics.redis_connected.set_function(lambda: 1 if bus.connected or not bus.shared else 0)
     services.on_sessions_revoked.append(live_engine.expire_sessions)  # their streams end
     services.on_role_changed.append(lambda user_id: live_engine.recheck([user_id]))  # judged again
     services.describe_next.append(meetings.describe_next(database))  # "You are joining …" on sign-in
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("Decidero started (database %s)", config.database_path or redacted(config.database_url))
-        ticker = asyncio.create_task(live_engine.tick_forever())
-        sweeper = asyncio.create_task(live_engine.stalled.sweep_forever())
+        log.info(
+            "Decidero started (database %s%s)",
+            config.database_path or redacted(config.database_url),
+            ", Redis" if redis is not None else "",
+        )
+        bus.start()
+        tasks = [
+            asyncio.create_task(live_engine.tick_forever()),
+            asyncio.create_task(live_engine.stalled.sweep_forever(dropped.labels("stalled").inc)),
+        ]
+        if redis is not None:
+            tasks.append(asyncio.create_task(presence.heartbeat_forever()))
         yield
-        ticker.cancel()
-        sweeper.cancel()
+        for task in tasks:
+            task.cancel()
         live_engine.stop_publishing()
         broker.close_all()
+        await bus.stop()
         services.hasher.close()
         database.close()
         log.info("Decidero stopped; database closed")
 
+    routes = [
+        *pages.routes,
+        *health.routes,
+        *metrics.routes,
+        *auth.routes,
+        *profile.routes,
+        *admin_users.routes,
+        *settings.routes,
+        *designer.routes,
+        *exchange.routes,
+        *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
+        *room.routes,
+        *transfer.routes,
+        *reports.routes,
+        *(grab.routes if config.grab_enabled else []),
+        *results.routes,  # dispatched to the activity's type
+        *type_routes(),  # each activity type's own (ideas, ballots, …)
+        Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
+    ]
     app = Starlette(
-        routes=[
-            *pages.routes,
-            *health.routes,
-            *auth.routes,
-            *profile.routes,
-            *admin_users.routes,
-            *settings.routes,
-            *designer.routes,
-            *exchange.routes,
-            *meetings.routes,  # before the room: /meeting/create must not match /meeting/{mid}
-            *room.routes,
-            *transfer.routes,
-            *reports.routes,
-            *(grab.routes if config.grab_enabled else []),
-            *results.routes,  # dispatched to the activity's type
-            *type_routes(),  # each activity type's own (ideas, ballots, …)
-            Mount("/static", StaticFiles(directory=config.static_dir), name="static"),
+        routes=routes,
+        middleware=[
+            Middleware(RequestTimer, metrics=services.metrics, routes=routes),
+            Middleware(DecideroMiddleware),
+            Middleware(MeetingWriteOrder),
         ],
-        middleware=[Middleware(DecideroMiddleware), Middleware(MeetingWriteOrder)],
         exception_handlers={
             SignInRequired: _sign_in_required,
             PasswordChangeRequired: _password_change_required,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TOOLS_REQUIRED
+from redis_helpers import needs_redis
 
 from bench import metrics, postgres
 from bench.__main__ import run_once
@@ -19,11 +20,21 @@ from bench.driver import Options
 NO_POSTGRES = pytest.mark.skipif(not postgres.available() and not TOOLS_REQUIRED, reason="Postgres is not installed")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=NO_POSTGRES)])
-def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path, backend: str) -> None:
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [
+        ("sqlite", 1),
+        pytest.param("postgres", 1, marks=NO_POSTGRES),
+        pytest.param("sqlite", 2, marks=needs_redis),
+        pytest.param("postgres", 2, marks=[NO_POSTGRES, needs_redis]),
+    ],
+)
+def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: Path, backend: str, workers: int) -> None:
+    """With two workers (and a redis-server) every stream is on the other worker than its person's
+    requests, so every delivery crossed between them."""
     options = Options(profile="burst", participants=5, duration=8.0, vote_window=4.0, ramp=1.0, seed=7)
 
-    result = run_once(options, backend=backend)
+    result = run_once(options, backend=backend, workers=workers)
     json_path, md_path = metrics.write(result, tmp_path)
     saved = json.loads(json_path.read_text())
 
@@ -42,3 +53,4 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
     assert "| Request |" in md_path.read_text()
     assert saved["backend"] == backend
+    assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)

@@ -145,7 +145,7 @@ def test_a_relative_database_url_resolves_against_the_working_directory(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("DECIDERO_DATABASE_URL", "mysql://db/decidero"), ("DECIDERO_REDIS_URL", "redis://x")]
+    ("name", "value"), [("DECIDERO_DATABASE_URL", "mysql://db/decidero"), ("DECIDERO_REDIS_URL", "memcached://x")]
 )
 def test_unsupported_scale_out_backends_are_refused(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError) as raised:
@@ -176,3 +176,19 @@ def test_an_unopenable_database_is_reported_with_its_url(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as raised:
         create_app(base_env(tmp_path, DECIDERO_DATABASE_URL=url), cwd=tmp_path)
     assert str(raised.value).startswith(f"Cannot open database {url}: ")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://:secret@cache.internal:6380/1", "unix:///run/redis/redis.sock"])
+def test_a_redis_url_is_accepted_for_several_workers(tmp_path: Path, url: str) -> None:
+    assert load_config(base_env(tmp_path, DECIDERO_REDIS_URL=url), tmp_path).redis_url == url
+
+
+def test_without_redis_everything_stays_in_the_process(tmp_path: Path) -> None:
+    config = load_config(base_env(tmp_path), tmp_path)
+    assert config.redis_url == "" and config.metrics_token == ""
+
+
+def test_a_short_metrics_token_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(base_env(tmp_path, DECIDERO_METRICS_TOKEN="short"), tmp_path)
+    assert str(raised.value) == "DECIDERO_METRICS_TOKEN must be at least 32 characters long"

@@ -25,6 +25,7 @@ from caddy_helpers import CADDYFILE, caddy_env, free_port, needs_caddy, needs_to
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNIT = DEPLOY / "decidero.service"
+WORKER_UNIT = DEPLOY / "decidero@.service"
 ENV_EXAMPLE = DEPLOY / "decidero.env.example"
 SMOKE = DEPLOY / "smoke.sh"
 HOSTING = DEPLOY / "HOSTING.md"
@@ -62,13 +63,13 @@ def unit_settings() -> dict[str, list[str]]:
     return settings
 
 
-def systemd_root(tmp_path: Path, unit_text: str) -> Path:
+def systemd_root(tmp_path: Path, unit_text: str, name: str = "decidero.service") -> Path:
     """A file-system root holding the unit, its ExecStart binary and the stock system units."""
     root = tmp_path / "root"
     system_units = next(p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if p.is_dir())
     shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
-    (root / "etc/systemd/system/decidero.service").write_text(unit_text)
+    (root / "etc/systemd/system" / name).write_text(unit_text)
     uvicorn = root / "opt/decidero/venv/bin/uvicorn"
     uvicorn.parent.mkdir(parents=True)
     uvicorn.write_text("#!/bin/sh\n")
@@ -79,9 +80,9 @@ def systemd_root(tmp_path: Path, unit_text: str) -> Path:
 OTHER_UNIT = re.compile(r"^(/\S+/)?(?!decidero\.)[\w@.\\-]+\.(service|socket|target|mount|timer|path|slice|scope|swap):")
 
 
-def verify(root: Path) -> subprocess.CompletedProcess[str]:
+def verify(root: Path, name: str = "decidero.service") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", f"--root={root}", "/etc/systemd/system/decidero.service"],
+        ["systemd-analyze", "verify", "--man=no", f"--root={root}", f"/etc/systemd/system/{name}"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -100,6 +101,30 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     complaints = [line for line in lines if line.strip() and not OTHER_UNIT.match(line)]
     assert complaints == []
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_systemd_analyze
+def test_worker_template_passes_systemd_analyze_verify_as_an_instance(tmp_path: Path) -> None:
+    result = verify(systemd_root(tmp_path, WORKER_UNIT.read_text(), "decidero@.service"), "decidero@8001.service")
+
+    lines = (result.stdout + result.stderr).splitlines()
+    assert [line for line in lines if line.strip() and not OTHER_UNIT.match(line)] == []
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_worker_template_is_the_unit_with_a_port_per_instance() -> None:
+    """Several workers run the same sandbox, limits and shutdown as one: only these lines differ."""
+    ours = [line for line in WORKER_UNIT.read_text().splitlines() if not line.startswith("#")]
+    single = [line for line in UNIT.read_text().splitlines() if not line.startswith("#")]
+    changed = {
+        "Description=Decidero group decision support (uvicorn)": "Description=Decidero group decision support (uvicorn worker on port %i)",
+        "After=network-online.target": "After=network-online.target redis-server.service",
+        "ExecStart=/opt/decidero/venv/bin/uvicorn decidero.main:app --host 127.0.0.1 --port 8000": (
+            "ExecStart=/opt/decidero/venv/bin/uvicorn decidero.main:app --host 127.0.0.1 --port %i"
+        ),
+    }
+
+    assert ours == [changed.get(line, line) for line in single]
 
 
 @needs_systemd_analyze
@@ -516,7 +541,7 @@ def test_hosting_guide_quotes_every_startup_failure_and_variable() -> None:
 
 
 def test_hosting_guide_only_points_at_files_that_exist() -> None:
-    mentioned = set(re.findall(r"deploy/[\w.-]+", HOSTING.read_text()))
+    mentioned = set(re.findall(r"deploy/[\w.@-]+", HOSTING.read_text()))
 
     assert mentioned
     assert [name for name in sorted(mentioned) if not (DEPLOY.parent / name).exists()] == []

@@ -610,7 +610,7 @@ def test_closed_streams_leave_no_subscriptions_behind(room: Live, monkeypatch: p
     while room.server.run(lambda: bool(room.server.broker.topics() or room.server.engine.session_streams)):
         assert time.monotonic() < deadline, "subscriptions left behind"
         time.sleep(0.02)
-    while room.server.run(lambda: room.server.engine.presence.present(room.meeting.id)):
+    while room.server.call(room.server.engine.presence.present(room.meeting.id)):
         assert time.monotonic() < deadline, "presence left behind"
         time.sleep(0.02)
 

@@ -1,4 +1,4 @@
-"""In-process pub/sub behind a small interface, so a Redis-backed broker can replace it (SPEC §3.9).
+"""In-process pub/sub between the live engine and this worker's open streams.
 
 Publishing never waits on a subscriber: each subscription has a bounded queue, and one that is full
 (a slow or dead client) is closed and dropped instead of slowing everyone else.
@@ -104,8 +104,12 @@ class Broker(Protocol):
 
 
 class InProcessBroker:
-    def __init__(self) -> None:
+    """This worker's streams by topic. With several workers each has its own: the live engine
+    wakes every worker's publisher with the ids committed anywhere (``LiveEngine.listen``)."""
+
+    def __init__(self, on_drop: Callable[[], None] | None = None) -> None:
         self._topics: dict[str, set[Subscription]] = {}
+        self.on_drop = on_drop  # counts streams dropped for a full queue (/metrics)
 
     def publish(self, topic: str, event: Event) -> None:
         for subscription in list(self._topics.get(topic, ())):
@@ -115,6 +119,8 @@ class InProcessBroker:
                 # It cannot keep up: end its stream; the browser reconnects and resyncs.
                 self.unsubscribe(subscription)
                 subscription.dropped = True
+                if self.on_drop is not None:
+                    self.on_drop()
 
     def subscribe(self, topic: str, viewer: Viewer) -> Subscription:
         subscription = Subscription(topic, viewer)
@@ -136,6 +142,10 @@ class InProcessBroker:
 
     def topics(self) -> list[str]:
         return list(self._topics)
+
+    def count(self) -> int:
+        """Open subscriptions on every topic (the open streams of this worker)."""
+        return sum(len(subs) for subs in self._topics.values())
 
     def close_all(self) -> None:
         for topic in list(self._topics):

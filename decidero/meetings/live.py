@@ -5,6 +5,12 @@ event's fragments are rendered on a reader thread once per audience among the co
 (facilitators, or participants sharing the same activity scope) and published on the meeting's topic.
 Streams hold no database connection or thread while they wait: only an asyncio queue.
 
+Several workers (DECIDERO_REDIS_URL) each hold their own streams. Each tells the others the ids it
+commits (``Bus``), and each worker's publisher reads the committed rows after the last id it published
+from the log: order and gaps are the log's business, Redis only carries the wake-up. After Redis comes
+back, every worker catches up from the log (``catch_up``); while it is away, each polls the log
+every second, and every few seconds even while it is there.
+
 Who may read a stream is judged when it opens and again whenever that can change (``recheck``,
 called by every write path that changes a role, a roster, co-facilitators or ownership), and a
 session's streams end the moment it expires (``_watch_expiry``).
@@ -16,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,9 +31,11 @@ from typing import Any
 
 import anyio
 from jinja2 import Environment
+from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 from starlette.types import Message, Send
 
+from ..platform.bus import Bus
 from ..platform.errors import NotFound
 from ..platform.models import User, utcnow
 from ..platform.prepared import one
@@ -39,13 +47,17 @@ from .activity_types import event_builder, get_type, over_replay_limit
 from .broker import Event, InProcessBroker, Subscription, Viewer, personal
 from .models import Meeting, MeetingEvent
 from .room import FACILITATOR_AUDIENCE, RoomState, load_room, panel_values, region_values
+from .shared_presence import HEARTBEAT_SECONDS, SharedPresence
 
 log = logging.getLogger("decidero.live")
 
 REPLAY_LIMIT = 500
 PRESENCE_GRACE_SECONDS = 10.0
 PRESENCE_WINDOW_SECONDS = 0.5
+PRESENCE_CACHE_SECONDS = 0.5  # how old another worker's presence may be on a page or a stream's opening
+PRESENCE_CACHE_MEETINGS = 1024
 TICK_SECONDS = 1.0
+CATCH_UP_SECONDS = 5.0  # with Redis: how often each worker also reads the log for missed notices
 PING_SECONDS = 15
 RETRY_MS = 3000
 # A client that stops reading (a phone gone to sleep mid-send) ends its stream after this long,
@@ -165,16 +177,41 @@ def build_replay(env: Environment, state: RoomState, events: list[MeetingEvent],
 
 
 class Presence:
-    """Who has an open stream, per meeting. Joins/leaves are coalesced into one event per window."""
+    """Who has an open stream, per meeting. Joins/leaves are coalesced into one event per window.
 
-    def __init__(self) -> None:
+    ``counts`` are this worker's streams. With several workers, ``shared`` (Redis) holds which
+    users each worker has, and a user's first join and last leave across all of them are the ones
+    announced; if Redis cannot be reached, this worker announces and lists what it sees itself.
+    """
+
+    def __init__(self, shared: SharedPresence | None = None) -> None:
         self.counts: dict[str, dict[str, int]] = {}
+        self.shared = shared
         self._leave_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._pending: dict[str, dict[str, str]] = {}  # meeting → user → "joined"/"left"
         self._flush_tasks: dict[str, asyncio.Task[None]] = {}
+        self._everyone: dict[str, tuple[float, set[str]]] = {}  # meeting → (read at, users on any worker)
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def present(self, meeting_id: str) -> set[str]:
-        return set(self.counts.get(meeting_id, {}))
+    async def present(self, meeting_id: str, fresh: bool = False) -> set[str]:
+        """Users with a stream open here or (shared) on any worker. Pages and stream openings may
+        use a list up to PRESENCE_CACHE_SECONDS old; a publish, which renders presence events, reads it anew."""
+        here = set(self.counts.get(meeting_id, {}))
+        if self.shared is None:
+            return here
+        cached = self._everyone.get(meeting_id)
+        now = time.monotonic()
+        if cached is not None and not fresh and now - cached[0] < PRESENCE_CACHE_SECONDS:
+            return cached[1] | here
+        try:
+            everyone = await self.shared.present(meeting_id)
+        except (RedisError, OSError):
+            return here | (cached[1] if cached else set())
+        self._everyone.pop(meeting_id, None)
+        self._everyone[meeting_id] = (now, everyone)
+        while len(self._everyone) > PRESENCE_CACHE_MEETINGS:
+            del self._everyone[next(iter(self._everyone))]
+        return everyone | here
 
     def join(self, svc: Services, meeting_id: str, user_id: str) -> None:
         users = self.counts.setdefault(meeting_id, {})
@@ -182,8 +219,43 @@ class Presence:
         if timer is not None:
             timer.cancel()  # back within the grace period: no leave, no join
         elif user_id not in users:
-            self._queue(svc, meeting_id, user_id, "joined")
+            if self.shared is None:
+                self._queue(svc, meeting_id, user_id, "joined")
+            else:
+                self._spawn(self._shared_change(svc, meeting_id, user_id, "joined"))
         users[user_id] = users.get(user_id, 0) + 1
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shared_change(self, svc: Services, meeting_id: str, user_id: str, change: str) -> None:
+        """Announce a join or leave only when this worker's is the first or the last anywhere."""
+        assert self.shared is not None
+        try:
+            if change == "joined":
+                announce_it = await self.shared.join(meeting_id, user_id)
+            else:
+                announce_it = await self.shared.leave(meeting_id, user_id)
+        except (RedisError, OSError):
+            announce_it = True  # Redis away: say what this worker saw
+        if announce_it:
+            self._queue(svc, meeting_id, user_id, change)
+
+    async def heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Tell Redis again which users this worker holds (after a reconnect, and every heartbeat)."""
+        if self.shared is None:
+            return
+        try:
+            await self.shared.refresh({m: set(users) for m, users in self.counts.items()})
+        except (RedisError, OSError) as exc:
+            log.debug("Presence heartbeat skipped: %s", exc)
 
     def leave(self, svc: Services, meeting_id: str, user_id: str) -> None:
         users = self.counts.get(meeting_id, {})
@@ -202,7 +274,10 @@ class Presence:
             users.pop(user_id, None)
             if not users:
                 self.counts.pop(meeting_id, None)
-            self._queue(svc, meeting_id, user_id, "left")
+            if self.shared is None:
+                self._queue(svc, meeting_id, user_id, "left")
+            else:
+                self._spawn(self._shared_change(svc, meeting_id, user_id, "left"))
 
     def _queue(self, svc: Services, meeting_id: str, user_id: str, change: str) -> None:
         self._pending.setdefault(meeting_id, {})[user_id] = change
@@ -313,16 +388,19 @@ class StalledSends:
 
         return guarded
 
-    def end_stalled(self) -> None:
+    def end_stalled(self) -> int:
+        """End the stalled streams; returns how many."""
         too_old = time.monotonic() - SEND_TIMEOUT_SECONDS
-        for stream in [s for s, began in self.sending.items() if began < too_old]:
+        stalled = [s for s, began in self.sending.items() if began < too_old]
+        for stream in stalled:
             self.sending.pop(stream, None)
             stream.cancel()
+        return len(stalled)
 
-    async def sweep_forever(self) -> None:
+    async def sweep_forever(self, on_ended: Callable[[int], None]) -> None:
         while True:
             await asyncio.sleep(SEND_TIMEOUT_SECONDS / 3)
-            self.end_stalled()
+            on_ended(self.end_stalled())
 
 
 @dataclass
@@ -343,20 +421,57 @@ class LiveEngine:
     expiry_timers: dict[str, tuple[str, datetime, asyncio.TimerHandle]] = field(default_factory=dict)
     timed_lifetime: int = 0  # the session lifetime (minutes) the timers were set for
     stalled: StalledSends = field(default_factory=StalledSends)
+    caught_up_at: float = 0.0  # when the ticker last read the log for other workers' events
 
     async def announce(self, event: MeetingEvent) -> None:
-        """Have ``event`` published, with every earlier unpublished event of its meeting, in id order.
+        """Have ``event`` published, with every earlier unpublished event of its meeting, in id order,
+        on this worker and (told through the bus) on every other.
 
         Returns at once: the request that committed the event does not wait for the fan-out. One
         publisher task per meeting publishes the whole unpublished tail of the log each time, so
         announcements arriving out of commit order cannot make streams skip an event.
         """
-        meeting_id = event.meeting_id
-        if event.id <= self.published.get(meeting_id, self.floor):
+        self.svc.bus.tell("events", m=event.meeting_id, id=event.id)
+        self._wake(event.meeting_id, event.id)
+
+    def _wake(self, meeting_id: str, event_id: int) -> None:
+        """Events of ``meeting_id`` up to ``event_id`` are committed: publish what this worker has not."""
+        if event_id <= self.published.get(meeting_id, self.floor):
             return
-        self.wanted[meeting_id] = max(self.wanted.get(meeting_id, 0), event.id)
+        self.wanted[meeting_id] = max(self.wanted.get(meeting_id, 0), event_id)
         if meeting_id not in self.publishers:
             self.publishers[meeting_id] = asyncio.create_task(self._publisher(meeting_id))
+
+    def listen(self, bus: Bus) -> None:
+        """Act on the other workers' notices: committed events, passing signals, and changes that
+        end or re-judge streams (each worker judges its own streams)."""
+        bus.on("events", lambda d: self._wake(str(d["m"]), int(d["id"])))
+        bus.on("signal", lambda d: self._signal_here(d["m"], d["type"], d["html"], d["sender"]))
+        bus.on("sessions_revoked", lambda d: self._expire_here(d["user"], d.get("only"), d.get("keep")))
+        bus.on("access_revoked", lambda d: self._revoke_here(d["m"], d["user"], d["message"]))
+        bus.on("recheck", lambda d: self._recheck_here(d["users"], d.get("m")))
+        bus.on_connect(self.catch_up)
+        bus.on_connect(self.rejudge_all)
+
+    async def rejudge_all(self) -> None:
+        """Judge every open stream again: after Redis comes back, since sign-outs and roster changes
+        told meanwhile by other workers were lost (streams that lost access end now)."""
+        users = {s.viewer.user_id for t in self.broker.topics() for s in self.broker.subscriptions(t)}
+        if users:
+            await self._recheck_here(users, None)
+
+    async def catch_up(self) -> None:
+        """Publish whatever the log holds beyond what this worker published, for every meeting with
+        streams here: after Redis came back (notices sent meanwhile were lost), or while it is away."""
+        topics = self.broker.topics()
+        if not topics:
+            return
+        latest = await self.svc.db.read(lambda: {t: event_log.latest_id(t) for t in topics})
+        for meeting_id, event_id in latest.items():
+            self._wake(meeting_id, event_id)
+
+    def open_streams(self) -> int:
+        return self.broker.count()
 
     async def _publisher(self, meeting_id: str) -> None:
         """Publish now, then at most once per window while events keep coming.
@@ -393,22 +508,31 @@ class LiveEngine:
         if not viewers:
             self.published[meeting_id] = wanted
             return
-        present = self.presence.present(meeting_id)
-        outgoing = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
+        present = await self.presence.present(meeting_id, fresh=True)
+        outgoing, logged = await self.svc.db.read(partial(self._build, meeting_id, last, viewers, present))
         self.published[meeting_id] = max([wanted, *(e.id or 0 for e in outgoing)])
         for published in outgoing:
             self.broker.publish(meeting_id, published)
+        if logged:
+            metrics = self.svc.metrics
+            metrics.events_published.inc(len(logged))
+            now = utcnow()
+            for row in logged:
+                metrics.publish_lag.observe(max(0.0, (now - row.created_at).total_seconds()))
 
-    def _build(self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]) -> list[Event]:
-        """The unpublished events after ``last``, each rendered once per audience (read path)."""
+    def _build(
+        self, meeting_id: str, last: int, viewers: list[Viewer], present: set[str]
+    ) -> tuple[list[Event], list[MeetingEvent]]:
+        """The unpublished events after ``last``, each rendered once per audience, and the log rows
+        they carry (read path)."""
         if one(Meeting, id=meeting_id) is None:
-            return []
+            return [], []
         events = event_log.since(meeting_id, last, REPLAY_LIMIT)
         if events is None:
             latest = event_log.latest_id(meeting_id)
-            return [Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")]
+            return [Event("resync", latest, {"x": json.dumps({"since": latest})}, lambda _v: "x")], []
         if not events:
-            return []
+            return [], []
         state = load_room(meeting_id, present)
         # Participant scopes only: a viewer who stopped being a facilitator after this snapshot
         # (``recheck``) finds no key here and is skipped, never served the facilitators' variant.
@@ -422,17 +546,18 @@ class LiveEngine:
             audiences.add(FACILITATOR_AUDIENCE)
         # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
         runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
-        return [
+        built = [
             Event(run[-1].type, run[-1].id, build_variants(self.svc.templates, state, run, audiences), audience)
             for run in runs
         ]
+        return built, events
 
     async def _open(self, subscription: Subscription, last_id: int) -> tuple[Standing, int, list[ServerSentEvent]]:
         """The viewer's standing, the meeting's latest event id, and what a reconnecting viewer
         missed (merged into at most one event, or a resync), from one read."""
         env = self.svc.templates
         meeting_id = subscription.topic
-        present = self.presence.present(meeting_id)
+        present = await self.presence.present(meeting_id)
         lifetime = self._lifetime_minutes()
 
         def build() -> tuple[Standing, int, list[ServerSentEvent]]:
@@ -522,7 +647,10 @@ class LiveEngine:
     def signal(self, meeting_id: str, type: str, html: str, sender_id: str) -> None:
         """A passing fragment for the meeting's facilitators other than the sender, such as "being
         moved by Dana": not logged, so never replayed; a page that missed it loses nothing lasting."""
+        self.svc.bus.tell("signal", m=meeting_id, type=type, html=html, sender=sender_id)
+        self._signal_here(meeting_id, type, html, sender_id)
 
+    def _signal_here(self, meeting_id: str, type: str, html: str, sender_id: str) -> None:
         def audience(viewer: Viewer) -> Hashable | None:
             return FACILITATOR_AUDIENCE if viewer.facilitator and viewer.user_id != sender_id else None
 
@@ -546,11 +674,18 @@ class LiveEngine:
         subscription.close()
 
     async def revoke_access(self, meeting_id: str, user_id: str, message: str) -> None:
+        self.svc.bus.tell("access_revoked", m=meeting_id, user=user_id, message=message)
+        self._revoke_here(meeting_id, user_id, message)
+
+    def _revoke_here(self, meeting_id: str, user_id: str, message: str) -> None:
         self.send_to(meeting_id, lambda v: v.user_id == user_id, "access_revoked", {"message": message, "to": "/dashboard"})
 
     def expire_sessions(self, user_id: str, only: str | None = None, keep: str | None = None) -> None:
-        """Streams of revoked sessions get ``session_expired`` and end (SPEC §4.1)."""
+        """Streams of revoked sessions get ``session_expired`` and end (SPEC §4.1), on every worker."""
+        self.svc.bus.tell("sessions_revoked", user=user_id, only=only, keep=keep)
+        self._expire_here(user_id, only, keep)
 
+    def _expire_here(self, user_id: str, only: str | None, keep: str | None) -> None:
         def revoked(viewer: Viewer) -> bool:
             if viewer.user_id != user_id or viewer.session_key == keep:
                 return False
@@ -566,8 +701,13 @@ class LiveEngine:
         owner: a viewer who lost access gets ``access_revoked`` (``session_expired`` if the session
         ended) and the stream ends; one whose audience changed gets ``resync`` and the new
         audience's fragments from then on. Anything committed after this returns is rendered for
-        the new standing only.
+        the new standing only on this worker; other workers judge theirs when told, a moment later.
         """
+        wanted = set(user_ids)
+        self.svc.bus.tell("recheck", users=sorted(wanted), m=meeting_id)
+        await self._recheck_here(wanted, meeting_id)
+
+    async def _recheck_here(self, user_ids: Iterable[str], meeting_id: str | None) -> None:
         wanted = set(user_ids)
         topics = [meeting_id] if meeting_id else self.broker.topics()
         subscriptions = [s for t in topics for s in self.broker.subscriptions(t) if s.viewer.user_id in wanted]
@@ -628,7 +768,7 @@ class LiveEngine:
         if started + timedelta(minutes=self._lifetime_minutes()) > utcnow():
             self._arm(key, user_id, started)  # the lifetime setting grew meanwhile, or the clock is early
             return
-        self.expire_sessions(user_id, only=key)
+        self._expire_here(user_id, key, None)
 
     def _rearm_on_new_lifetime(self) -> None:
         """The current lifetime setting applies (SPEC §4.1): a changed one moves every timer."""
@@ -649,8 +789,19 @@ class LiveEngine:
 
     async def _tick(self, announced: set[Hashable]) -> None:
         """``announced`` spares a write per second per overdue activity; the log, not this memory,
-        is what keeps a restart from announcing the same time-up twice (``run_control.expire``)."""
+        is what keeps a restart from announcing the same time-up twice (``run_control.expire``).
+
+        Every worker ticks: ``expire`` decides in the database, inside the write transaction, so
+        whichever worker commits first stops the activity or says "Time is up." and the others find
+        nothing left to do (no leader to elect, hand over or lose)."""
         self._rearm_on_new_lifetime()
+        bus = self.svc.bus
+        if bus.shared and (not bus.connected or time.monotonic() - self.caught_up_at >= CATCH_UP_SECONDS):
+            # Redis away: the other workers' notices cannot arrive, so read the log every tick. With
+            # Redis, now and then too: a notice lost in passing (a publish that timed out) then costs
+            # seconds of delay, never an event that waits for the meeting's next one.
+            self.caught_up_at = time.monotonic()
+            await self.catch_up()
         due = await self.svc.db.read(lambda: run_control.auto_stop_due(utcnow()))
         markers = {a.id: (a.id, a.time_limit_minutes, a.segment_started_at) for a in due}
         announced.intersection_update(markers.values())

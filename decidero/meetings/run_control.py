@@ -165,11 +165,21 @@ def expire(activity_id: str) -> MeetingEvent | None:
     if activity is None or not time_is_up(activity, now):
         return None
     if activity.auto_stop and activity.state == "running":
-        activity.elapsed_seconds = elapsed_seconds(activity, now)
-        activity.segment_started_at = None
-        activity.state = "stopped"
-        activity.stopped_at = now
-        activity.save()
+        # Conditional on the state just read: with several workers ticking, the one whose UPDATE
+        # matches stops it and logs it; any other finds the row changed and does nothing.
+        stopped = (
+            Activity.update(
+                elapsed_seconds=elapsed_seconds(activity, now), segment_started_at=None, state="stopped", stopped_at=now
+            )
+            .where(
+                Activity.id == activity.id,
+                Activity.state == "running",
+                Activity.segment_started_at == activity.segment_started_at,
+            )
+            .execute()
+        )
+        if stopped != 1:
+            return None
         return event_log.record(
             activity.meeting_id,
             "activity_state",

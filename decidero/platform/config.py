@@ -56,8 +56,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Database location: `sqlite:///path` (a relative path resolves against the working directory) or "
         "`postgresql://user:password@host:port/dbname` for Postgres.",
     ),
-    Setting("DECIDERO_REDIS_URL", "", "Reserved for the scale-out path; any value is refused by this version."),
+    Setting(
+        "DECIDERO_REDIS_URL",
+        "",
+        "Redis for several workers (`redis://`, `rediss://` or `unix://`): live events, presence, login "
+        "limits and cache invalidation shared by every worker. Empty: all of it in this process.",
+    ),
+    Setting(
+        "DECIDERO_METRICS_TOKEN",
+        "",
+        "Bearer token that opens `/metrics` to requests that are not plain loopback ones (a proxied or "
+        "remote scraper), at least 32 characters. Empty: `/metrics` answers loopback only.",
+    ),
 )
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(Exception):
@@ -77,6 +89,8 @@ class Config:
     log_backup_count: int
     database_url: str
     database_path: Path | None  # None on Postgres
+    redis_url: str
+    metrics_token: str
     log_dir: Path
     templates_dir: Path
     static_dir: Path
@@ -150,8 +164,12 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
     grab = _bool(env, "GRAB_ENABLED", False)
     if grab and production:
         raise ConfigError("GRAB_ENABLED must be false when DECIDERO_ENV is set to production")
-    if env.get("DECIDERO_REDIS_URL", "").strip():
+    redis_url = env.get("DECIDERO_REDIS_URL", "").strip()
+    if redis_url and not redis_url.startswith(REDIS_SCHEMES):
         raise ConfigError("Scale-out mode (DECIDERO_REDIS_URL) is not supported by this version")
+    metrics_token = env.get("DECIDERO_METRICS_TOKEN", "").strip()
+    if metrics_token and len(metrics_token) < MIN_SECRET_LENGTH:
+        raise ConfigError("DECIDERO_METRICS_TOKEN must be at least 32 characters long")
     database_url = env.get("DECIDERO_DATABASE_URL", "").strip() or "sqlite:///./decidero.db"
     return Config(
         production=production,
@@ -165,6 +183,8 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
         log_backup_count=_int(env, "LOG_BACKUP_COUNT", 5, 0),
         database_url=database_url,
         database_path=_database_path(database_url, cwd),
+        redis_url=redis_url,
+        metrics_token=metrics_token,
         log_dir=cwd / "logs",
         templates_dir=PROJECT_ROOT / "templates",
         static_dir=PROJECT_ROOT / "static",

@@ -140,6 +140,10 @@ class Database:
     def read_sync(self, fn: Callable[[], T]) -> T:
         return self._reads.submit(self._run_read, fn).result()
 
+    def pending_writes(self) -> int:
+        """Write jobs waiting for the writer thread (the /metrics queue depth)."""
+        return self._jobs.qsize()
+
     def ping(self) -> None:
         self.read_sync(lambda: self.peewee.execute_sql("SELECT 1").fetchone())
 

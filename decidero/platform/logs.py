@@ -18,7 +18,7 @@ APP_LOGGERS = ("decidero", "audit", "uvicorn", "uvicorn.error")
 # Decidero writes its own access log (decidero.access: user, timing, request id, no query strings).
 SILENCED_LOGGERS = ("uvicorn.access",)
 # Polled by monitors and browsers all day: never written at INFO (SPEC §3.5).
-QUIET_PATHS = ("/health", "/static/")
+QUIET_PATHS = ("/health", "/metrics", "/static/")  # probes and scrapes, every few seconds
 
 _handlers: list[logging.Handler] = []
 

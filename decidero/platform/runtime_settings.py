@@ -1,7 +1,8 @@
 """Runtime settings (SPEC §4.15): declared once here, overridden in the database, cached in memory.
 
 The cache is the only reader; ``save``/``reset`` update it right after their commit, so a change takes
-effect on the next request (one process owns the database). The settings page (``routes/settings``)
+effect on the next request; with several workers they tell the others (``Bus``), which read the
+settings again, as each does after Redis comes back. The settings page (``routes/settings``)
 is built from these declarations: each key's tab, input, help line and who may edit it.
 
 Write-only keys (the AI provider's API key) are encrypted at rest with a key derived from
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from .bus import Bus
 from .db import Database, replace
 from .errors import Forbidden, FormErrors, Refused
 from .forms import whole_number
@@ -179,20 +181,38 @@ def keys_of_tab(tab: str) -> list[RuntimeKey]:
 
 
 class RuntimeSettings:
-    def __init__(self, database: Database, secret: str | None = None) -> None:
+    def __init__(self, database: Database, secret: str | None = None, bus: Bus | None = None) -> None:
         """``secret`` (DECIDERO_JWT_SECRET_KEY) keys the encryption of write-only values."""
         self.database = database
+        self.bus = bus
+        if bus is not None:
+            bus.on("settings", lambda _data: self.reload())
+            bus.on_connect(self.reload)
         self._overrides: dict[str, Any] = {}
         digest = hashlib.sha256(f"decidero.runtime-settings:{secret}".encode()).digest() if secret else None
         self._fernet = Fernet(base64.urlsafe_b64encode(digest)) if digest else None
 
     def load(self) -> None:
-        rows = self.database.read_sync(lambda: list(RuntimeSetting.select()))
-        self._overrides = {}
-        for row in rows:
-            spec = BY_KEY.get(row.key)
-            if spec is not None:
-                self._load_one(spec, json.loads(row.value))
+        self._apply(self.database.read_sync(lambda: list(RuntimeSetting.select())))
+
+    async def reload(self) -> None:
+        """Read the settings again (another worker saved some)."""
+        self._apply(await self.database.read(lambda: list(RuntimeSetting.select())))
+
+    def _apply(self, rows: list[RuntimeSetting]) -> None:
+        overrides, self._overrides = self._overrides, {}
+        try:
+            for row in rows:
+                spec = BY_KEY.get(row.key)
+                if spec is not None:
+                    self._load_one(spec, json.loads(row.value))
+        except Exception:
+            self._overrides = overrides
+            raise
+
+    def _saved(self) -> None:
+        if self.bus is not None:
+            self.bus.tell("settings")
 
     def _load_one(self, spec: RuntimeKey, stored: Any) -> None:
         if not spec.write_only:
@@ -276,6 +296,7 @@ class RuntimeSettings:
         if rows:
             await self.database.write(write)
             self._overrides.update(changed)
+            self._saved()
         return list(changed)
 
     async def save(self, key: str, raw: str, user_id: str | None, is_admin: bool = True) -> Any:
@@ -291,9 +312,11 @@ class RuntimeSettings:
 
         await self.database.write(write)
         self._overrides[key] = value
+        self._saved()
         return value
 
     async def reset(self, key: str, is_admin: bool = True) -> None:
         self.check_may_edit(key, is_admin)
         await self.database.write(lambda: RuntimeSetting.delete().where(RuntimeSetting.key == key).execute())
         self._overrides.pop(key, None)
+        self._saved()

@@ -13,14 +13,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from .bus import Bus
 from .config import Config
 from .db import Database
 from .errors import PasswordChangeRequired, Refused, SignInRequired
 from .grab import annotate as grab_annotate
+from .metrics import Metrics
 from .models import User, UserSession
 from .passwords import Hasher
 from .profile import avatar_ink
-from .ratelimit import GUEST_WINDOW_SECONDS, GUESTS_PER_ADDRESS, CreationLimiter, LoginLimiter
+from .ratelimit import (
+    GUEST_WINDOW_SECONDS,
+    GUESTS_PER_ADDRESS,
+    CreationLimiter,
+    LoginLimiter,
+    SharedCreationLimiter,
+    SharedLoginLimiter,
+)
 from .runtime_settings import RuntimeSettings
 from .sessions import SESSION_COOKIE, Signing
 
@@ -60,9 +69,11 @@ class Services:
     settings: RuntimeSettings
     signing: Signing
     templates: Environment
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    guest_limiter: CreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
+    limiter: LoginLimiter | SharedLoginLimiter = field(default_factory=LoginLimiter)
+    guest_limiter: CreationLimiter | SharedCreationLimiter = field(default_factory=lambda: CreationLimiter(GUESTS_PER_ADDRESS, GUEST_WINDOW_SECONDS))
     hasher: Hasher = field(default_factory=Hasher)
+    bus: Bus = field(default_factory=Bus)
+    metrics: Metrics = field(default_factory=Metrics)
     extras: dict[str, Any] = field(default_factory=dict)
     on_sessions_revoked: list[SessionsRevoked] = field(default_factory=list)
     on_role_changed: list[RoleChanged] = field(default_factory=list)

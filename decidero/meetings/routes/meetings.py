@@ -578,7 +578,7 @@ async def _join_as_guest(request: Request, code: str, fixed: bool) -> Response:
     except FormErrors as exc:
         return _join_page(request, code, fixed=fixed, guest=kept, errors=exc.errors, status=422)
     svc = services(request)
-    wait = svc.guest_limiter.take(client_ip(request))
+    wait = await svc.guest_limiter.acquire(client_ip(request))
     if wait:
         return _join_page(request, code, fixed=fixed, guest=kept, error=TOO_MANY_GUESTS, status=429, headers={"Retry-After": str(wait)})
     password_hash = await asyncio.to_thread(hash_password, secrets.token_urlsafe(32))

@@ -63,7 +63,7 @@ async def _room_values(
     """The room as the viewer sees it; the panels of only the ``panels`` activities when given;
     ``params``, the page's query, may choose a view of a panel (a page of a long board)."""
     svc = services(request)
-    present = live.engine(svc).presence.present(access.meeting.id)
+    present = await live.engine(svc).presence.present(access.meeting.id)
     meeting_id = access.meeting.id
 
     def load() -> dict[str, Any]:

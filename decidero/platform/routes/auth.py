@@ -68,7 +68,7 @@ async def login_post(request: Request) -> Response:
     page_values = {"login": identifier, "next": local_path(form.get("next")) or ""}
     user = await svc.db.read(lambda: accounts.find_by_login_or_email(identifier))
     key = limit_key(user.id if user is not None else None, identifier)
-    wait = svc.limiter.retry_after(key, ip, policy)
+    wait = await svc.limiter.retry_after(key, ip, policy)
     if wait:
         return await _login_page(request, 429, error=TOO_MANY, retry_after=wait, **page_values)
     stored = user.password_hash if user is not None else DUMMY_HASH
@@ -77,11 +77,11 @@ async def login_post(request: Request) -> Response:
     except Refused as exc:  # every hashing thread busy and the queue full: the page retries by itself
         return await _login_page(request, exc.status, error=exc.message, retry_after=RETRY_AFTER_SECONDS, **page_values)
     if user is None or not verified:
-        svc.limiter.record_failure(key, ip, policy)
+        await svc.limiter.record_failure(key, ip, policy)
         return await _login_page(request, 401, error=INCORRECT, **page_values)
     if not user.is_active:
         return await _login_page(request, 403, error=DEACTIVATED, **page_values)
-    svc.limiter.record_success(key)
+    await svc.limiter.record_success(key)
     raw_id = await svc.db.write(lambda: create_session(user, ip, request.headers.get("user-agent", "")))
     target = password_change_url(next_path) if user.must_change_password else next_path
     return set_session_cookie(request, see_other(target), raw_id)
