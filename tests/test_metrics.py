@@ -69,3 +69,12 @@ def test_metrics_refuse_a_client_that_is_not_loopback_unless_it_holds_the_token(
 def test_without_a_token_loopback_is_the_only_way_in(tmp_path: Path, peer: str, headers: dict[str, str], status: int) -> None:
     with TestClient(create_app(base_env(tmp_path), cwd=tmp_path), client=(peer, 40000)) as client:
         assert client.get("/metrics", headers=headers).status_code == status
+
+
+@pytest.mark.both_backends
+def test_a_scrape_reports_the_write_queue_on_either_backend(app_env: dict[str, str], tmp_path: Path) -> None:
+    with TestClient(create_app(app_env, cwd=tmp_path), client=("127.0.0.1", 40000)) as client:
+        scraped = client.get("/metrics")
+
+    assert scraped.status_code == 200
+    assert "decidero_db_write_queue 0.0" in scraped.text  # nothing waits once the app has started

@@ -279,6 +279,10 @@ class _Dispatch:
                     return None
                 self._changed.wait()
 
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
     def done(self, key: str | None) -> None:
         with self._changed:
             self._busy.discard(key or "")
@@ -314,6 +318,9 @@ class PostgresDatabase(Database):
         future: Future[T] = Future()
         self._dispatch.put((fn, future, order))
         return future
+
+    def pending_writes(self) -> int:
+        return self._dispatch.waiting()
 
     def probe(self, timeout: float) -> None:
         """A fresh connection reads the schema, as a restart would (a pooled one may hide an outage)."""
