@@ -810,7 +810,10 @@ class LiveEngine:
             if marker in announced and not activity.auto_stop:
                 continue
             announced.add(marker)
-            event = await self.svc.db.write(partial(run_control.expire, activity.id))
+            # Queued on the meeting's key, as its pages' writes are: on Postgres a worker waits for
+            # another's commit instead of colliding with it.
+            expiring = self.svc.db.submit_write(partial(run_control.expire, activity.id), event_log.log_key(activity.meeting_id))
+            event = await asyncio.wrap_future(expiring)
             if event is not None:
                 await self.announce(event)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..platform.db import serialize_on
 from ..platform.errors import Conflict, Refused
 from ..platform.models import User, utcnow
 from . import event_log
@@ -187,6 +188,10 @@ def expire(activity_id: str) -> MeetingEvent | None:
             activity_id=activity.id,
             payload={"action": "auto_stop", "state": "stopped"},
         )
+    # Several workers tick: on Postgres they take turns on the meeting's log from here, and a turn
+    # whose snapshot missed the other's "Time is up." fails to commit and runs again. SQLite's
+    # writer already takes one transaction at a time.
+    serialize_on(event_log.log_key(activity.meeting_id))
     if time_up_logged(activity):
         return None  # already said, perhaps before a restart
     return event_log.record(
