@@ -1,5 +1,6 @@
 """Two workers, as operators run them (deploy/HOSTING.md, "Several workers"): two uvicorn processes on
-their own ports, one SQLite database, one real redis-server (DECIDERO_REDIS_URL).
+their own ports, one database (SQLite; Postgres too for the tests parametrized with ``BOTH``), one
+real redis-server (DECIDERO_REDIS_URL).
 
 What a meeting relies on across them: ideas submitted on one worker reach streams on the other in
 order and once; presence, login limits, settings and roster changes are the same on both; an
@@ -20,12 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 from caddy_helpers import CADDYFILE, UPSTREAM, needs_caddy, running_caddy
-from conftest import CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env, wait_until
+from conftest import BACKENDS, CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env, database_at, wait_until
 from helpers_brainstorming import DEFAULT_CONFIG, control, seed_brainstorm
 from helpers_live import RawStream, open_stream, read_all
-from helpers_meetings import Person, SeededMeeting, add_people, second_handle, seed_meeting, shift_segment
+from helpers_meetings import Person, SeededMeeting, add_people, seed_meeting, shift_segment
 from redis_helpers import RedisServer, needs_redis, running_redis
 
+from bench import postgres
 from decidero.meetings import agenda, event_log
 from decidero.meetings.models import Activity, Meeting, MeetingEvent
 from decidero.platform.bus import Bus, connect
@@ -37,6 +39,8 @@ pytestmark = needs_redis
 METRICS_TOKEN = "metrics-token-for-the-two-worker-tests-0123456789"
 GROUP_NUMBER = re.compile(r'<tbody class="idea-group" id="idea-group-\d+" data-number="(\d+)"')
 HOSTING = (ROOT / "deploy" / "HOSTING.md").read_text()
+# Two workers on either backend; the other tests run on SQLite only.
+BOTH = pytest.mark.parametrize("workers", BACKENDS, indirect=True)
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Workers:
     b: LiveServer
     redis: RedisServer
     directory: Path
+    database_url: str
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,17 @@ class Proxy:
 
 
 @pytest.fixture(scope="module")
-def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
-    directory = tmp_path_factory.mktemp("workers")
+def workers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    backend = getattr(request, "param", "sqlite")
+    directory = tmp_path_factory.mktemp(f"workers-{backend}")
+    if backend == "sqlite":
+        database_url = f"sqlite:///{directory / 'decidero.db'}"
+    else:
+        database_url = request.getfixturevalue("postgres_server").create_database(template=postgres.TEMPLATE)
     with running_redis(directory) as redis:
-        env = base_env(directory, DECIDERO_REDIS_URL=redis.url, DECIDERO_METRICS_TOKEN=METRICS_TOKEN)
+        env = base_env(
+            directory, DECIDERO_DATABASE_URL=database_url, DECIDERO_REDIS_URL=redis.url, DECIDERO_METRICS_TOKEN=METRICS_TOKEN
+        )
         servers = []
         for name in ("a", "b"):
             (directory / name).mkdir()
@@ -66,7 +78,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
         try:
             for server in servers:
                 server.start()
-            yield Workers(servers[0], servers[1], redis, directory)
+            yield Workers(servers[0], servers[1], redis, directory, database_url)
         finally:
             for server in servers:
                 server.stop()
@@ -74,7 +86,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
 
 @pytest.fixture
 def db(workers: Workers) -> Iterator[Database]:
-    with second_handle(workers.directory / "decidero.db") as handle:
+    with database_at(workers.database_url) as handle:
         yield handle
 
 
@@ -126,6 +138,7 @@ def started_brainstorm(db: Database, people: dict[str, Person]) -> SeededMeeting
     return meeting
 
 
+@BOTH
 def test_ideas_from_either_worker_reach_streams_on_both_in_order_and_once(
     workers: Workers, db: Database, people: dict[str, Person]
 ) -> None:
@@ -210,6 +223,7 @@ def test_login_failures_count_across_workers(workers: Workers, db: Database) -> 
     assert after == [429, 429]  # 4 failures on each worker, yet both count all 8
 
 
+@BOTH
 def test_an_auto_stop_happens_once_with_two_workers_ticking(workers: Workers, db: Database, people: dict[str, Person]) -> None:
     meeting = seed_meeting(db, "owner", ["pat"], activities=())
 
@@ -237,6 +251,34 @@ def test_an_auto_stop_happens_once_with_two_workers_ticking(workers: Workers, db
     for opened in streams:  # each worker published the stops to its own stream
         assert any(e.event == "activity_state" and "stopped automatically" not in e.data for e in opened.events)
         opened.close()
+
+
+@BOTH
+def test_time_is_up_is_said_once_with_two_workers_ticking(workers: Workers, db: Database, people: dict[str, Person]) -> None:
+    meeting = seed_meeting(db, "owner", ["pat"], activities=())
+
+    def add() -> list[str]:
+        row = Meeting.get_by_id(meeting.id)
+        common = {"instructions": "", "time_limit_minutes": 1, "auto_stop": False}
+        made = [agenda.add_activity(row, "brainstorming", {"title": f"Round {n}", **common}, DEFAULT_CONFIG, people["owner"].user_id) for n in range(3)]
+        return [activity.id for activity, _ in made]
+
+    def said() -> Counter[str]:
+        rows = MeetingEvent.select().where(MeetingEvent.meeting_id == meeting.id, MeetingEvent.type == "activity_state")
+        return Counter(e.activity_id for e in rows if e.payload.get("action") == "time_up")
+
+    activity_ids = db.write_sync(add)
+    opened = stream(workers.a, people["owner"], meeting, db)
+    for activity_id in activity_ids:
+        control(db, activity_id, "start")
+        shift_segment(db, activity_id, 61)  # a minute has passed: both workers find it due
+
+    wait_until(lambda: set(db.read_sync(said)) == set(activity_ids), 10)
+    opened.read_for(2.5)  # both tickers run twice more (every second)
+
+    assert db.read_sync(said) == Counter(dict.fromkeys(activity_ids, 1))
+    assert db.read_sync(lambda: {Activity.get_by_id(a).state for a in activity_ids}) == {"running"}
+    opened.close()
 
 
 def test_a_settings_change_on_one_worker_applies_on_the_other(workers: Workers, db: Database) -> None:
