@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from account_helpers import run_coroutine
 from caddy_helpers import CADDYFILE, UPSTREAM, needs_caddy, running_caddy
 from conftest import BACKENDS, CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_env, database_at, wait_until
 from helpers_brainstorming import DEFAULT_CONFIG, control, seed_brainstorm
@@ -484,7 +485,7 @@ def test_the_guest_creation_cap_is_counted_in_redis_for_every_worker(workers: Wo
             for client in clients:
                 await client.aclose()
 
-    first, second, third, fourth, other = asyncio.run(takes())
+    first, second, third, fourth, other = run_coroutine(takes())
 
     assert (first, second, other) == (0, 0, 0)
     assert 1 <= third <= 60 and 1 <= fourth <= 60
@@ -519,6 +520,6 @@ def test_installations_on_different_redis_databases_do_not_hear_each_other(worke
                 await bus.stop()
         return heard
 
-    heard = asyncio.run(exchange())
+    heard = run_coroutine(exchange())
 
     assert heard == {"a0": [], "b0": ["for database 0"], "a1": [], "b1": ["for database 1"]}
