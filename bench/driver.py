@@ -51,6 +51,7 @@ REQUEST_TIMEOUT = 30.0
 # Logged events a participant's stream never carries in this set-up (everyone is in every scope).
 FACILITATOR_ONLY = {"roster_changed"}
 IDEA_EVENTS = {"idea_created", "idea_updated", "idea_deleted"}  # never carry a voting ballot
+BOARD_REFRESH = b'class="idea-board" id="board-'  # a board page sent whole (a replay past a page of ideas)
 CONTROL_INTERVAL = {"classroom": 2.0, "burst": 1.0, "viewers": 1.0, "trickle": 1.0}
 TRICKLE_GAP = 0.3  # seconds between two people joining a trickle
 # What the page scripts retry (SPEC §4.8, §4.9): (retries, first backoff s, last backoff s).
@@ -335,6 +336,11 @@ class Person:
             if at >= 0:
                 self.ballot = sse_data(block[at:])
                 self.ballot_arrived.set()
+        if event == "replay" and event_id is not None and BOARD_REFRESH in block:
+            # More of the board's ideas were missed than a page holds: the replay carries the board's
+            # current page instead of their rows (as a fresh load shows it); the older ones sit behind
+            # "Show earlier ideas", not on the stream.
+            receiver.gaps.append((max(receiver.since, receiver.covered), event_id))
         if event_id is not None:
             if first and not receiver.ids and run.options.profile == "trickle":
                 run.rec.request("first_event", started, 200)
