@@ -20,7 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -155,11 +157,15 @@ def size_kb(size: int) -> str:
     return f"{size / 1024:,.0f} KB"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="decidero-pagecost-") as tmp:
+Measure = Callable[[BenchServer, setup.Plan, argparse.Namespace], Coroutine[Any, Any, list[str]]]
+
+
+def run_measure(prefix: str, participants: int, measure: Measure, args: argparse.Namespace) -> int:
+    """Start a server on a temporary database with ``participants`` accounts, run ``measure``
+    against it, print its lines; 2 when the set-up failed."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         server = BenchServer(Path(tmp))
-        plan = setup.prepare_database(server.database_path.resolve(), 2)
+        plan = setup.prepare_database(server.database_path.resolve(), participants)
         server.start()
         try:
             lines = asyncio.run(measure(server, plan, args))
@@ -170,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     print("\n".join(lines))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_measure("decidero-pagecost-", 2, measure, parse_args(argv))
 
 
 if __name__ == "__main__":

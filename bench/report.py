@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -30,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from . import setup
-from .pagecost import size_kb, timed_get
+from .pagecost import run_measure, size_kb, timed_get
 from .seed import seed_board
 from .server import BenchServer
 
@@ -186,20 +185,7 @@ async def measure(server: BenchServer, plan: setup.Plan, args: argparse.Namespac
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="decidero-report-bench-") as tmp:
-        server = BenchServer(Path(tmp))
-        plan = setup.prepare_database(server.database_path.resolve(), PARTICIPANTS)
-        server.start()
-        try:
-            lines = asyncio.run(measure(server, plan, args))
-        except setup.SetupError as exc:
-            print(f"Failed: {exc}\n" + server.output()[-3000:], file=sys.stderr)
-            return 2
-        finally:
-            server.stop()
-    print("\n".join(lines))
-    return 0
+    return run_measure("decidero-report-bench-", PARTICIPANTS, measure, parse_args(argv))
 
 
 if __name__ == "__main__":
