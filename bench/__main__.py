@@ -123,8 +123,12 @@ def run_once(
         plan = setup.prepare_database(database, options.people)
         for server in servers:
             server.start()
-        pids = [server.process.pid for server in servers if server.process] or ([server_pid] if server_pid else [])
-        samplers = [Sampler(pid) for pid in pids] + [Sampler(os.getpid())]
+        if servers:
+            watched = [(server.process.pid, server.port) for server in servers if server.process]
+        else:
+            watched = [(server_pid, urlsplit(url).port or 80)] if server_pid and url else []
+        pids = [pid for pid, _ in watched]
+        samplers = [Sampler(pid, port) for pid, port in watched] + [Sampler(os.getpid())]
         for sampler in samplers:
             sampler.start()
         cpu_before, wall_before = cpu_seconds(os.getpid()), time.monotonic()

@@ -209,6 +209,7 @@ def summarize(
     errors_all = failed + never_connected
     cpu = [s["cpu_percent"] for s in server_samples]
     rss = [s["rss_mb"] for s in server_samples]
+    waiting = [s["accept_queue"] for s in server_samples if "accept_queue" in s]
     measured_cpu = [s["cpu_percent"] for s in server_samples if start <= s.get("at", 0) <= end]
     driver_cpu = [s["cpu_percent"] for s in driver.get("samples", []) if start <= s.get("at", 0) <= end]
     opts = run.options
@@ -264,6 +265,7 @@ def summarize(
             "cpu_percent_mean_measured": round(sum(measured_cpu) / len(measured_cpu), 1) if measured_cpu else None,
             "rss_mb_max": max(rss) if rss else None,
             "rss_mb_last": rss[-1] if rss else None,
+            "accept_queue_max": max(waiting) if waiting else None,
             "samples": server_samples,
         },
         "driver": {**driver, "cpu_percent_mean_measured": round(sum(driver_cpu) / len(driver_cpu), 1) if driver_cpu else None},
@@ -331,6 +333,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| Server CPU mean / max (whole run, ramp included) | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
         f"| Server CPU mean while measuring | {srv['cpu_percent_mean_measured']} % |",
         f"| Server RSS max | {srv['rss_mb_max']} MB |",
+        f"| Accept queue max (connections waiting for the server to take them, sampled each second) | {srv.get('accept_queue_max')} |",
         f"| Driver CPU (whole run; while measuring) | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s); "
         f"{drv.get('cpu_percent_mean_measured')} %; RSS {drv.get('rss_mb')} MB |",
     ]

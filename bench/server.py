@@ -54,11 +54,27 @@ def rss_mb(pid: int | str) -> float:
     return 0.0
 
 
+def accept_queue(port: int) -> int | None:
+    """Connections that finished the handshake with the listener on ``port`` and wait for the
+    server to ``accept()`` them: the rx_queue of its LISTEN row in /proc/net/tcp (None without one).
+    Time spent there is part of a sign-in the server's own figures never show (README, issue 19)."""
+    wanted = f":{port:04X}"
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split(maxsplit=5)
+            if fields[3] == "0A" and fields[1].endswith(wanted):
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 @dataclass
 class Sampler:
-    """CPU% and RSS of one process every ``interval`` seconds on a thread, for at most ``limit`` samples."""
+    """CPU% and RSS of one process every ``interval`` seconds on a thread, for at most ``limit``
+    samples; with ``port``, also the accept queue of the server listening there."""
 
     pid: int | str
+    port: int | None = None
     interval: float = 1.0
     limit: int = 7200
     samples: list[dict[str, float]] = field(default_factory=list)
@@ -84,14 +100,16 @@ class Sampler:
                 return  # the process is gone
             percent = 100.0 * (cpu - last_cpu) / max(now - last_t, 1e-6)
             at = time.time()
-            self.samples.append(
-                {"t": round(at - start, 2), "at": round(at, 3), "cpu_percent": round(percent, 1), "rss_mb": round(rss, 1)}
-            )
+            sample = {"t": round(at - start, 2), "at": round(at, 3), "cpu_percent": round(percent, 1), "rss_mb": round(rss, 1)}
+            waiting = accept_queue(self.port) if self.port is not None else None
+            if waiting is not None:
+                sample["accept_queue"] = waiting
+            self.samples.append(sample)
             last_t, last_cpu = now, cpu
 
 
 def merge_samples(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
-    """Several workers' samples as one server: CPU and RSS added up, second by second."""
+    """Several workers' samples as one server: CPU, RSS and accept queues added up, second by second."""
     if len(runs) == 1:
         return runs[0]
     merged = []
@@ -99,6 +117,7 @@ def merge_samples(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
         merged.append({
             "t": row[0]["t"], "at": row[0]["at"],
             "cpu_percent": round(sum(r["cpu_percent"] for r in row), 1), "rss_mb": round(sum(r["rss_mb"] for r in row), 1),
+            "accept_queue": sum(r.get("accept_queue", 0) for r in row),
         })  # fmt: skip
     return merged
 

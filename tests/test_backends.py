@@ -177,6 +177,42 @@ def test_postgres_orders_one_meetings_events_by_commit_without_holding_up_other_
         assert logged() == [*before, first_id, second_id]
 
 
+@pytest.mark.both_backends
+def test_a_write_that_fails_leaves_nothing_while_the_writes_committed_beside_it_stay(database_url: str) -> None:
+    with database_at(database_url) as db:
+        add_people(db, PEOPLE)
+        meeting = seed_meeting(db, "owner", activities=())
+        key = event_log.log_key(meeting.id)
+        started, release = threading.Event(), threading.Event()
+
+        def holding() -> None:
+            started.set()
+            assert release.wait(10)
+
+        def doomed() -> None:
+            event_log.record(meeting.id, "meeting_updated", "Doomed.")
+            raise ValueError("refused after writing")
+
+        def summaries() -> list[str]:
+            return db.read_sync(lambda: [e.summary for e in MeetingEvent.select().where(MeetingEvent.meeting_id == meeting.id)])
+
+        before = summaries()
+        first = db.submit_write(holding, key)
+        assert started.wait(10)
+        # Queued behind the first, so the next writer commits them together in one transaction.
+        batch = [db.submit_write(doomed, key), db.submit_write(lambda: event_log.record(meeting.id, "meeting_updated", "Kept."), key)]
+        release.set()
+        first.result(10)
+        with pytest.raises(ValueError):
+            batch[0].result(10)
+        assert batch[1].result(10).id > 0
+        with pytest.raises(ValueError):  # alone in its transaction
+            db.submit_write(doomed, key).result(10)
+        assert db.write_sync(lambda: event_log.record(meeting.id, "meeting_updated", "After.").id) > 0
+
+        assert summaries() == [*before, "Kept.", "After."]
+
+
 def _lock_waiters(db: Database) -> int:
     sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
     return int(db.read_sync(lambda: db.peewee.execute_sql(sql).fetchone()[0]))

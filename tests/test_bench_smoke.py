@@ -51,6 +51,8 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert saved["fanout_ms"]["count"] > 0 and "p95" in saved["fanout_ms"]
     assert saved["delivery_ms"]["count"] > 0
     assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
+    assert saved["server"]["accept_queue_max"] is not None  # every worker's listener was found and read
+    assert "| Accept queue max" in md_path.read_text()
     assert "| Request |" in md_path.read_text()
     assert saved["backend"] == backend
     assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)

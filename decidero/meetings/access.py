@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import JOIN
+
 from ..platform.errors import Forbidden, NotFound
 from ..platform.models import User
-from ..platform.prepared import one
+from ..platform.prepared import one, select
 from .models import Activity, ActivityRosterEntry, Meeting, MeetingMember
 
 NO_ACCESS = "You do not have access to this meeting."
@@ -48,11 +50,20 @@ def get_meeting(meeting_id: str) -> Meeting:
     return meeting
 
 
+def _meeting_with_role(user_id: str, meeting_id: str) -> Any:
+    on = (MeetingMember.meeting == Meeting.id) & (MeetingMember.user == user_id)
+    query = Meeting.select(Meeting, MeetingMember.role.alias("member_role"))
+    return query.join(MeetingMember, JOIN.LEFT_OUTER, on=on).where(Meeting.id == meeting_id)
+
+
 def access_for(meeting_id: str, user: User) -> Access:
-    """Membership of ``user`` (read path); 404 for an unknown meeting."""
-    meeting = get_meeting(meeting_id)
-    member = one(MeetingMember, meeting=meeting_id, user=user.id)
-    role = member.role if member is not None else None
+    """Membership of ``user``; 404 for an unknown meeting. One query (the meeting and the user's
+    role in it), since every meeting request asks, each write while holding its meeting's turn."""
+    found = select(Meeting, "with_role", _meeting_with_role, user.id, meeting_id)
+    if not found:
+        raise NotFound()
+    meeting = found[0]
+    role = getattr(meeting, "member_role", None)
     return Access(
         meeting=meeting,
         user=user,

@@ -13,9 +13,9 @@ threads, each with its own Peewee connection, so the event loop never waits on t
   together by one writer, each in its own savepoint, and queue behind that key's writers in other
   processes instead of colliding with them. Reads see one REPEATABLE READ snapshot.
 
-What differs in SQL between the two stays in this module: ``serialize_on`` (commit order where
-ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (substring search) and
-``is_postgres`` for the schema steps that need their own DDL.
+What differs in SQL between the two stays in this module: ``serialize_on`` and ``serialized_row``
+(commit order where ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains``
+(substring search) and ``is_postgres`` for the schema steps that need their own DDL.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import peewee
 import psycopg
 from peewee import (
     Database as PeeweeDatabase,
@@ -72,6 +73,8 @@ RETRYABLE_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detecte
 RECONNECT_STATES = ("57P01", "57P02", "57P03")
 
 database_proxy = DatabaseProxy()
+# Raises psycopg's errors as Peewee's, as Peewee's own calls do (its stubs do not declare it).
+peewee_errors: Any = vars(peewee)["__exception_wrapper__"]
 # Postgres: the key this request's writes queue on before their transactions begin (see
 # ``serialize_on``), set per request by whoever knows what it writes to (the meeting in its path).
 write_order: contextvars.ContextVar[str | None] = contextvars.ContextVar("write_order", default=None)
@@ -353,6 +356,7 @@ class PostgresDatabase(Database):
             try:
                 self._run_jobs(batch)
             finally:
+                _serialized.held = ()  # released with the batch
                 self._dispatch.done(batch[0][2])
         self.peewee.close()
 
@@ -362,6 +366,7 @@ class PostgresDatabase(Database):
         for attempt in range(1, PG_RETRIES + 1):
             _serialized.keys = []
             held: list[str] = []
+            _serialized.held = held  # serialize_on skips these: this session already holds them
             try:
                 # Held before BEGIN, so the snapshot comes after the writers this batch would collide
                 # with (the same meeting's in other processes, the same sequence's) have committed:
@@ -399,17 +404,30 @@ class PostgresDatabase(Database):
             return
 
     def _commit_jobs(self, batch: list[Job]) -> list[tuple[bool, Any]]:
-        """Each job in its own savepoint of one SERIALIZABLE transaction; a job's own failure is its
-        caller's, a conflict or a lost connection fails the whole attempt."""
+        """One SERIALIZABLE transaction; a job's own failure is its caller's, a conflict or a lost
+        connection fails the whole attempt.
+
+        Every statement is a round trip made while the batch holds its meeting's lock, so the
+        savepoints cost one each: a lone job needs none (its failure rolls back the transaction),
+        and a job in a batch gets a SAVEPOINT but no RELEASE (COMMIT releases them all)."""
+        if len(batch) == 1:
+            try:
+                with self.peewee.atomic(isolation_level="SERIALIZABLE"):
+                    return [(True, batch[0][0]())]
+            except Exception as exc:
+                if _attempt_failed(exc):
+                    raise
+                return [(False, exc)]
         outcomes: list[tuple[bool, Any]] = []
         with self.peewee.atomic(isolation_level="SERIALIZABLE"):
-            for fn, _, _ in batch:
+            for n, (fn, _, _) in enumerate(batch):
+                self.peewee.execute_sql(f"SAVEPOINT job{n}")
                 try:
-                    with self.peewee.atomic():
-                        outcomes.append((True, fn()))
-                except Exception as exc:  # a job's own failure goes to its caller
-                    if _sqlstate(exc) in RETRYABLE_STATES or isinstance(exc, OperationalError):
+                    outcomes.append((True, fn()))
+                except Exception as exc:
+                    if _attempt_failed(exc):
                         raise
+                    self.peewee.execute_sql(f"ROLLBACK TO SAVEPOINT job{n}")
                     outcomes.append((False, exc))
         return outcomes
 
@@ -431,6 +449,11 @@ class PostgresDatabase(Database):
                 cast(Any, self.peewee)._state.reset()  # closing a dead connection can fail; forget it anyway
             return True
         return False
+
+
+def _attempt_failed(exc: BaseException) -> bool:
+    """A conflict or a lost connection fails the whole attempt; anything else is the job's own."""
+    return _sqlstate(exc) in RETRYABLE_STATES or isinstance(exc, OperationalError)
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -457,13 +480,30 @@ def serialize_on(key: str) -> None:
     calls, and whatever ids they take after it follow that order. Postgres: a transaction-scoped
     advisory lock on the key (one per meeting, never one for everything). SQLite's single writer
     already orders every write."""
-    if is_postgres():
+    if is_postgres() and key not in getattr(_serialized, "held", ()):
         database_proxy.execute_sql("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
         if hasattr(_serialized, "keys"):
             _serialized.keys.append(key)
 
 
-_serialized = threading.local()  # per writer thread: the keys its current attempt has locked
+# Per writer thread: the keys its current attempt has locked, and those its session held before BEGIN.
+_serialized = threading.local()
+
+
+def serialized_row(key: str, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``serialize_on(key)``, then ``sql``; returns its first row. On Postgres the lock and the
+    statement go out together in one round trip (a pipeline), since a number taken from a sequence
+    is on the path of every idea."""
+    database = database_proxy.obj
+    if not is_postgres() or key in getattr(_serialized, "held", ()):
+        return cast(tuple[Any, ...], database.execute_sql(sql, params).fetchone())
+    if hasattr(_serialized, "keys"):
+        _serialized.keys.append(key)  # before running: a retry after a conflict here holds it first
+    connection = database.connection()
+    with peewee_errors, connection.pipeline():
+        connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        row = connection.execute(sql, params).fetchone()
+    return cast(tuple[Any, ...], row)
 
 
 def replace(model: type[Model], **values: Any) -> None:

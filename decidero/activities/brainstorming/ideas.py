@@ -41,13 +41,15 @@ def over_cap(cap: int) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a change did: the idea it concerns (None once deleted), its event, the viewer's standing.
-    A submission also carries the committed row (activity and author attached) and the rules it was
-    checked against, so the answer is rendered without reading the database again."""
+    """What a change did: the idea it concerns (None once deleted), its event, the viewer's standing,
+    whether the round is anonymous. A submission also carries the committed row (activity and author
+    attached) and the rules it was checked against, so the answer is rendered without reading the
+    database again."""
 
     idea_id: int | None
     event: MeetingEvent | None
     facilitator: bool
+    anonymous: bool
     created: Idea | None = None
     rules: Rules | None = None
 
@@ -164,7 +166,7 @@ def submit(meeting_id: str, activity_id: str, user: User, raw: str, parent_raw: 
     payload = {"content": clean_text(raw), "parent": parent_raw.strip()}
     previous = idempotency.replayed(scope, key, payload)
     if previous is not None:
-        return Outcome(previous.get("idea"), None, facilitator)  # the first result, nothing new
+        return Outcome(previous.get("idea"), None, facilitator, rules_of(activity).anonymous)  # the first result, nothing new
     check_open(activity, facilitator)
     rules = rules_of(activity)
     content = clean_content(raw, rules)
@@ -175,7 +177,7 @@ def submit(meeting_id: str, activity_id: str, user: User, raw: str, parent_raw: 
     summary = f"{_noun(idea)} was {verb} in “{activity.title}”."
     event = _record(activity, "idea_created", idea, summary, None if rules.anonymous else user.id, "create")
     idempotency.remember(scope, key, payload, {"idea": idea.id})
-    return Outcome(idea.id, event, facilitator, idea, rules)
+    return Outcome(idea.id, event, facilitator, rules.anonymous, idea, rules)
 
 
 def _existing(activity: Activity, label: str) -> Idea:
@@ -197,12 +199,12 @@ def edit(meeting_id: str, activity_id: str, user: User, label: str, raw: str) ->
     rules = rules_of(activity)
     content = clean_content(raw, rules)
     if content == idea.content:
-        return Outcome(idea.id, None, access.is_facilitator)
+        return Outcome(idea.id, None, access.is_facilitator, rules.anonymous)
     idea.content, idea.edited = content, True
     idea.save()
     summary = f"{_noun(idea)} was edited in “{activity.title}”."
     event = _record(activity, "idea_updated", idea, summary, None if rules.anonymous else user.id, "edit")
-    return Outcome(idea.id, event, access.is_facilitator)
+    return Outcome(idea.id, event, access.is_facilitator, rules.anonymous)
 
 
 def delete(meeting_id: str, activity_id: str, user: User, label: str) -> Outcome:
@@ -217,7 +219,7 @@ def delete(meeting_id: str, activity_id: str, user: User, label: str) -> Outcome
     event = _record(activity, "idea_deleted", idea, f"{_noun(idea)} was deleted in “{activity.title}”.", None, "delete")
     Idea.delete().where(Idea.parent == idea.id).execute()
     Idea.delete().where(Idea.id == idea.id).execute()
-    return Outcome(None, event, access.is_facilitator)
+    return Outcome(None, event, access.is_facilitator, rules_of(activity).anonymous)
 
 
 def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden: bool) -> Outcome:
@@ -227,14 +229,14 @@ def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden
     activity = activity_of(meeting_id, activity_id)
     idea = _existing(activity, label)
     if idea.hidden == hidden:
-        return Outcome(idea.id, None, True)
+        return Outcome(idea.id, None, True, rules_of(activity).anonymous)
     idea.hidden = hidden
     idea.save()
     verb = "hidden" if hidden else "restored"
     actor_id = None if rules_of(activity).anonymous else user.id
     summary = f"{_noun(idea)} was {verb} in “{activity.title}”."
     event = _record(activity, "idea_updated", idea, summary, actor_id, "hide" if hidden else "unhide")
-    return Outcome(idea.id, event, True)
+    return Outcome(idea.id, event, True, rules_of(activity).anonymous)
 
 
 def add_transferred(activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:

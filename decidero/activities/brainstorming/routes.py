@@ -70,11 +70,22 @@ async def _write(request: Request, fn: Callable[[], ideas.Outcome]) -> ideas.Out
     _, activity_id = _ids(request)
 
     def run() -> ideas.Outcome:
-        # In an anonymous round even a refusal ("only your own ideas") would tie a user to an idea.
-        activity = one(Activity, id=activity_id)
-        if activity is not None and activity.type == "brainstorming" and activity.config.get("anonymous"):
+        # The access log must not tie a user to an idea in an anonymous round, refusals included
+        # ("only your own ideas"). The outcome says whether the round is anonymous; only a refusal
+        # costs a lookup, and a failed write is logged without its user whatever the round.
+        try:
+            outcome = fn()
+        except (Refused, FormErrors):
+            activity = one(Activity, id=activity_id)
+            if activity is not None and activity.type == "brainstorming" and activity.config.get("anonymous"):
+                request.scope[UNATTRIBUTED] = True
+            raise
+        except Exception:
             request.scope[UNATTRIBUTED] = True
-        return fn()
+            raise
+        if outcome.anonymous:
+            request.scope[UNATTRIBUTED] = True
+        return outcome
 
     outcome = await services(request).db.write(run)
     await live.announce(services(request), outcome.event)
