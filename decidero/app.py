@@ -150,6 +150,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
     services.extras["live"] = live_engine
     services.metrics.open_streams.set_function(live_engine.open_streams)
     services.metrics.write_queue.set_function(database.pending_writes)
+    services.metrics.write_conflicts.set_function(lambda: database.conflicts)
     services.metrics.redis_connected.set_function(lambda: 1 if bus.connected or not bus.shared else 0)
     services.on_sessions_revoked.append(live_engine.expire_sessions)  # their streams end
     services.on_role_changed.append(lambda user_id: live_engine.recheck([user_id]))  # judged again

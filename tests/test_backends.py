@@ -23,6 +23,7 @@ from bench.postgres import TEMPLATE
 from decidero.activities.ballots.models import VoteAllocation
 from decidero.activities.brainstorming.models import Idea
 from decidero.meetings import event_log
+from decidero.meetings.ids import next_in_sequence
 from decidero.meetings.models import MeetingEvent
 from decidero.platform.db import Database, PostgresDatabase
 from decidero.platform.migrations import current_version
@@ -211,6 +212,30 @@ def test_a_write_that_fails_leaves_nothing_while_the_writes_committed_beside_it_
         assert db.write_sync(lambda: event_log.record(meeting.id, "meeting_updated", "After.").id) > 0
 
         assert summaries() == [*before, "Kept.", "After."]
+
+
+def test_postgres_runs_a_write_that_lost_a_conflict_again_and_counts_it(postgres_server: Any) -> None:
+    with database_at(postgres_server.create_database(template=TEMPLATE)) as db:
+        taken, release = threading.Event(), threading.Event()
+
+        def first() -> int:
+            number = next_in_sequence("contested")
+            taken.set()
+            assert release.wait(10)
+            return number
+
+        def second() -> int:
+            db.peewee.execute_sql("SELECT 1")  # its snapshot now predates the first one's commit
+            return next_in_sequence("contested")  # waits for the first, then collides with its update
+
+        held = db.submit_write(first)
+        assert taken.wait(10)
+        behind = db.submit_write(second)
+        wait_until(lambda: _lock_waiters(db) == 1, message="the second writer waiting on the sequence")
+        release.set()
+
+        assert (held.result(10), behind.result(10)) == (1, 2)  # run again on a fresh snapshot
+        assert db.conflicts == 1
 
 
 def _lock_waiters(db: Database) -> int:

@@ -72,9 +72,11 @@ def test_without_a_token_loopback_is_the_only_way_in(tmp_path: Path, peer: str, 
 
 
 @pytest.mark.both_backends
-def test_a_scrape_reports_the_write_queue_on_either_backend(app_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_scrape_reports_the_write_queue_and_write_conflicts_on_either_backend(app_env: dict[str, str], tmp_path: Path) -> None:
     with TestClient(create_app(app_env, cwd=tmp_path), client=("127.0.0.1", 40000)) as client:
         scraped = client.get("/metrics")
 
     assert scraped.status_code == 200
     assert "decidero_db_write_queue 0.0" in scraped.text  # nothing waits once the app has started
+    assert "# TYPE decidero_db_write_conflicts_total counter" in scraped.text
+    assert "decidero_db_write_conflicts_total 0.0" in scraped.text  # nothing has collided yet

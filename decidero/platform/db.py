@@ -106,6 +106,7 @@ class Database:
     """The process's only handle on SQLite. Create one per app; ``close()`` on shutdown."""
 
     backend = "sqlite"
+    conflicts = 0  # write attempts run again after a conflict: Postgres only (/metrics)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -308,7 +309,7 @@ class PostgresDatabase(Database):
         database_proxy.initialize(self.peewee)
         self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
         self._dispatch = _Dispatch()
-        self.conflicts = 0  # write attempts run again after a serialization failure or deadlock
+        self.conflicts = 0  # write attempts run again after a serialization failure or a deadlock
         self._writers = [
             threading.Thread(target=self._write_loop, name=f"{WRITER_THREAD}-{n}", daemon=True)
             for n in range(PG_WRITE_THREADS)

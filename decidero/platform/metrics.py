@@ -2,17 +2,19 @@
 
 Each app has its own registry (tests build many apps in one process). Several workers run as separate
 instances, each scraped on its own port, so no multi-process aggregation is needed (deploy/HOSTING.md).
-Gauges whose value lives elsewhere (open streams, the writer queue, Redis) are read at scrape time:
+Gauges and counters whose value lives elsewhere (open streams, the writer queue, write conflicts,
+Redis) are read at scrape time:
 ``create_app`` hands them their source.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.routing import BaseRoute, Mount, Route
@@ -57,11 +59,32 @@ class Metrics:
             registry=self.registry,
         )
         self.write_queue = Gauge("decidero_db_write_queue", "Write jobs waiting for the database writer.", registry=self.registry)
+        self.write_conflicts = CountedElsewhere(
+            "decidero_db_write_conflicts",
+            "Write transactions run again after a serialization failure or a deadlock (Postgres; 0 on SQLite).",
+            self.registry,
+        )
         self.redis_connected = Gauge(
             "decidero_redis_connected", "1 while subscribed to Redis (always 1 without Redis), 0 while away.", registry=self.registry
         )
         for reason in ("queue_full", "stalled"):
             self.streams_dropped.labels(reason)
+
+
+class CountedElsewhere:
+    """A counter whose value another object keeps, read at scrape time (a ``Counter`` cannot be
+    pointed at one, and a ``Gauge`` would tell Prometheus it may go down)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name, self.documentation = name, documentation
+        self.read: Callable[[], float] = lambda: 0.0
+        registry.register(self)
+
+    def set_function(self, read: Callable[[], float]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self.name, self.documentation, value=self.read())
 
 
 class RequestTimer:
