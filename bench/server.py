@@ -114,11 +114,14 @@ def merge_samples(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
         return runs[0]
     merged = []
     for row in zip(*runs, strict=False):
-        merged.append({
+        sample = {
             "t": row[0]["t"], "at": row[0]["at"],
             "cpu_percent": round(sum(r["cpu_percent"] for r in row), 1), "rss_mb": round(sum(r["rss_mb"] for r in row), 1),
-            "accept_queue": sum(r.get("accept_queue", 0) for r in row),
-        })  # fmt: skip
+        }  # fmt: skip
+        waiting = [r["accept_queue"] for r in row if "accept_queue" in r]
+        if waiting:
+            sample["accept_queue"] = sum(waiting)
+        merged.append(sample)
     return merged
 
 

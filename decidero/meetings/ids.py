@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
-from ..platform.db import serialized_row
+from ..platform.db import serialize_on
 from ..platform.prepared import add_many
 from .models import IdCounter, Meeting
 
@@ -22,9 +22,10 @@ NEXT_IN_SEQUENCE = (
 
 def next_in_sequence(scope: str) -> int:
     # One upsert instead of insert-if-missing, increment and read back: every idea takes a number.
-    # Postgres: a writer that collided here waits here next time.
+    serialize_on(f"sequence:{scope}")  # Postgres: a writer that collided here waits here next time
     database = IdCounter._meta.database
-    return int(serialized_row(f"sequence:{scope}", NEXT_IN_SEQUENCE.format(p=database.param), (scope,))[0])
+    cursor = database.execute_sql(NEXT_IN_SEQUENCE.format(p=database.param), (scope,))
+    return int(cursor.fetchone()[0])
 
 
 RESERVE = (
@@ -35,8 +36,10 @@ RESERVE = (
 
 def reserve(scope: str, count: int) -> int:
     """Take ``count`` numbers of a sequence at once (a bulk insert); returns the first of them."""
+    serialize_on(f"sequence:{scope}")
     database = IdCounter._meta.database
-    return int(serialized_row(f"sequence:{scope}", RESERVE.format(p=database.param), (scope, count))[0]) - count + 1
+    cursor = database.execute_sql(RESERVE.format(p=database.param), (scope, count))
+    return int(cursor.fetchone()[0]) - count + 1
 
 
 def base36(number: int, width: int) -> str:

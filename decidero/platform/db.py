@@ -13,9 +13,9 @@ threads, each with its own Peewee connection, so the event loop never waits on t
   together by one writer, each in its own savepoint, and queue behind that key's writers in other
   processes instead of colliding with them. Reads see one REPEATABLE READ snapshot.
 
-What differs in SQL between the two stays in this module: ``serialize_on`` and ``serialized_row``
-(commit order where ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains``
-(substring search) and ``is_postgres`` for the schema steps that need their own DDL.
+What differs in SQL between the two stays in this module: ``serialize_on`` (commit order where
+ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (substring search) and
+``is_postgres`` for the schema steps that need their own DDL.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import peewee
 import psycopg
 from peewee import (
     Database as PeeweeDatabase,
@@ -73,8 +72,6 @@ RETRYABLE_STATES = ("40001", "40P01")  # serialization_failure, deadlock_detecte
 RECONNECT_STATES = ("57P01", "57P02", "57P03")
 
 database_proxy = DatabaseProxy()
-# Raises psycopg's errors as Peewee's, as Peewee's own calls do (its stubs do not declare it).
-peewee_errors: Any = vars(peewee)["__exception_wrapper__"]
 # Postgres: the key this request's writes queue on before their transactions begin (see
 # ``serialize_on``), set per request by whoever knows what it writes to (the meeting in its path).
 write_order: contextvars.ContextVar[str | None] = contextvars.ContextVar("write_order", default=None)
@@ -489,22 +486,6 @@ def serialize_on(key: str) -> None:
 
 # Per writer thread: the keys its current attempt has locked, and those its session held before BEGIN.
 _serialized = threading.local()
-
-
-def serialized_row(key: str, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``serialize_on(key)``, then ``sql``; returns its first row. On Postgres the lock and the
-    statement go out together in one round trip (a pipeline), since a number taken from a sequence
-    is on the path of every idea."""
-    database = database_proxy.obj
-    if not is_postgres() or key in getattr(_serialized, "held", ()):
-        return cast(tuple[Any, ...], database.execute_sql(sql, params).fetchone())
-    if hasattr(_serialized, "keys"):
-        _serialized.keys.append(key)  # before running: a retry after a conflict here holds it first
-    connection = database.connection()
-    with peewee_errors, connection.pipeline():
-        connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-        row = connection.execute(sql, params).fetchone()
-    return cast(tuple[Any, ...], row)
 
 
 def replace(model: type[Model], **values: Any) -> None:
