@@ -37,7 +37,7 @@ install-test: install
 # Lint, type-check and run the whole suite (HTTP, browser and operations tests)
 test *ARGS: install-test
     {{py}} -m ruff check decidero tests bench
-    {{py}} -m mypy decidero
+    {{py}} -m mypy decidero bench
     DECIDERO_TEST_REQUIRE_TOOLS=1 {{py}} -m pytest {{ARGS}}
 
 # Load benchmark against a local server (see README, Performance)

@@ -159,7 +159,7 @@ def run(ideas: int, runs: int) -> dict[str, list[float]]:
                 checked = bundle.read_bundle(raw)
                 importing.check(checked)
                 read = time.perf_counter() - began
-                db.write_sync(lambda checked=checked, token=f"bench-{number}": importing.import_meeting(owner, checked, token=token, upload_digest="", capacity=2000))
+                db.write_sync(lambda checked=checked, token=f"bench-{number}": importing.import_meeting(owner, checked, token=token, upload_digest="", capacity=2000))  # type: ignore[misc]
                 figures.setdefault("import", []).append(time.perf_counter() - began)
                 figures.setdefault("import read and check", []).append(read)
             return figures
@@ -207,7 +207,7 @@ def run_http(ideas: int, runs: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="decidero-exchange-bench-http-") as tmp:
         server = BenchServer(Path(tmp))
         plan = setup.prepare_database(server.database_path.resolve(), 0)
-        db = Database(plan.database)
+        db = setup.open_database(plan.database)
         try:
             settings = RuntimeSettings(db)
             settings.load()

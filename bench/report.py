@@ -45,18 +45,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stop_publish_and_transfer(path: Path, meeting_id: str, activity_ids: list[str], donor_id: str | None) -> str | None:
+def stop_publish_and_transfer(path: Path | str, meeting_id: str, activity_ids: list[str], donor_id: str | None) -> str | None:
     """Stop and publish ``activity_ids`` on the database (the server's writer waits its turn); with a
     ``donor_id``, transfer its whole board into a new brainstorm, stopped and published too."""
     from decidero import activities  # noqa: F401 - registers the activity types
     from decidero.meetings import run_control, transfer
     from decidero.meetings.access import access_for
     from decidero.meetings.models import Activity, Meeting
-    from decidero.platform.db import Database
     from decidero.platform.models import User
     from decidero.platform.runtime_settings import RuntimeSettings
 
-    database = Database(path)
+    database = setup.open_database(path)
     try:
         def write() -> str | None:
             owner = User.get(User.login == setup.FACILITATOR_LOGIN)

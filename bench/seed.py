@@ -13,21 +13,21 @@ import random
 from pathlib import Path
 
 from .driver import idea_text, new_token
+from .setup import open_database
 
 CHUNK = 500  # ideas per write transaction
 COMMENT_SHARE = 0.1  # one idea in ten gets a comment
 
 
-def seed_board(database_path: Path, meeting_id: str, activity_id: str, author_ids: list[str], ideas: int, events: bool = False) -> int:
+def seed_board(database_path: Path | str, meeting_id: str, activity_id: str, author_ids: list[str], ideas: int, events: bool = False) -> int:
     """Add ``ideas`` ideas (and about a tenth as many comments) by ``author_ids`` in turn; returns
     the newest event id afterwards."""
     from decidero.activities.brainstorming.ideas import add_idea
     from decidero.meetings import event_log
     from decidero.meetings.models import Activity
-    from decidero.platform.db import Database
     from decidero.platform.models import User
 
-    database = Database(database_path)
+    database = open_database(database_path)
     try:
 
         def chunk(count: int) -> None:

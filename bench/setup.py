@@ -14,9 +14,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from decidero.platform.db import Database
 
 PASSWORD = "Bench-Passw0rd!"
 ADMIN_LOGIN = "bench_admin"
@@ -58,6 +61,13 @@ class Plan:
 # -- on the database ------------------------------------------------------------------------------
 
 
+def open_database(where: Path | str) -> Database:
+    """The app's own handle on the run's database: the SQLite file, or a postgresql:// URL."""
+    from decidero.platform.db import connect
+
+    return connect(str(where), where if isinstance(where, Path) else None)
+
+
 def prepare_database(path: Path | str, participants: int) -> Plan:
     """Create the admin, the facilitator, ``participants`` accounts and the rostered meeting.
 
@@ -65,7 +75,6 @@ def prepare_database(path: Path | str, participants: int) -> Plan:
     the schema comes from Decidero's own migrations and every row from its own domain functions.
     """
     from decidero.platform.accounts import create_user
-    from decidero.platform.db import Database, PostgresDatabase
     from decidero.platform.models import User
     from decidero.platform.passwords import hash_password
     from decidero.platform.user_admin import PatternBatch, create_pattern_batch
@@ -73,7 +82,7 @@ def prepare_database(path: Path | str, participants: int) -> Plan:
 
     if isinstance(path, Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    database = Database(path) if isinstance(path, Path) else PostgresDatabase(path)
+    database = open_database(path)
     try:
         migrate(database)
         shared_hash = hash_password(PASSWORD)
