@@ -127,7 +127,6 @@ def run_once(
             watched = [(server.process.pid, server.port) for server in servers if server.process]
         else:
             watched = [(server_pid, urlsplit(url).port or 80)] if server_pid and url else []
-        pids = [pid for pid, _ in watched]
         samplers = [Sampler(pid, port) for pid, port in watched] + [Sampler(os.getpid())]
         for sampler in samplers:
             sampler.start()
@@ -151,7 +150,7 @@ def run_once(
             "samples": samplers[-1].samples,
         }
         log = setup.event_log(plan.database, plan.meeting_id)
-        server_samples = merge_samples([s.samples for s in samplers[:-1]]) if pids else []
+        server_samples = merge_samples([s.samples for s in samplers[:-1]]) if watched else []
         result = metrics.summarize(run, log, server_samples, driver)
         result["backend"] = backend
         result["server"]["workers"] = max(1, len(servers))

@@ -164,11 +164,11 @@ def submit(meeting_id: str, activity_id: str, user: User, raw: str, parent_raw: 
     facilitator = access.is_facilitator
     scope = idempotency.scope_for(meeting_id, activity_id, user.id, "idea")
     payload = {"content": clean_text(raw), "parent": parent_raw.strip()}
+    rules = rules_of(activity)
     previous = idempotency.replayed(scope, key, payload)
     if previous is not None:
-        return Outcome(previous.get("idea"), None, facilitator, rules_of(activity).anonymous)  # the first result, nothing new
+        return Outcome(previous.get("idea"), None, facilitator, rules.anonymous)  # the first result, nothing new
     check_open(activity, facilitator)
-    rules = rules_of(activity)
     content = clean_content(raw, rules)
     parent = _parent(activity, parent_raw, rules, facilitator) if parent_raw.strip() else None
     _check_cap(activity, user, rules)
@@ -228,15 +228,15 @@ def set_hidden(meeting_id: str, activity_id: str, user: User, label: str, hidden
     require_writable(access)
     activity = activity_of(meeting_id, activity_id)
     idea = _existing(activity, label)
+    anonymous = rules_of(activity).anonymous
     if idea.hidden == hidden:
-        return Outcome(idea.id, None, True, rules_of(activity).anonymous)
+        return Outcome(idea.id, None, True, anonymous)
     idea.hidden = hidden
     idea.save()
     verb = "hidden" if hidden else "restored"
-    actor_id = None if rules_of(activity).anonymous else user.id
     summary = f"{_noun(idea)} was {verb} in “{activity.title}”."
-    event = _record(activity, "idea_updated", idea, summary, actor_id, "hide" if hidden else "unhide")
-    return Outcome(idea.id, event, True, rules_of(activity).anonymous)
+    event = _record(activity, "idea_updated", idea, summary, None if anonymous else user.id, "hide" if hidden else "unhide")
+    return Outcome(idea.id, event, True, anonymous)
 
 
 def add_transferred(activity: Activity, items: list[TransferItem], donor_title: str) -> list[tuple[str, TransferItem]]:

@@ -77,7 +77,7 @@ async def _write(request: Request, fn: Callable[[], ideas.Outcome]) -> ideas.Out
             outcome = fn()
         except (Refused, FormErrors):
             activity = one(Activity, id=activity_id)
-            if activity is not None and activity.type == "brainstorming" and activity.config.get("anonymous"):
+            if activity is not None and activity.type == "brainstorming" and rules_of(activity).anonymous:
                 request.scope[UNATTRIBUTED] = True
             raise
         except Exception:
