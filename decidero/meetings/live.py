@@ -578,7 +578,7 @@ class LiveEngine:
                 return judged, latest, resync
             return judged, latest, [ServerSentEvent(data=html or " ", event="replay", id=str(missed[-1].id))]
 
-        return await self.svc.db.read(build)
+        return await self.svc.db.read(build, room=True)
 
     async def stream(self, meeting_id: str, viewer: Viewer, last_id: int) -> AsyncIterator[ServerSentEvent | bytes]:
         # Subscribe before reading the log, so nothing falls between replay and live events, and

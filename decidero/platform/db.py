@@ -58,6 +58,13 @@ PRAGMAS = {
     "busy_timeout": 30000,
 }
 READ_THREADS = 8
+# Reads that load a whole room for one viewer (a page, a stream's opening and replay) run on threads
+# of their own, this many at a time. A read is Python work that needs the interpreter lock, and
+# each thread waiting for the lock makes the event loop wait for it too, at every I/O callback.
+# With a crowd joining on all eight readers, the loop got a quarter of a core and new connections
+# waited up to 30 s to be accepted (viewers N = 5,000, README); now joins queue here, and the small
+# reads every request makes (its session) keep the other threads.
+ROOM_READ_THREADS = 2
 MAX_BATCH = 64
 BUSY_RETRIES = 5
 BUSY_STEP_SECONDS = 0.2
@@ -95,6 +102,14 @@ def connect(url: str, path: Path | None) -> Database:
     return Database(path)
 
 
+def _reader_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    """The threads for reads, and those for room loads (``Database.read(room=True)``)."""
+    return (
+        ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read"),
+        ThreadPoolExecutor(max_workers=ROOM_READ_THREADS, thread_name_prefix="db-room"),
+    )
+
+
 def on_writer_thread() -> bool:
     return threading.current_thread().name.startswith(WRITER_THREAD)
 
@@ -109,7 +124,7 @@ class Database:
         self.path = path
         self.peewee: PeeweeDatabase = SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=30, check_same_thread=False)
         database_proxy.initialize(self.peewee)
-        self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+        self._reads, self._room_reads = _reader_pools()
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any], str | None] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name=WRITER_THREAD, daemon=True)
         self._writer.start()
@@ -124,9 +139,11 @@ class Database:
         """
         return await asyncio.wrap_future(self.submit_write(fn, write_order.get()))
 
-    async def read(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on a reader thread inside a read transaction (one consistent snapshot)."""
-        return await asyncio.wrap_future(self._reads.submit(self._run_read, fn))
+    async def read(self, fn: Callable[[], T], *, room: bool = False) -> T:
+        """Run ``fn`` on a reader thread inside a read transaction (one consistent snapshot);
+        ``room``: a whole room loaded for one viewer, on the room readers (ROOM_READ_THREADS)."""
+        pool = self._room_reads if room else self._reads
+        return await asyncio.wrap_future(pool.submit(self._run_read, fn))
 
     def submit_write(self, fn: Callable[[], T], order: str | None = None) -> Future[T]:
         """``order``: a ``serialize_on`` key to queue on before the transaction (Postgres only)."""
@@ -165,17 +182,21 @@ class Database:
         """Stop the threads and close every connection so SQLite checkpoints and drops the WAL."""
         self._jobs.put(None)
         self._writer.join(timeout=10)
-        barrier = threading.Barrier(READ_THREADS)
-        closers = [self._reads.submit(self._close_in_thread, barrier) for _ in range(READ_THREADS)]
-        for closer in closers:
-            closer.result(timeout=10)
-        self._reads.shutdown(wait=True)
+        self._close_readers()
 
     # -- threads ----------------------------------------------------------------------------
 
     def _run_read(self, fn: Callable[[], T]) -> T:
         with self.peewee.atomic():
             return fn()
+
+    def _close_readers(self) -> None:
+        for pool, threads in ((self._reads, READ_THREADS), (self._room_reads, ROOM_READ_THREADS)):
+            barrier = threading.Barrier(threads)
+            closers = [pool.submit(self._close_in_thread, barrier) for _ in range(threads)]
+            for closer in closers:
+                closer.result(timeout=10)
+            pool.shutdown(wait=True)
 
     def _close_in_thread(self, barrier: threading.Barrier) -> None:
         # Peewee keeps one connection per thread; the barrier makes each pool thread close its own.
@@ -304,7 +325,7 @@ class PostgresDatabase(Database):
         self.url = "postgresql://" + url.split("://", 1)[1]  # Peewee passes only this spelling through
         self.peewee = PostgresqlDatabase(self.url, prefer_psycopg3=True)
         database_proxy.initialize(self.peewee)
-        self._reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+        self._reads, self._room_reads = _reader_pools()
         self._dispatch = _Dispatch()
         self.conflicts = 0  # write attempts run again after a serialization failure or a deadlock
         self._writers = [
@@ -332,11 +353,7 @@ class PostgresDatabase(Database):
         self._dispatch.close()
         for writer in self._writers:
             writer.join(timeout=10)
-        barrier = threading.Barrier(READ_THREADS)
-        closers = [self._reads.submit(self._close_in_thread, barrier) for _ in range(READ_THREADS)]
-        for closer in closers:
-            closer.result(timeout=10)
-        self._reads.shutdown(wait=True)
+        self._close_readers()
 
     def _run_read(self, fn: Callable[[], T]) -> T:
         try:

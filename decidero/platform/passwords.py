@@ -26,6 +26,11 @@ T = TypeVar("T")
 # Jobs allowed to wait per hashing thread: at ~50 ms each, about 0.8 s of queue at most.
 WAITING_PER_THREAD = 16
 RETRY_AFTER_SECONDS = 1
+# Hashing threads yield the cores to the event loop (Linux thread niceness; 0 is normal). scrypt
+# runs outside the interpreter lock on every core, and at normal priority a crowd signing in left
+# the event loop, and the threads holding the interpreter lock, waiting for a core: new
+# connections then waited many seconds to be accepted (viewers N = 5,000, README).
+HASH_NICENESS = 10
 
 SPECIAL_CHARACTERS = '!@#$%^&*(),.?":{}|<>'
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -77,6 +82,15 @@ def verify_password(password: str, stored: str | None) -> bool:
 DUMMY_HASH = hash_password("Dummy-Passw0rd!")
 
 
+def _yield_the_cores() -> None:
+    """Lower this hashing thread's priority (Linux applies PRIO_PROCESS with a thread id to that
+    thread alone); where that is not possible it hashes at normal priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+    except (AttributeError, OSError):
+        pass
+
+
 class Hasher:
     """Hashing and verifying off the event loop, on a bounded pool (one per app; ``close`` at shutdown)."""
 
@@ -85,7 +99,7 @@ class Hasher:
         self.capacity = self.threads * (1 + waiting_per_thread)
         self.in_flight = 0  # jobs submitted and not yet finished on their thread
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hash")
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hash", initializer=_yield_the_cores)
 
     async def hash(self, password: str) -> str:
         return await self._run(hash_password, password)

@@ -75,7 +75,7 @@ async def _room_values(
         values["since"] = event_log.latest_id(meeting_id)
         return values
 
-    values = await svc.db.read(load)
+    values = await svc.db.read(load, room=True)
     values.update(access=access, types=TYPES)
     return values
 
