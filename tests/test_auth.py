@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -741,6 +742,19 @@ def test_the_hashing_pool_refuses_past_its_bound_instead_of_queueing() -> None:
     assert first is False and second is False
     assert isinstance(third, Refused) and third.status == 503 and third.headers == {"Retry-After": "1"}
     assert hasher.in_flight == 0
+
+
+def test_hashing_threads_run_below_the_event_loops_priority() -> None:
+    """scrypt keeps a core busy outside the interpreter lock: at normal priority a crowd signing in
+    left the event loop waiting for a core (viewers N = 5,000)."""
+    hasher = Hasher(threads=1)
+    try:
+        assert asyncio.run(hasher.verify("Wrong-Passw0rd!", DUMMY_HASH)) is False
+        hashing = [t for t in threading.enumerate() if t.name.startswith("hash")]
+        niceness = {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in hashing}
+    finally:
+        hasher.close()
+    assert hashing and niceness and min(niceness) > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 def test_sign_in_while_every_hashing_slot_is_taken_answers_503_and_keeps_the_login(client: TestClient) -> None:

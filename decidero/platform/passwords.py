@@ -26,9 +26,9 @@ T = TypeVar("T")
 # Jobs allowed to wait per hashing thread: at ~50 ms each, about 0.8 s of queue at most.
 WAITING_PER_THREAD = 16
 RETRY_AFTER_SECONDS = 1
-# Hashing threads yield the cores to the event loop (Linux thread niceness; 0 is normal). scrypt
-# runs outside the interpreter lock on every core, and at normal priority a crowd signing in left
-# the event loop, and the threads holding the interpreter lock, waiting for a core: new
+# Hashing threads yield the cores to the event loop (Linux thread niceness, added to the process's).
+# scrypt runs outside the interpreter lock on every core, and at normal priority a crowd signing in
+# left the event loop, and the thread holding the interpreter lock, waiting for a core: new
 # connections then waited many seconds to be accepted (viewers N = 5,000, README).
 HASH_NICENESS = 10
 
@@ -86,7 +86,8 @@ def _yield_the_cores() -> None:
     """Lower this hashing thread's priority (Linux applies PRIO_PROCESS with a thread id to that
     thread alone); where that is not possible it hashes at normal priority."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + HASH_NICENESS)
     except (AttributeError, OSError):
         pass
 
