@@ -147,9 +147,10 @@ async def stalls(url: str, signed_in: httpx.AsyncClient, page: str, args: argpar
     await asyncio.gather(*crowd)
     waits.sort()
     p95 = waits[int(0.95 * (len(waits) - 1))]
+    # --crowd 0 times /health alone: the baseline the crowd's figure compares with.
+    during = f"While {args.crowd} clients loaded the page back to back ({len(loads)} loads, median {statistics.median(loads):.0f} ms)" if loads else "With no page loads"
     return [
-        f"While {args.crowd} clients loaded the page back to back ({len(loads)} loads, median {statistics.median(loads):.0f} ms): "
-        f"/health answered in median {statistics.median(waits):.0f} ms, p95 {p95:.0f} ms, max {waits[-1]:.0f} ms ({len(waits)} probes)."
+        f"{during}: /health answered in median {statistics.median(waits):.0f} ms, p95 {p95:.0f} ms, max {waits[-1]:.0f} ms ({len(waits)} probes)."
     ]
 
 
