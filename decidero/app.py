@@ -34,6 +34,7 @@ from .platform.errors import FormErrors, PasswordChangeRequired, Refused, SignIn
 from .platform.logs import configure_logging
 from .platform.metrics import RequestTimer
 from .platform.middleware import BUSY_MESSAGE, DecideroMiddleware
+from .platform.passwords import HASH_NICENESS, Hasher
 from .platform.ratelimit import (
     GUEST_WINDOW_SECONDS,
     GUESTS_PER_ADDRESS,
@@ -132,6 +133,7 @@ def create_app(env: Mapping[str, str] | None = None, cwd: Path | None = None) ->
         signing=Signing(config.secret_key, config.issuer),
         templates=make_templates(config),
         limiter=SharedLoginLimiter(redis, lambda: bus.connected) if redis is not None else LoginLimiter(),
+        hasher=Hasher(niceness=HASH_NICENESS if database.backend == "sqlite" else 0),
         bus=bus,
     )
     if redis is not None:

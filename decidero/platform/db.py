@@ -63,7 +63,10 @@ READ_THREADS = 8
 # each thread waiting for the lock makes the event loop wait for it too, at every I/O callback.
 # With a crowd joining on all eight readers, the loop got a quarter of a core and new connections
 # waited up to 30 s to be accepted (viewers N = 5,000, README); now joins queue here, and the small
-# reads every request makes (its session) keep the other threads.
+# reads every request makes (its session) keep the other threads. On Postgres room loads share the
+# readers: they wait on the network outside the lock, and two threads of their own queued a crowd's
+# pages for 16 s, while 4 or 8 more threads left the loop waiting for the lock (viewers N = 5,000,
+# two workers, README).
 ROOM_READ_THREADS = 2
 MAX_BATCH = 64
 BUSY_RETRIES = 5
@@ -102,12 +105,13 @@ def connect(url: str, path: Path | None) -> Database:
     return Database(path)
 
 
-def _reader_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
-    """The threads for reads, and those for room loads (``Database.read(room=True)``)."""
-    return (
-        ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read"),
-        ThreadPoolExecutor(max_workers=ROOM_READ_THREADS, thread_name_prefix="db-room"),
-    )
+def _reader_pools(room_threads: int) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    """The threads for reads, and those for room loads (``Database.read(room=True)``): the same
+    pool when room loads get no threads of their own."""
+    reads = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="db-read")
+    if not room_threads:
+        return reads, reads
+    return reads, ThreadPoolExecutor(max_workers=room_threads, thread_name_prefix="db-room")
 
 
 def on_writer_thread() -> bool:
@@ -118,13 +122,14 @@ class Database:
     """The process's only handle on SQLite. Create one per app; ``close()`` on shutdown."""
 
     backend = "sqlite"
+    room_read_threads = ROOM_READ_THREADS
     conflicts = 0  # write attempts run again after a conflict: Postgres only (/metrics)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.peewee: PeeweeDatabase = SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=30, check_same_thread=False)
         database_proxy.initialize(self.peewee)
-        self._reads, self._room_reads = _reader_pools()
+        self._reads, self._room_reads = _reader_pools(self.room_read_threads)
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any], str | None] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name=WRITER_THREAD, daemon=True)
         self._writer.start()
@@ -141,7 +146,7 @@ class Database:
 
     async def read(self, fn: Callable[[], T], *, room: bool = False) -> T:
         """Run ``fn`` on a reader thread inside a read transaction (one consistent snapshot);
-        ``room``: a whole room loaded for one viewer, on the room readers (ROOM_READ_THREADS)."""
+        ``room``: a whole room loaded for one viewer, on the room readers (``room_read_threads``)."""
         pool = self._room_reads if room else self._reads
         return await asyncio.wrap_future(pool.submit(self._run_read, fn))
 
@@ -191,7 +196,10 @@ class Database:
             return fn()
 
     def _close_readers(self) -> None:
-        for pool, threads in ((self._reads, READ_THREADS), (self._room_reads, ROOM_READ_THREADS)):
+        pools = [(self._reads, READ_THREADS)]
+        if self._room_reads is not self._reads:
+            pools.append((self._room_reads, self.room_read_threads))
+        for pool, threads in pools:
             barrier = threading.Barrier(threads)
             closers = [pool.submit(self._close_in_thread, barrier) for _ in range(threads)]
             for closer in closers:
@@ -320,12 +328,13 @@ class PostgresDatabase(Database):
     """The process's handle on Postgres: the same interface, with parallel writers."""
 
     backend = "postgres"
+    room_read_threads = 0  # room loads share the readers (see ROOM_READ_THREADS)
 
     def __init__(self, url: str) -> None:  # not calling super().__init__, which opens SQLite
         self.url = "postgresql://" + url.split("://", 1)[1]  # Peewee passes only this spelling through
         self.peewee = PostgresqlDatabase(self.url, prefer_psycopg3=True)
         database_proxy.initialize(self.peewee)
-        self._reads, self._room_reads = _reader_pools()
+        self._reads, self._room_reads = _reader_pools(self.room_read_threads)
         self._dispatch = _Dispatch()
         self.conflicts = 0  # write attempts run again after a serialization failure or a deadlock
         self._writers = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -26,10 +27,10 @@ T = TypeVar("T")
 # Jobs allowed to wait per hashing thread: at ~50 ms each, about 0.8 s of queue at most.
 WAITING_PER_THREAD = 16
 RETRY_AFTER_SECONDS = 1
-# Hashing threads yield the cores to the event loop (Linux thread niceness, added to the process's).
-# scrypt runs outside the interpreter lock on every core, and at normal priority a crowd signing in
-# left the event loop, and the thread holding the interpreter lock, waiting for a core: new
-# connections then waited many seconds to be accepted (viewers N = 5,000, README).
+# How far hashing threads yield the cores (Linux thread niceness, added to the process's), where
+# the app asks for it: on SQLite, so that scrypt on every core does not keep the event loop waiting
+# for one while a crowd signs in (viewers N = 5,000, README). Not beside Postgres: its backends
+# then took the cores from the hashing, and sign-ins were refused as busy (160 of 1,021).
 HASH_NICENESS = 10
 
 SPECIAL_CHARACTERS = '!@#$%^&*(),.?":{}|<>'
@@ -82,12 +83,12 @@ def verify_password(password: str, stored: str | None) -> bool:
 DUMMY_HASH = hash_password("Dummy-Passw0rd!")
 
 
-def _yield_the_cores() -> None:
-    """Lower this hashing thread's priority (Linux applies PRIO_PROCESS with a thread id to that
-    thread alone); where that is not possible it hashes at normal priority."""
+def _lower_priority(niceness: int) -> None:
+    """Lower this thread's priority (Linux applies PRIO_PROCESS with a thread id to that thread
+    alone); where that is not possible it runs at normal priority."""
     try:
         thread = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + HASH_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + niceness)
     except (AttributeError, OSError):
         pass
 
@@ -95,12 +96,13 @@ def _yield_the_cores() -> None:
 class Hasher:
     """Hashing and verifying off the event loop, on a bounded pool (one per app; ``close`` at shutdown)."""
 
-    def __init__(self, threads: int | None = None, waiting_per_thread: int = WAITING_PER_THREAD) -> None:
+    def __init__(self, threads: int | None = None, waiting_per_thread: int = WAITING_PER_THREAD, niceness: int = 0) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.capacity = self.threads * (1 + waiting_per_thread)
         self.in_flight = 0  # jobs submitted and not yet finished on their thread
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hash", initializer=_yield_the_cores)
+        lower = functools.partial(_lower_priority, niceness) if niceness else None
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hash", initializer=lower)
 
     async def hash(self, password: str) -> str:
         return await self._run(hash_password, password)
