@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from . import metrics, postgres, setup
 from .driver import Options, run_load
-from .server import BenchRedis, BenchServer, Sampler, cpu_seconds, merge_samples, raise_open_file_limit, rss_mb
+from .redis_server import RedisServer
+from .server import BenchServer, Sampler, cpu_seconds, merge_samples, raise_open_file_limit, rss_mb
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -104,7 +105,7 @@ def run_once(
     dictionary."""
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-")))
-        broker = BenchRedis(root) if not url and (redis or workers > 1) else None
+        broker = RedisServer(root) if not url and (redis or workers > 1) else None
         if broker is not None:
             broker.start()
             stack.callback(broker.stop)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+
+from .server import free_port
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 SYSTEM_USER = "postgres"
@@ -37,12 +38,6 @@ def pg_binary(name: str) -> str | None:
 
 def available() -> bool:
     return pg_binary("initdb") is not None and pg_binary("pg_ctl") is not None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -97,7 +92,7 @@ def running_postgres(durable: bool = False) -> Iterator[PostgresServer]:
         raise RuntimeError("Postgres is not installed (apt install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="decidero-pg-"))
     data = root / "data"
-    port = _free_port()
+    port = free_port()
     if os.geteuid() == 0:
         shutil.chown(root, SYSTEM_USER, SYSTEM_USER)
     env = {**os.environ, "LC_ALL": "C.UTF-8"}

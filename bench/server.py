@@ -1,5 +1,5 @@
 """Real uvicorn ``decidero.main:app`` workers on free loopback ports (several share one database and a
-throwaway redis-server), and /proc sampling of their CPU and RSS."""
+throwaway redis-server, ``redis_server``), and /proc sampling of their CPU and RSS."""
 
 from __future__ import annotations
 
@@ -123,38 +123,6 @@ def merge_samples(runs: list[list[dict[str, float]]]) -> list[dict[str, float]]:
             sample["accept_queue"] = sum(waiting)
         merged.append(sample)
     return merged
-
-
-@dataclass
-class BenchRedis:
-    """A throwaway redis-server (Debian's ``redis-server``) on a free port, without persistence."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", "", "--appendonly", "no"]
-        with open(self.workdir / "redis.out", "ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("redis-server exited: " + (self.workdir / "redis.out").read_text()[-2000:])
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not listen within {START_TIMEOUT:.0f} s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=STOP_TIMEOUT)
 
 
 @dataclass

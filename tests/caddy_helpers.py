@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.server import free_port
+
 CADDYFILE = Path(__file__).resolve().parent.parent / "deploy" / "Caddyfile"
 SITE_ADDRESS = "decidero.example.com {"
 UPSTREAM = "127.0.0.1:8000"
@@ -33,12 +35,6 @@ def needs_tool(command: str, package: str) -> pytest.MarkDecorator:
 
 
 needs_caddy = needs_tool("caddy", "caddy")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float = 10) -> None:

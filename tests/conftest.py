@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext
 from starlette.testclient import TestClient
 
 from bench import postgres
+from bench.server import free_port
 from decidero.app import create_app
 from decidero.platform.db import Database, PostgresDatabase, connect
 from decidero.schema import migrate
@@ -154,12 +154,6 @@ def admin_client(client: TestClient) -> TestClient:
 
 
 # -- a real server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05, message: str = "condition") -> None:  # type: ignore[no-untyped-def]

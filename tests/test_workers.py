@@ -26,9 +26,10 @@ from conftest import BACKENDS, CSRF_PATTERN, PASSWORD, ROOT, LiveServer, base_en
 from helpers_brainstorming import DEFAULT_CONFIG, control, seed_brainstorm
 from helpers_live import RawStream, open_stream, read_all
 from helpers_meetings import Person, SeededMeeting, add_people, seed_meeting, shift_segment
-from redis_helpers import RedisServer, needs_redis, running_redis
+from redis_helpers import needs_redis
 
 from bench import postgres
+from bench.redis_server import RedisServer, running_redis
 from decidero.meetings import agenda, event_log
 from decidero.meetings.models import Activity, Meeting, MeetingEvent
 from decidero.platform.bus import Bus, connect
