@@ -27,6 +27,7 @@ from voting_helpers import (
 
 from decidero.meetings import event_log
 from decidero.meetings.models import Activity, MeetingEvent
+from decidero.meetings.room import load_room, panel_values
 
 VOTES_LOCKED = "Voting settings are locked because votes already exist for this activity: options, total dots, dots per option."
 RANKINGS_LOCKED = "Ranking settings are locked because rankings already exist for this activity: ideas."
@@ -718,6 +719,32 @@ def test_facilitators_see_who_has_not_voted_or_only_how_many_when_anonymous(runn
     assert [text_of(li) for li in named.select("li")] == ["quinn", "rae"]  # type: ignore[union-attr]
     assert text_of(counted) == "2 of 3 participants have not voted yet."
     assert counted.select("li") == []  # type: ignore[union-attr]
+
+
+def test_a_vote_that_has_not_started_is_a_hidden_empty_panel_for_participants(poll: Poll) -> None:
+    """Nothing of its ballot or results is read for a participant's page (a crowd joining while a
+    vote waits further down the agenda would read them once each); facilitators see the panel."""
+
+    def panels(login: str) -> dict[str, dict[str, object]]:
+        user_id = poll.people[login].user_id
+
+        def read() -> dict[str, dict[str, object]]:
+            state = load_room(poll.meeting.id)
+            audience = state.audience_key(user_id, login == "owner")
+            return {a.id: panel_values(state, a, audience, user_id, {}) for a in state.activities}
+
+        return poll.db.read_sync(read)
+
+    participant, facilitator = panels("pat")[poll.vote], panels("owner")[poll.vote]
+    assert (participant["visible"], participant["panel_extra"]) == (False, {})
+    assert facilitator["visible"] and {"results", "ballot"} <= set(facilitator["panel_extra"])  # type: ignore[arg-type]
+    page = page_of(poll.get("pat"))
+    assert page.select_one(f"#panel-{poll.vote}").has_attr("hidden")  # type: ignore[union-attr]
+    assert page.select_one(f"#panel-{poll.vote} form") is None
+
+    poll.control("start", poll.vote)
+    started = panels("pat")[poll.vote]
+    assert started["visible"] and {"results", "ballot"} <= set(started["panel_extra"])  # type: ignore[arg-type]
 
 
 # -- CSV (SPEC §4.13) -----------------------------------------------------------------------------

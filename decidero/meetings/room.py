@@ -227,10 +227,14 @@ def panel_values(
     ``params``: a page request's query, which may choose a view of the panel)."""
     values = row_values(state, activity, audience)
     facilitator = audience == FACILITATOR_AUDIENCE
+    values["visible"] = facilitator or (values["in_scope"] and values["open"])
     activity_type = get_type(activity.type)
-    if params is None:
+    if not values["visible"]:
+        # A hidden panel renders no body: its ballot, results or board would be read for nothing,
+        # once per participant joining while a vote waits further down the agenda.
+        values["panel_extra"] = {}
+    elif params is None:
         values["panel_extra"] = activity_type.panel_context(activity, user_id or "", facilitator)
     else:
         values["panel_extra"] = activity_type.page_context(activity, user_id or "", facilitator, params)
-    values["visible"] = facilitator or (values["in_scope"] and values["open"])
     return values

@@ -21,7 +21,6 @@ from ...platform.idempotency import delete_for_activity
 from ...platform.runtime_settings import RuntimeSettings
 from . import exchange
 from .board import (
-    LIVE_STATES,
     OLDEST,
     PAGE_SIZE,
     GroupView,
@@ -129,8 +128,6 @@ class Brainstorming(ActivityType):
     def page_context(self, activity: Activity, user_id: str, facilitator: bool, params: Mapping[str, str]) -> dict[str, Any]:
         """The first page of the board in the viewer's order, or the page ``params`` ask for when they
         name this activity (``before``/``after``, ``q``, ``reply``: links that work without JavaScript)."""
-        if not facilitator and activity.state not in LIVE_STATES:
-            return {}  # participants see this panel only while it is live
         mine = params.get("activity") == activity.id
         view = view_from(params if mine else {}, order_of(activity.meeting_id, user_id or None))
         return board_values(activity, facilitator, user_id or None, view, params.get("reply", "") if mine else "")

@@ -115,9 +115,6 @@ class Categorization(ActivityType):
         changes.seed(activity)
 
     def panel_context(self, activity: Activity, user_id: str, facilitator: bool) -> dict[str, Any]:
-        live = activity.state in LIVE_STATES
-        if not facilitator and not live:
-            return {}  # participants watch the board only while it is live
         return board_values(activity, facilitator)
 
     def transfer_count(self, activity: Activity) -> int:
