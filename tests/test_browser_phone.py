@@ -114,6 +114,18 @@ def test_on_a_phone_the_live_activity_comes_first_and_the_agenda_is_one_line(ser
     expect(pia.locator("#agenda")).to_be_visible()
 
 
+def test_on_a_phone_an_empty_board_says_so_across_the_row(server: LiveServer, browser: Browser, contexts: list[BrowserContext]) -> None:
+    meeting, people = board(server, ideas=0)
+    pia = opener(server, browser, contexts, people)("pia", meeting.url, PHONE)
+
+    empty = pia.locator(f"#ideas-empty-{meeting.activities[0]} td.empty")
+    expect(empty).to_have_text("No ideas yet. Be the first to share!")
+    cell, table = empty.bounding_box(), pia.locator(f"#ideas-{meeting.activities[0]}").bounding_box()
+    assert cell is not None and table is not None
+    # Not squeezed into the 2.5 rem number column, one word per line.
+    assert cell["width"] > 0.9 * table["width"], (cell, table)
+
+
 def test_after_the_facilitator_starts_an_activity_the_phone_shows_it_on_the_first_screen(
     server: LiveServer, browser: Browser, contexts: list[BrowserContext]
 ) -> None:
