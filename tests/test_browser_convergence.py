@@ -90,7 +90,11 @@ def item(page: Page, activity: str, text: str) -> Locator:
 
 def move_by_mouse(page: Page, activity: str, text: str, bucket: str) -> None:
     idea = item(page, activity, text)
-    idea.locator("select[data-move-select]").select_option(label=bucket)
+    choice = idea.locator("select[data-move-select]")
+    # Focused first, as a click on it would be: a live update of the board arriving while the
+    # choice is made keeps a focused select's value (the board's script), not an unfocused one's.
+    choice.focus()
+    choice.select_option(label=bucket)
     idea.get_by_role("button", name="Move", exact=True).click()
     expect(item(page, activity, text)).to_have_count(0)  # gone from the open bucket (Unsorted Ideas)
 
