@@ -7,15 +7,13 @@ on the same port during a live meeting).
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .server import START_TIMEOUT, STOP_TIMEOUT, free_port
+from .server import STOP_TIMEOUT, free_port, wait_for_port
 
 
 @dataclass
@@ -39,16 +37,11 @@ class RedisServer:
         ]  # fmt: skip
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("redis-server exited: " + self.log.read_text(errors="replace")[-2000:])
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not listen on {self.port} within {START_TIMEOUT:.0f} s")
+        try:
+            wait_for_port(self.port, self.process, self.log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -30,6 +30,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float = START_TIMEOUT) -> None:
+    """Until something listens on ``port``; raises with ``log`` when ``process`` exits or time runs out."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited early:\n{log.read_text(errors='replace')[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port} after {deadline:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
+
+
 def raise_open_file_limit() -> int:
     """Lift the soft limit to the hard one: each participant holds a stream and a request socket."""
     import resource

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from bench.server import free_port
+from bench.server import free_port, wait_for_port
 
 CADDYFILE = Path(__file__).resolve().parent.parent / "deploy" / "Caddyfile"
 SITE_ADDRESS = "decidero.example.com {"
@@ -35,17 +33,6 @@ def needs_tool(command: str, package: str) -> pytest.MarkDecorator:
 
 
 needs_caddy = needs_tool("caddy", "caddy")
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadline: float = 10) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        assert process.poll() is None, f"exited early:\n{log.read_text()}"
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"nothing listens on {port} after {deadline}s:\n{log.read_text()}")
 
 
 def caddy_env(tmp_path: Path) -> dict[str, str]:
@@ -81,7 +68,7 @@ def running_caddy(tmp_path: Path, upstream_port: int, text: str | None = None) -
             env=caddy_env(tmp_path),
         )
     try:
-        wait_for_port(port, process, log)
+        wait_for_port(port, process, log, deadline=10)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
