@@ -126,6 +126,14 @@ def test_on_a_phone_an_empty_board_says_so_across_the_row(server: LiveServer, br
     assert cell["width"] > 0.9 * table["width"], (cell, table)
 
 
+def test_on_a_phone_the_facilitators_board_with_its_search_fits_the_screen(server: LiveServer, browser: Browser, contexts: list[BrowserContext]) -> None:
+    meeting, people = board(server)
+    fay = opener(server, browser, contexts, people)("fay", meeting.url, PHONE)
+
+    expect(fay.get_by_role("button", name="Search")).to_be_visible()
+    assert fay.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0
+
+
 def test_after_the_facilitator_starts_an_activity_the_phone_shows_it_on_the_first_screen(
     server: LiveServer, browser: Browser, contexts: list[BrowserContext]
 ) -> None:
