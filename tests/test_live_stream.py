@@ -355,6 +355,19 @@ def test_a_crowd_arriving_at_once_is_one_presence_row_and_one_event(room: Live) 
     assert [e.event for e in owner.events[start:]].count("presence") == 1
 
 
+def test_a_crowd_hears_of_arrivals_every_few_seconds_and_a_small_room_at_once() -> None:
+    # Every presence event is a write to every stream: 5,000 streams told twice a second while a
+    # crowd arrives kept the event loop from accepting the next people.
+    presence = live.Presence()
+    presence.counts["small"] = {"pat": 2, "quinn": 1}
+    presence.counts["crowd"] = {f"u{n}": 3 for n in range(1000)}  # three tabs each: 3,000 streams
+    presence.counts["stadium"] = {f"u{n}": 1 for n in range(20_000)}
+    assert presence.window("small") == live.PRESENCE_WINDOW_SECONDS == 0.5
+    assert presence.window("empty") == 0.5
+    assert presence.window("crowd") == pytest.approx(3.0)
+    assert presence.window("stadium") == live.PRESENCE_WINDOW_MAX == 5.0
+
+
 def test_presence_lines_name_a_few_people_and_count_the_rest() -> None:
     assert live._name_list(["Pat"]) == "Pat"
     assert live._name_list(["Pat", "Quinn"]) == "Pat and Quinn"

@@ -53,7 +53,12 @@ log = logging.getLogger("decidero.live")
 
 REPLAY_LIMIT = 500
 PRESENCE_GRACE_SECONDS = 10.0
+# Joins and leaves are gathered for a window that grows with the streams to tell (half a second up
+# to 500, a second per thousand beyond, at most 5 s): every presence event is one write to every
+# stream, and a crowd arriving would otherwise keep the event loop writing "Present (N)".
 PRESENCE_WINDOW_SECONDS = 0.5
+PRESENCE_WINDOW_PER_STREAM = 0.001
+PRESENCE_WINDOW_MAX = 5.0
 PRESENCE_CACHE_SECONDS = 0.5  # how old another worker's presence may be on a page or a stream's opening
 PRESENCE_CACHE_MEETINGS = 1024
 TICK_SECONDS = 1.0
@@ -282,10 +287,15 @@ class Presence:
     def _queue(self, svc: Services, meeting_id: str, user_id: str, change: str) -> None:
         self._pending.setdefault(meeting_id, {})[user_id] = change
         if meeting_id not in self._flush_tasks:
-            self._flush_tasks[meeting_id] = asyncio.create_task(self._flush(svc, meeting_id))
+            self._flush_tasks[meeting_id] = asyncio.create_task(self._flush(svc, meeting_id, self.window(meeting_id)))
 
-    async def _flush(self, svc: Services, meeting_id: str) -> None:
-        await asyncio.sleep(PRESENCE_WINDOW_SECONDS)
+    def window(self, meeting_id: str) -> float:
+        """How long this worker gathers the meeting's joins and leaves before announcing them."""
+        streams = sum(self.counts.get(meeting_id, {}).values())
+        return min(PRESENCE_WINDOW_MAX, max(PRESENCE_WINDOW_SECONDS, streams * PRESENCE_WINDOW_PER_STREAM))
+
+    async def _flush(self, svc: Services, meeting_id: str, window: float) -> None:
+        await asyncio.sleep(window)
         self._flush_tasks.pop(meeting_id, None)
         changes = self._pending.pop(meeting_id, {})
         if not changes:
