@@ -165,6 +165,22 @@ def test_starting_an_activity_reaches_a_participants_open_stream(room: Live) -> 
     assert html(event).select_one(f"#row-{talk}")["data-state"] == "running"  # type: ignore[index]
 
 
+def test_a_stream_opened_while_events_were_being_rendered_still_gets_them(room: Live) -> None:
+    # A publish renders once per audience for the streams open when it began. A page that joined
+    # meanwhile, and whose replay was read before these events, is in that audience too: skipping
+    # it left ideas missing from the boards of people joining a busy session (trickle N = 1,000).
+    before = room.latest()
+    room.control("start")
+    owner, pat, quinn = (Viewer(room.people[login].user_id, login, login == "owner") for login in ("owner", "pat", "quinn"))
+
+    built, _ = room.db.read_sync(lambda: room.server.engine._build(room.meeting.id, before, [pat], set()))
+
+    [event] = built  # quinn's and the owner's streams opened after the publish began
+    assert event.type == "activity_state"
+    assert event.encoded_for(quinn) is not None and event.encoded_for(quinn) == event.encoded_for(pat)
+    assert event.encoded_for(owner) is not None and event.encoded_for(owner) != event.encoded_for(quinn)
+
+
 def test_pausing_replaces_only_the_panel_head(room: Live) -> None:
     talk = room.meeting.activities[0]
     room.control("start")

@@ -544,16 +544,19 @@ class LiveEngine:
         if not events:
             return [], []
         state = load_room(meeting_id, present)
-        # Participant scopes only: a viewer who stopped being a facilitator after this snapshot
-        # (``recheck``) finds no key here and is skipped, never served the facilitators' variant.
         keys = {v.user_id: state.scope_of(v.user_id) for v in viewers if not v.facilitator}
 
         def audience(viewer: Viewer) -> Hashable | None:
-            return FACILITATOR_AUDIENCE if viewer.facilitator else keys.get(viewer.user_id)
+            # A stream that opened after ``viewers`` was taken may have read its replay before
+            # these events: it must get them live, so its scope is looked up in the same snapshot
+            # (a viewer who stopped being a facilitator since, ``recheck``, gets the participants').
+            if viewer.facilitator:
+                return FACILITATOR_AUDIENCE
+            key = keys.get(viewer.user_id)
+            return state.scope_of(viewer.user_id) if key is None else key
 
-        audiences: set[Hashable] = set(keys.values())
-        if any(v.facilitator for v in viewers):
-            audiences.add(FACILITATOR_AUDIENCE)
+        # The facilitators' always, for the same reason: their stream may open meanwhile.
+        audiences: set[Hashable] = {FACILITATOR_AUDIENCE, *keys.values()}
         # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
         runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
         built = [
