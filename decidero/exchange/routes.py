@@ -6,7 +6,6 @@ creates the meeting in one write transaction."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -17,6 +16,7 @@ from starlette.routing import Route
 from ..meetings import lifecycle
 from ..meetings.access import access_for
 from ..meetings.routes.meetings import with_flash
+from ..platform.forms import submission_key
 from ..platform.middleware import IMPORT_BODY_LIMIT
 from ..platform.models import User, utcnow
 from ..platform.web import current_user, form_data, redirect, render, services
@@ -43,7 +43,7 @@ async def export_get(request: Request) -> Response:
 
 def _page(request: Request, user: User, *, error: str = "", detail: str = "", status: int = 200) -> Response:
     values: dict[str, Any] = {
-        "me": user, "form_token": uuid.uuid4().hex, "error": error, "detail": detail, "today": utcnow().strftime("%Y-%m-%d"),
+        "me": user, "form_token": submission_key(), "error": error, "detail": detail, "today": utcnow().strftime("%Y-%m-%d"),
         "max_bytes": MAX_FILE_BYTES,
     }
     return render(request, "meeting_import.html", values, status=status)

@@ -10,7 +10,6 @@ filtered by text. So a page load, a panel swap or a catch-up costs the same at 1
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from peewee import JOIN, fn
 from ...meetings import provenance
 from ...meetings.models import Activity
 from ...platform.db import contains
-from ...platform.forms import whole_number
+from ...platform.forms import submission_key, whole_number
 from ...platform.models import RuntimeSetting, User
 from ...platform.prepared import count, every, one
 from ...platform.runtime_settings import BY_KEY
@@ -308,11 +307,6 @@ def visible_count(activity: Activity) -> int:
     return count(Idea, activity=activity.id, sub=0, hidden=False)
 
 
-def new_token() -> str:
-    """A fresh one-time submission key for a form (SPEC §4.8)."""
-    return str(uuid.uuid4())
-
-
 def board_values(activity: Activity, facilitator: bool, viewer_id: str | None, view: View, reply: str = "") -> dict[str, Any]:
     """What the board partial needs for one viewer: a page of it, the forms it shares (read path)."""
     rules = rules_of(activity)
@@ -349,5 +343,5 @@ def row_values(activity: Activity, rules: Rules, facilitator: bool) -> dict[str,
         "facilitator": facilitator,
         "own_ok": open_for_input,
         "reply_ok": open_for_input and rules.allow_comments,
-        "token": new_token,
+        "token": submission_key,
     }

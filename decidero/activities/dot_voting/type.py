@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from ...meetings.activity_types import ImportLinks
 from ...meetings.models import Activity
 from ...platform.errors import Conflict, FormErrors, Refused
-from ...platform.forms import whole_number
+from ...platform.forms import submission_key, whole_number
 from ...platform.models import User
 from ...platform.runtime_settings import RuntimeSettings
 from ..ballots import exchange
@@ -158,7 +157,7 @@ def ballot_values(activity: Activity, voter: User, facilitator: bool, actor: Use
         "voter": voter,
         "behalf": actor is not None,
         "recorded_by": voting.recorded_by(activity, voter.id) if actor is None else None,
-        "key": uuid.uuid4().hex,
+        "key": submission_key(),
         "notice": notice,
         "choices": voting.in_scope_people(activity) if facilitator else [],
     }

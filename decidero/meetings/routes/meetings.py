@@ -7,7 +7,6 @@ import asyncio
 import io
 import re
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
@@ -23,7 +22,7 @@ from starlette.routing import Route
 from ...platform import accounts
 from ...platform.db import Database
 from ...platform.errors import Forbidden, FormErrors, NotFound, Refused
-from ...platform.forms import whole_number
+from ...platform.forms import submission_key, whole_number
 from ...platform.models import User
 from ...platform.passwords import hash_password
 from ...platform.ratelimit import TOO_MANY_GUESTS
@@ -173,7 +172,7 @@ class CreateForm:
 
     @classmethod
     def blank(cls) -> CreateForm:
-        fields = {"duration_minutes": "60", "form_token": _new_token()}
+        fields = {"duration_minutes": "60", "form_token": submission_key()}
         return cls(fields, [_blank_row()])
 
     @classmethod
@@ -183,7 +182,7 @@ class CreateForm:
             "title": draft.title,
             "description": draft.description,
             "duration_minutes": str(draft.duration_minutes),
-            "form_token": _new_token(),
+            "form_token": submission_key(),
             "draft": draft.id,
         }
         rows = [
@@ -227,10 +226,6 @@ class CreateForm:
         elif verb == "remove_selected":
             dropped = {str(v) for v in form.getlist("unpick")}
             self.participants = [p for p in self.participants if p not in dropped]
-
-
-def _new_token() -> str:
-    return uuid.uuid4().hex
 
 
 def _blank_row() -> dict[str, str]:

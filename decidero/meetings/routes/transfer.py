@@ -8,7 +8,6 @@ with htmx the row buttons swap the editor in place, edits autosave 1.5 s after t
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ...platform.errors import FormErrors
+from ...platform.forms import submission_key
 from ...platform.web import current_user, form_data, is_htmx, redirect, render, services
 from .. import live, transfer
 from ..access import Access, access_for
@@ -70,7 +70,7 @@ async def _page(
         problems=transfer.problems_by_row(problems or []),
         confirm_transform=confirm_transform,
         focus=focus,
-        form_token=uuid.uuid4().hex,
+        form_token=submission_key(),
         flash=read_flash(request),
         messages={"saved": transfer.SAVED, "switch": transfer.SWITCH_WARNING, "live": transfer.DONOR_LIVE, "unused": transfer.ONLY_UNUSED},
     )
