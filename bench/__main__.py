@@ -26,7 +26,17 @@ from urllib.parse import urlsplit
 from . import metrics, postgres, setup
 from .driver import Options, run_load
 from .redis_server import RedisServer
-from .server import BenchServer, Sampler, cpu_seconds, merge_samples, raise_open_file_limit, rss_mb
+from .server import (
+    BenchServer,
+    Sampler,
+    cpu_check_ms,
+    cpu_seconds,
+    machine_share,
+    machine_ticks,
+    merge_samples,
+    raise_open_file_limit,
+    rss_mb,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -122,6 +132,7 @@ def run_once(
             for server in servers:
                 server.database_url = database
         plan = setup.prepare_database(database, options.people)
+        check_before = cpu_check_ms()
         for server in servers:
             server.start()
         if servers:
@@ -131,7 +142,7 @@ def run_once(
         samplers = [Sampler(pid, port) for pid, port in watched] + [Sampler(os.getpid())]
         for sampler in samplers:
             sampler.start()
-        cpu_before, wall_before = cpu_seconds(os.getpid()), time.monotonic()
+        cpu_before, wall_before, ticks_before = cpu_seconds(os.getpid()), time.monotonic(), machine_ticks()
         try:
             run = run_load(url or servers[0].url, plan, options, [s.url for s in servers] if workers > 1 else None)
         except setup.SetupError:
@@ -144,6 +155,7 @@ def run_once(
             for server in servers:
                 server.stop()
         used, wall = cpu_seconds(os.getpid()) - cpu_before, time.monotonic() - wall_before
+        machine = {**machine_share(ticks_before, machine_ticks()), "cpu_check_ms": [check_before, cpu_check_ms()]}
         driver = {
             "cpu_seconds": round(used, 1),
             "cpu_percent": round(100 * used / max(wall, 1e-6), 1),
@@ -154,6 +166,7 @@ def run_once(
         server_samples = merge_samples([s.samples for s in samplers[:-1]]) if watched else []
         result = metrics.summarize(run, log, server_samples, driver)
         result["backend"] = backend
+        result["machine"] = machine
         result["server"]["workers"] = max(1, len(servers))
         result["server"]["redis"] = broker is not None
         if servers:

@@ -23,7 +23,6 @@ import os
 import resource
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from decidero.platform.models import utcnow
 from decidero.platform.passwords import hash_password
 from decidero.platform.sessions import Signing, create_session
 from decidero.schema import migrate
+
+from .server import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "decidero"
@@ -67,12 +68,6 @@ class Client:
     receipts: dict[int, float] = field(default_factory=dict)  # event id → monotonic receipt time
     last_other: float = 0.0  # when any other event (presence, replay) last arrived
     error: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(db_path: Path, secret: str, clients: int) -> Seeded:
@@ -122,17 +117,7 @@ class Server:
         env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
         with open(self.cwd / "server.out", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit("server exited: " + (self.cwd / "server.out").read_text()[-2000:])
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise SystemExit("server did not become healthy")
+        wait_until_healthy(self.url, self.process, self.cwd / "server.out", timeout)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

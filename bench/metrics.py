@@ -337,6 +337,12 @@ def markdown(result: dict[str, Any]) -> str:
         f"| Driver CPU (whole run; while measuring) | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s); "
         f"{drv.get('cpu_percent_mean_measured')} %; RSS {drv.get('rss_mb')} MB |",
     ]
+    if machine := r.get("machine"):
+        before, after = machine["cpu_check_ms"]
+        lines.append(
+            f"| Machine (all cores, whole run; a fixed Python loop before / after it, lower is faster) | busy "
+            f"{machine['busy_percent']} %, stolen by the host {machine['steal_percent']} %; loop {before} / {after} ms |"
+        )
     if r["notes"]:
         lines += ["", "Notes:", *(f"- {note}" for note in r["notes"])]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,23 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, deadli
     raise RuntimeError(f"nothing listens on {port} after {deadline:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, deadline: float = START_TIMEOUT) -> None:
+    """Until ``url``/health answers 200; raises with ``log`` when ``process`` exits or time runs out."""
+    end = time.monotonic() + deadline
+    # Plain HTTP on loopback: a context without a CA bundle spares loading one per poll.
+    with httpx.Client(timeout=1, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
+        while time.monotonic() < end:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited:\n{log.read_text(errors='replace')[-2000:]}")
+            try:
+                if client.get(url + "/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} was not healthy after {deadline:.0f} s:\n{log.read_text(errors='replace')[-2000:]}")
+
+
 def raise_open_file_limit() -> int:
     """Lift the soft limit to the hard one: each participant holds a stream and a request socket."""
     import resource
@@ -65,6 +82,36 @@ def rss_mb(pid: int | str) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """Busy, idle and stolen clock ticks of all CPUs since boot (the first line of /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields + [0] * (8 - len(fields))
+    return user + nice + system + irq + softirq, idle + iowait, steal
+
+
+def machine_share(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
+    """What every core did between two ``machine_ticks``: busy (anyone's work) and stolen (by the
+    host for other tenants), in per cent of all cores."""
+    busy, idle, steal = (b - a for a, b in zip(before, after, strict=True))
+    total = max(busy + idle + steal, 1)
+    return {"busy_percent": round(100 * busy / total, 1), "steal_percent": round(100 * steal / total, 1)}
+
+
+def cpu_check_ms(rounds: int = 5) -> float:
+    """How long a fixed piece of plain Python takes here now, median of ``rounds`` (about 50 ms
+    each): the same build ran at very different speeds as the host's other tenants came and went,
+    so each result says how fast the machine was around it."""
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        table: dict[str, int] = {}
+        for i in range(150_000):
+            key = f"k{i % 4096}"
+            table[key] = table.get(key, 0) + i
+        times.append(time.perf_counter() - began)
+    return round(1000 * sorted(times)[rounds // 2], 1)
 
 
 def accept_queue(port: int) -> int | None:
@@ -179,20 +226,11 @@ class BenchServer:
         ]
         with open(self.workdir / "server.out", "ab") as out:
             self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        # Plain HTTP on loopback: a context without a CA bundle spares loading one per poll.
-        with httpx.Client(timeout=1, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError("server exited: " + self.output()[-2000:])
-                try:
-                    if client.get(self.url + "/health").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become healthy within {START_TIMEOUT:.0f} s")
+        try:
+            wait_until_healthy(self.url, self.process, self.workdir / "server.out")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def output(self) -> str:
         path = self.workdir / "server.out"

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext
 from starlette.testclient import TestClient
 
 from bench import postgres
-from bench.server import free_port
+from bench.server import free_port, wait_until_healthy
 from decidero.app import create_app
 from decidero.platform.db import Database, PostgresDatabase, connect
 from decidero.schema import migrate
@@ -187,16 +187,7 @@ class LiveServer:
             stdout=open(self.cwd / "server.out", "ab"),
             stderr=subprocess.STDOUT,
         )
-        wait_until(self._healthy, 20, message=f"server on port {self.port}")
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError("server exited: " + (self.cwd / "server.out").read_text()[-2000:])
-        try:
-            return httpx.get(self.url + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        wait_until_healthy(self.url, self.process, self.cwd / "server.out", 20)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -53,6 +53,11 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert saved["server"]["samples"] and saved["driver"]["cpu_seconds"] >= 0
     assert saved["server"]["accept_queue_max"] is not None  # every worker's listener was found and read
     assert "| Accept queue max" in md_path.read_text()
+    # How fast and how busy the machine was, so a slow run can be told from a slow build.
+    machine = saved["machine"]
+    assert 0 < machine["busy_percent"] <= 100 and 0 <= machine["steal_percent"] <= 100
+    assert all(ms > 0 for ms in machine["cpu_check_ms"]) and len(machine["cpu_check_ms"]) == 2
+    assert "| Machine (all cores" in md_path.read_text()
     assert "| Request |" in md_path.read_text()
     assert saved["backend"] == backend
     assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)

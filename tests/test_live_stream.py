@@ -181,6 +181,25 @@ def test_a_stream_opened_while_events_were_being_rendered_still_gets_them(room: 
     assert event.encoded_for(owner) is not None and event.encoded_for(owner) != event.encoded_for(quinn)
 
 
+def test_a_late_stream_whose_roster_no_open_stream_shared_still_gets_the_events(room: Live) -> None:
+    # The same for a participant left off a custom roster: when the publish began, nobody watching
+    # saw the room as they do, and their view of it must still be there for them.
+    talk = room.meeting.activities[0]
+    room.post("owner", room.meeting.activity_url(0, "roster"), {"op": "remove", "user": room.people["quinn"].user_id})
+    before = room.latest()
+    room.control("start")
+    pat, quinn = (Viewer(room.people[login].user_id, login, False) for login in ("pat", "quinn"))
+
+    built, _ = room.db.read_sync(lambda: room.server.engine._build(room.meeting.id, before, [pat], set()))
+
+    [event] = built
+    for_quinn, for_pat = event.encoded_for(quinn), event.encoded_for(pat)
+    assert for_quinn is not None and for_pat is not None
+    closed = 'title="Not assigned to you"'
+    assert closed in for_quinn.decode() and closed not in for_pat.decode()
+    assert f'id="panel-{talk}"' in for_quinn.decode()
+
+
 def test_pausing_replaces_only_the_panel_head(room: Live) -> None:
     talk = room.meeting.activities[0]
     room.control("start")

@@ -555,8 +555,8 @@ class LiveEngine:
             key = keys.get(viewer.user_id)
             return state.scope_of(viewer.user_id) if key is None else key
 
-        # The facilitators' always, for the same reason: their stream may open meanwhile.
-        audiences: set[Hashable] = {FACILITATOR_AUDIENCE, *keys.values()}
+        # Every audience's, watched or not, for the same reason: their stream may open meanwhile.
+        audiences: set[Hashable] = {FACILITATOR_AUDIENCE, *state.participant_scopes()}
         # A run of same-type events (a crowd arriving, a burst of ideas) goes out as one event.
         runs = [list(run) for _, run in groupby(events, key=lambda e: e.type)]
         built = [

@@ -72,6 +72,12 @@ class RoomState:
         chosen = [a for a in self._custom_activities if user_id in self.custom_rosters.get(a, ())]
         return self._open_to_all.union(chosen) if chosen else self._open_to_all
 
+    def participant_scopes(self) -> set[frozenset[str]]:
+        """Every scope a participant can have: the open activities, plus each mix of custom rosters
+        that somebody is on (a handful at most; one while no roster is custom)."""
+        rostered: set[str] = set().union(*(self.custom_rosters.get(a, ()) for a in self._custom_activities))
+        return {self._open_to_all, *(self.scope_of(u) for u in rostered)}
+
     def audience_key(self, user_id: str, facilitator: bool) -> Hashable:
         return FACILITATOR_AUDIENCE if facilitator else self.scope_of(user_id)
 
