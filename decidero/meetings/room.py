@@ -74,7 +74,7 @@ class RoomState:
 
     def participant_scopes(self) -> set[frozenset[str]]:
         """Every scope a participant can have: the open activities, plus each mix of custom rosters
-        that somebody is on (a handful at most; one while no roster is custom)."""
+        that somebody is on (one scope while no roster is custom)."""
         rostered: set[str] = set().union(*(self.custom_rosters.get(a, ()) for a in self._custom_activities))
         return {self._open_to_all, *(self.scope_of(u) for u in rostered)}
 
