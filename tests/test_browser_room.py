@@ -229,6 +229,21 @@ def test_an_activity_roster_change_opens_the_panel_for_the_newly_included(room: 
     expect(quinn.locator(f"{room.row(0)} .badge.access-open")).to_have_attribute("title", "Open to you now")
 
 
+def test_the_edit_roster_page_moves_people_in_place(room: Meeting) -> None:
+    dana = room.open_page("dana")
+    dana.get_by_label("More actions for Talk").click()
+    dana.get_by_role("link", name="Edit Roster").click()
+    selected = dana.locator("form:has(input[name=op][value=remove])")
+
+    selected.locator("label.check", has_text="quinn").get_by_role("checkbox").check()
+    selected.get_by_role("button", name="Remove").click()
+
+    expect(dana.locator("#activity-roster")).to_contain_text("Current: Custom (1)")
+    expect(dana.locator("form:has(input[name=op][value=add]) label.check")).to_have_text(["quinn quinn"])
+    dana.get_by_role("link", name="Back to the meeting").click()
+    expect(dana.locator(room.row(0))).to_contain_text("Custom (1)")
+
+
 # -- restart and reconnection (S19) ------------------------------------------------------------------
 
 

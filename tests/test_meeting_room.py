@@ -544,6 +544,20 @@ def test_a_custom_sub_roster_shows_its_size_as_the_badge(room: Room) -> None:
     assert selected == ["pat pat"]
 
 
+def test_a_sub_roster_change_made_with_htmx_answers_the_roster_fragment(room: Room) -> None:
+    # The Edit Roster page posts with htmx and swaps in the block it gets back. That block renders
+    # alone, without the page's top-level imports: it answered 500 after committing the change.
+    response = room.post(
+        "owner", "/meeting/{mid}/activities/{a0}/roster", {"op": "remove", "user": room.people["quinn"].user_id}, **{"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200, response.text[:300]
+    fragment = soup(response)
+    assert fragment.select_one("body") is None
+    assert "Current: Custom (1)" in text_of(fragment.select_one("#activity-roster"))
+    assert fragment.select_one('#activity-roster button[type="submit"] svg.icon') is not None
+
+
 def test_excluded_participants_see_the_activity_as_not_assigned_to_them(room: Room) -> None:
     talk = room.meeting.activities[0]
     room.post("owner", "/meeting/{mid}/activities/{a0}/roster", {"op": "remove", "user": room.people["quinn"].user_id})
