@@ -887,6 +887,21 @@ def test_the_last_page_has_no_show_earlier_link(board: Board) -> None:
     assert soup(last).select_one(f"#more-{board.aid()} a") is None
 
 
+def test_each_page_carries_the_comments_of_its_own_ideas(board: Board) -> None:
+    newest = seed_ideas(board.db, board.aid(), "pat", PAGE_SIZE + 3)
+    board.submit("quinn", "on the oldest", parent="1")
+    board.submit("rita", "on the newest", parent=str(newest))
+
+    first = board.rows("owner")
+    link = more_link(board.page("owner"), board.aid())
+    earlier = [(r.label, r.text, r.author) for r in board_rows(board.as_("owner").get(link["href"]), board.aid())]
+
+    assert first[:2] == [(str(newest), f"Idea {newest}", "pat"), (f"{newest}.1", "on the newest", "rita")]
+    assert all(label != "1.1" for label, _, _ in first)
+    assert earlier[-2:] == [("1", "Idea 1", "pat"), ("1.1", "on the oldest", "quinn")]
+    assert all(label != f"{newest}.1" for label, _, _ in earlier)
+
+
 def test_oldest_first_is_remembered_per_user_and_meeting(board: Board) -> None:
     seed_ideas(board.db, board.aid(), "pat", 120)
     url = f"{board.meeting.url}/activities/{board.aid()}/ideas/order"

@@ -232,10 +232,12 @@ def board_page(activity: Activity, rules: Rules, facilitator: bool, viewer_id: s
     shown = picked[:PAGE_SIZE]
     groups: list[GroupView] = []
     if shown:
-        ids = [idea_id for idea_id, _ in shown]
-        rows = list(_ideas(activity, rules, facilitator).where((Idea.id.in_(ids)) | (Idea.parent.in_(ids))))
-        position = {idea_id: at for at, idea_id in enumerate(ids)}
-        rows.sort(key=lambda r: position.get(r.id, 0))
+        # A comment carries its idea's number ("5.2"), so the page's ideas and their comments are
+        # one range of the (activity, number, sub) index; "id or parent" read the whole board.
+        numbers = [number for _, number in shown]
+        rows = list(_ideas(activity, rules, facilitator).where(Idea.number.in_(numbers)))
+        position = {number: at for at, number in enumerate(numbers)}
+        rows.sort(key=lambda r: position[r.number])
         groups = _grouped(rows, rules, viewer_id, _sources(activity, rows) if facilitator else {})
     total = base.count()
     remaining, next_cursor = 0, None
