@@ -224,25 +224,24 @@ def _visible_tops(activity: Activity, facilitator: bool, view: View) -> Any:
 def board_page(activity: Activity, rules: Rules, facilitator: bool, viewer_id: str | None, view: View) -> Page:
     """One page of the board as the viewer sees it (read path)."""
     base = _visible_tops(activity, facilitator, view)
-    tops = base.select(Idea.id, Idea.number)
+    tops = base.select(Idea.number)
     if view.cursor is not None:
         tops = tops.where(Idea.number < view.cursor if view.newest else Idea.number > view.cursor)
     ordered = tops.order_by(Idea.number.desc() if view.newest else Idea.number).limit(PAGE_SIZE + 1)
-    picked = [(row.id, row.number) for row in ordered]
+    picked = [row.number for row in ordered]
     shown = picked[:PAGE_SIZE]
     groups: list[GroupView] = []
     if shown:
         # A comment carries its idea's number ("5.2"), so the page's ideas and their comments are
         # one range of the (activity, number, sub) index; "id or parent" read the whole board.
-        numbers = [number for _, number in shown]
-        rows = list(_ideas(activity, rules, facilitator).where(Idea.number.in_(numbers)))
-        position = {number: at for at, number in enumerate(numbers)}
+        rows = list(_ideas(activity, rules, facilitator).where(Idea.number.in_(shown)))
+        position = {number: at for at, number in enumerate(shown)}
         rows.sort(key=lambda r: position[r.number])
         groups = _grouped(rows, rules, viewer_id, _sources(activity, rows) if facilitator else {})
     total = base.count()
     remaining, next_cursor = 0, None
     if len(picked) > PAGE_SIZE:
-        edge = shown[-1][1]
+        edge = shown[-1]
         next_cursor = edge
         remaining = base.where(Idea.number < edge if view.newest else Idea.number > edge).count()
     return Page(view, groups, total, remaining, next_cursor)
