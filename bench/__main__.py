@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -23,11 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import metrics, postgres, setup
+from . import metrics, setup
 from .driver import Options, run_load
-from .redis_server import RedisServer
+from .fleet import fresh_servers
 from .server import (
-    BenchServer,
     Sampler,
     cpu_check_ms,
     cpu_seconds,
@@ -115,22 +113,8 @@ def run_once(
     dictionary."""
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-")))
-        broker = RedisServer(root) if not url and (redis or workers > 1) else None
-        if broker is not None:
-            broker.start()
-            stack.callback(broker.stop)
-        secret = secrets.token_urlsafe(48)  # one signing secret: a session from one worker is valid on all
-        servers = [] if url else [BenchServer(root / f"worker-{n}", secret=secret, database=root / "decidero.db") for n in range(workers)]
-        for server in servers:
-            server.workdir.mkdir()
-            server.redis_url = broker.url if broker is not None else ""
-        database: Path | str = (db if db is not None else root / "decidero.db").resolve()
-        if backend == "postgres" and servers:
-            # A cluster of its own for the run, with durability on, as an operator's would be.
-            cluster = stack.enter_context(postgres.running_postgres(durable=True))
-            database = cluster.create_database()
-            for server in servers:
-                server.database_url = database
+        own = fresh_servers(stack, root, workers, backend, redis) if not url else None
+        servers, broker, database = own or ([], None, (db if db is not None else root / "decidero.db").resolve())
         plan = setup.prepare_database(database, options.people)
         check_before = cpu_check_ms()
         for server in servers:

@@ -2,10 +2,16 @@
 
     python -m bench.submits                     # 300 submissions on SQLite, then on Postgres
     python -m bench.submits --backend postgres --count 1000
+    python -m bench.submits --at-once 32 --count 3000   # one meeting's write path when submissions queue
+    python -m bench.submits --at-once 32 --count 3000 --backend postgres --workers 2
 
 A real server on loopback (as ``just bench`` starts it) and a throwaway Postgres with durability on;
 participants take turns submitting one idea at a time, so each figure is one request's round trip
 through the write path and its commit, never a queue behind others. The first 20 are warm-up.
+
+With ``--at-once K``, K participants submit without pause, each its next idea as soon as the last
+one is answered, all to one meeting: the submissions queue on the meeting's write path, and the
+throughput is that path's ceiling (no streams, no fan-out: the write path alone).
 """
 
 from __future__ import annotations
@@ -20,55 +26,72 @@ from pathlib import Path
 
 import httpx
 
-from . import postgres, setup
-from .server import BenchServer
+from . import setup
+from .fleet import fresh_servers
 
 PEOPLE = 20
 WARM_UP = 20
 
 
-async def _submit_times(url: str, plan: setup.Plan, count: int) -> list[float]:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as facilitator:
+async def _submit_times(urls: list[str], plan: setup.Plan, count: int, at_once: int) -> tuple[list[float], float]:
+    """Each measured submission's time in ms (sorted), and the seconds the measured ones took.
+    Participants are spread over the workers' ``urls`` in turn."""
+    async with httpx.AsyncClient(base_url=urls[0], timeout=30) as facilitator:
         setup._expect(await setup.sign_in(facilitator, setup.FACILITATOR_LOGIN), "sign in the facilitator")
         await setup.prepare_meeting(facilitator, plan)
     browsers = []
-    for login in plan.participants:
-        browser = httpx.AsyncClient(base_url=url, timeout=30)
+    for n, login in enumerate(plan.participants):
+        browser = httpx.AsyncClient(base_url=urls[n % len(urls)], timeout=30)
         setup._expect(await setup.sign_in(browser, login), f"sign in {login}")
         page = await browser.get(f"/meeting/{plan.meeting_id}")
         browsers.append((browser, setup.page_csrf(page.text)))
     path = f"/meeting/{plan.meeting_id}/activities/{plan.brainstorming_id}/ideas"
-    times = []
-    try:
-        for n in range(count + WARM_UP):
-            browser, csrf = browsers[n % len(browsers)]
-            data = {"content": f"Idea number {n}", "client_token": f"submit-{n}", "csrf_token": csrf}
-            started = time.perf_counter()
-            response = await browser.post(path, data=data, headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+    times: list[float] = []
+    numbers = iter(range(count + WARM_UP))
+
+    async def submit(browser: httpx.AsyncClient, csrf: str, n: int) -> None:
+        data = {"content": f"Idea number {n}", "client_token": f"submit-{n}", "csrf_token": csrf}
+        started = time.perf_counter()
+        response = await browser.post(path, data=data, headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+        if n >= WARM_UP:
             times.append(1000 * (time.perf_counter() - started))
-            setup._expect(response, f"submission {n}")
+        setup._expect(response, f"submission {n}")
+
+    async def keep_submitting(browser: httpx.AsyncClient, csrf: str) -> None:
+        for n in numbers:
+            await submit(browser, csrf, n)
+
+    try:
+        for n in range(WARM_UP):
+            await submit(*browsers[n % len(browsers)], next(numbers))
+        started = time.perf_counter()
+        await asyncio.gather(*(keep_submitting(*browsers[k]) for k in range(at_once)))
+        seconds = time.perf_counter() - started
     finally:
         for browser, _ in browsers:
             await browser.aclose()
-    return sorted(times[WARM_UP:])
+    return sorted(times), seconds
 
 
-def measure(backend: str, count: int) -> dict[str, float]:
+def measure(backend: str, count: int, at_once: int = 1, workers: int = 1) -> dict[str, float]:
     with ExitStack() as stack:
-        server = BenchServer(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-submits-"))))
-        database: Path | str = server.database_path
-        if backend == "postgres":
-            database = server.database_url = stack.enter_context(postgres.running_postgres(durable=True)).create_database()
-        plan = setup.prepare_database(database, PEOPLE)
-        server.start()
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-submits-")))
+        servers, _, database = fresh_servers(stack, root, workers, backend)
+        plan = setup.prepare_database(database, max(PEOPLE, at_once))
         try:
-            times = asyncio.run(_submit_times(server.url, plan, count))
+            for server in servers:
+                server.start()
+            times, seconds = asyncio.run(_submit_times([server.url for server in servers], plan, count, at_once))
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
+        logged = sum(1 for event in setup.event_log(database, plan.meeting_id) if event[1] == "idea_created")
     return {
         "p50": round(statistics.median(times), 1),
         "p95": round(times[int(0.95 * (len(times) - 1))], 1),
         "p99": round(times[int(0.99 * (len(times) - 1))], 1),
+        "per_second": round(count / seconds, 1),
+        "logged": logged,  # ideas the meeting's log holds afterwards, warm-up included
     }
 
 
@@ -76,10 +99,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.submits", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), action="append", help="default: both, in turn")
     parser.add_argument("--count", type=int, default=300, help="measured submissions per backend")
+    parser.add_argument("--at-once", type=int, default=1, help="participants submitting at the same time (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers on the one database (more than 1 starts Redis)")
     args = parser.parse_args()
+    how = "one at a time" if args.at_once == 1 else f"{args.at_once} at once"
+    how += f", {args.workers} workers" if args.workers > 1 else ""
     for backend in args.backend or ["sqlite", "postgres"]:
-        figures = measure(backend, args.count)
-        print(f"{backend}: {args.count} submissions one at a time, ms: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        figures = measure(backend, args.count, args.at_once, args.workers)
+        per_second, logged = figures.pop("per_second"), figures.pop("logged")
+        times = ", ".join(f"{k} {v}" for k, v in figures.items())
+        print(f"{backend}: {args.count} submissions {how}, {per_second} per s; ms: {times}; {logged} ideas logged with the warm-up")
 
 
 if __name__ == "__main__":

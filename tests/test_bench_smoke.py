@@ -13,7 +13,7 @@ import pytest
 from conftest import TOOLS_REQUIRED
 from redis_helpers import needs_redis
 
-from bench import metrics, postgres
+from bench import metrics, postgres, submits
 from bench.__main__ import run_once
 from bench.driver import Options
 
@@ -61,3 +61,16 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert "| Request |" in md_path.read_text()
     assert saved["backend"] == backend
     assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)
+
+
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [("sqlite", 1), pytest.param("postgres", 2, marks=[NO_POSTGRES, needs_redis])],
+)
+def test_the_write_ceiling_benchmark_stores_every_submission_once(backend: str, workers: int) -> None:
+    """``python -m bench.submits --at-once``: participants submitting without pause to one meeting,
+    spread over the workers; every submission is answered and logged once."""
+    figures = submits.measure(backend, count=40, at_once=6, workers=workers)
+
+    assert figures["logged"] == 40 + submits.WARM_UP
+    assert figures["per_second"] > 0 and 0 < figures["p50"] <= figures["p95"] <= figures["p99"]
