@@ -57,15 +57,16 @@ async def _submit_times(urls: list[str], plan: setup.Plan, count: int, at_once: 
             times.append(1000 * (time.perf_counter() - started))
         setup._expect(response, f"submission {n}")
 
-    async def keep_submitting(browser: httpx.AsyncClient, csrf: str) -> None:
-        for n in numbers:
-            await submit(browser, csrf, n)
+    async def keep_submitting(mine: list[tuple[httpx.AsyncClient, str]]) -> None:
+        """One after another, each by the next of ``mine`` in turn (a person's ideas are capped)."""
+        for turn, n in enumerate(numbers):
+            await submit(*mine[turn % len(mine)], n)
 
     try:
         for n in range(WARM_UP):
             await submit(*browsers[n % len(browsers)], next(numbers))
         started = time.perf_counter()
-        await asyncio.gather(*(keep_submitting(*browsers[k]) for k in range(at_once)))
+        await asyncio.gather(*(keep_submitting(browsers[k::at_once]) for k in range(at_once)))
         seconds = time.perf_counter() - started
     finally:
         for browser, _ in browsers:
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--at-once", type=int, default=1, help="participants submitting at the same time (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers on the one database (more than 1 starts Redis)")
     args = parser.parse_args()
+    if args.at_once < 1 or args.workers < 1 or args.count < 1:
+        parser.error("--at-once, --workers and --count must be at least 1")
     how = "one at a time" if args.at_once == 1 else f"{args.at_once} at once"
     how += f", {args.workers} workers" if args.workers > 1 else ""
     for backend in args.backend or ["sqlite", "postgres"]:
