@@ -112,6 +112,17 @@ def prepare_database(path: Path | str, participants: int) -> Plan:
     return Plan(database=path, meeting_id=meeting_id, participants=logins, user_ids=user_ids)
 
 
+def another_meeting(plan: Plan) -> Plan:
+    """A second meeting like ``plan``'s, with the same facilitator and roster (before the server starts)."""
+    database = open_database(plan.database)
+    try:
+        owner = plan.user_ids[FACILITATOR_LOGIN]
+        meeting_id = database.write_sync(lambda: _create_meeting(owner, [plan.user_ids[x] for x in plan.participants]))
+    finally:
+        database.close()
+    return Plan(database=plan.database, meeting_id=meeting_id, participants=plan.participants, user_ids=plan.user_ids)
+
+
 def _create_meeting(owner_id: str, participant_ids: list[str]) -> str:
     """The meeting with everyone on its roster, through the domain function behind ``/meeting/create``."""
     from decidero.meetings.lifecycle import Details, create_meeting

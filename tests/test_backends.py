@@ -7,11 +7,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from account_helpers import run_coroutine
 from conftest import LiveServer, database_at, running_server, wait_until
 from helpers_brainstorming import control, seed_brainstorm
 from helpers_live import ThreadedServer, open_stream
@@ -21,12 +23,14 @@ from voting_helpers import OPTIONS, add_voting
 from bench import postgres
 from bench.postgres import TEMPLATE
 from decidero.activities.ballots.models import VoteAllocation
+from decidero.activities.brainstorming import ideas
 from decidero.activities.brainstorming.models import Idea
 from decidero.meetings import event_log
 from decidero.meetings.ids import next_in_sequence
-from decidero.meetings.models import MeetingEvent
+from decidero.meetings.models import MeetingEvent, MeetingMember
 from decidero.platform.db import Database, PostgresDatabase
 from decidero.platform.migrations import current_version
+from decidero.platform.models import User, utcnow
 from decidero.schema import LATEST, migrate
 
 PEOPLE = {"owner": "facilitator", "pat": "participant", "quinn": "participant"}
@@ -214,6 +218,33 @@ def test_a_write_that_fails_leaves_nothing_while_the_writes_committed_beside_it_
         assert summaries() == [*before, "Kept.", "After."]
 
 
+def test_postgres_writes_of_two_meetings_side_by_side_do_not_cancel_each_other(postgres_server: Any) -> None:
+    """Each meeting's writes hold its turn, so two meetings' write batches run side by side. Both
+    read the ideas of their own round and then submit one; neither may be cancelled as in conflict
+    with the other (as predicate locks on the shared table once made them, under load until the
+    submission failed with "busy")."""
+    with database_at(postgres_server.create_database(template=TEMPLATE)) as db:
+        add_people(db, PEOPLE)
+        meetings = [seed_brainstorm(db, "owner", ["pat", "quinn"]) for _ in range(2)]
+        for meeting in meetings:
+            control(db, meeting.activities[0], "start")
+        pat = db.read_sync(lambda: User.get(User.login == "pat"))
+        both_read = threading.Barrier(2)
+
+        def read_then_submit(meeting: Any, first_attempt: list[bool]) -> int | None:
+            activity = meeting.activities[0]
+            Idea.select().where(Idea.activity == activity).count()
+            if first_attempt:  # a run again after a conflict goes on alone
+                first_attempt.pop()
+                both_read.wait(timeout=10)  # each has read before either writes
+            return ideas.submit(meeting.id, activity, pat, f"Idea for {meeting.id}", "", None).idea_id
+
+        written = [db.submit_write(partial(read_then_submit, m, [True]), event_log.log_key(m.id)) for m in meetings]
+
+        assert all(isinstance(w.result(20), int) for w in written)
+        assert db.conflicts == 0
+
+
 def test_postgres_runs_a_write_that_lost_a_conflict_again_and_counts_it(postgres_server: Any) -> None:
     with database_at(postgres_server.create_database(template=TEMPLATE)) as db:
         taken, release = threading.Event(), threading.Event()
@@ -238,9 +269,10 @@ def test_postgres_runs_a_write_that_lost_a_conflict_again_and_counts_it(postgres
         assert db.conflicts == 1
 
 
-def _lock_waiters(db: Database) -> int:
-    sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-    return int(db.read_sync(lambda: db.peewee.execute_sql(sql).fetchone()[0]))
+def _lock_waiters(db: Database, locktype: str = "advisory") -> int:
+    """Sessions waiting for a lock of ``locktype`` ("": of any type)."""
+    sql = "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND (locktype = %s OR %s = '')"
+    return int(db.read_sync(lambda: db.peewee.execute_sql(sql, (locktype, locktype)).fetchone()[0]))
 
 
 def test_postgres_writes_from_one_meetings_pages_wait_their_turn_instead_of_running_twice(
@@ -263,6 +295,41 @@ def test_postgres_writes_from_one_meetings_pages_wait_their_turn_instead_of_runn
         assert server.db.conflicts == 0
         numbers = server.db.read_sync(lambda: sorted(i.number for i in Idea.select().where(Idea.activity == meeting.activities[0])))
         assert numbers == list(range(1, 41))
+    finally:
+        server.stop()
+
+
+def test_postgres_a_join_takes_its_meetings_turn_so_a_full_meeting_stays_full(tmp_path: Path, postgres_server: Any) -> None:
+    """A join comes from /join, not from the meeting's pages, yet checks the meeting's capacity
+    before adding to it: it must wait for the meeting's writer of the moment and then see what
+    that writer added."""
+    server = ThreadedServer(tmp_path, database_url=postgres_server.create_database(template=TEMPLATE)).start()
+    try:
+        people = add_people(server.db, PEOPLE)
+        meeting = seed_meeting(server.db, "owner", activities=())
+        run_coroutine(server.app.state.services.settings.save("meetings.max_participants", "1", None))  # type: ignore[union-attr]
+        adding, release = threading.Event(), threading.Event()
+
+        def add_pat() -> None:  # as the facilitator's roster page would, holding the meeting's turn
+            MeetingMember.create(meeting=meeting.id, user=User.get(User.login == "pat").id, role="participant", added_at=utcnow())
+            adding.set()
+            assert release.wait(10)
+
+        held = server.db.submit_write(add_pat, event_log.log_key(meeting.id))
+        assert adding.wait(10)
+        with ThreadPoolExecutor(1) as pool:
+            joining = pool.submit(lambda: client(server, people["quinn"]).post("/join", data={"code": meeting.id}))
+            # Queued behind the meeting's writer in this process, or (without its turn) on one of its locks.
+            waiting = lambda: server.db.pending_writes() == 1 or _lock_waiters(server.db, "") == 1  # noqa: E731
+            wait_until(waiting, message="the join waiting for the meeting's writer")
+            release.set()
+            held.result(10)
+            answer = joining.result(10)
+
+        assert answer.status_code == 409
+        assert "This meeting is full (limit 1 participants)." in answer.text
+        members = server.db.read_sync(lambda: sorted(m.user.login for m in MeetingMember.select().where(MeetingMember.meeting == meeting.id)))
+        assert members == ["pat"]
     finally:
         server.stop()
 

@@ -333,6 +333,12 @@ def find_by_code(code: str) -> Meeting | None:
     return Meeting.get_or_none(Meeting.id == text)
 
 
+def meeting_id_for(code: str) -> str | None:
+    """The id of the meeting a join code or invite link names (read path), whose turn the join takes."""
+    meeting = find_by_code(code)
+    return str(meeting.id) if meeting is not None else None
+
+
 def join(code: str, user: User, capacity: int) -> tuple[str, MeetingEvent | None]:
     """Join by code or invite link (write path): members pass through; others become participants."""
     meeting = find_by_code(code)

@@ -9,6 +9,9 @@ while other meetings' writes go on. SQLite ignores the key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..platform.db import write_order
@@ -29,8 +32,20 @@ class MeetingWriteOrder:
         if not meeting_id.startswith("MTG"):  # /meeting/create, /meeting/join …
             await self.app(scope, receive, send)
             return
-        token = write_order.set(log_key(meeting_id))
-        try:
+        with meeting_order(meeting_id):
             await self.app(scope, receive, send)
-        finally:
-            write_order.reset(token)
+
+
+@contextmanager
+def meeting_order(meeting_id: str | None) -> Iterator[None]:
+    """Writes sent inside take the meeting's turn, as those from its pages do; for a write to a
+    meeting from elsewhere (a join names its meeting by code). Every write that checks a meeting's
+    rows before changing them must take it: on Postgres the turn is what keeps them consistent."""
+    if meeting_id is None:
+        yield
+        return
+    token = write_order.set(log_key(meeting_id))
+    try:
+        yield
+    finally:
+        write_order.reset(token)

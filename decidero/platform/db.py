@@ -6,12 +6,14 @@ threads, each with its own Peewee connection, so the event loop never waits on t
 - SQLite allows one writer at a time: a single thread runs queued write functions inside ``BEGIN
   IMMEDIATE``. Jobs that queue up while a transaction runs are committed together (each in its own
   savepoint), which keeps commits cheap under bursts without changing what any caller sees.
-- Postgres takes writers in parallel, from several threads and several processes. Writes run in
-  SERIALIZABLE transactions, so every check-then-write rule (an idempotency key, a dot budget)
-  holds as it does under SQLite's single writer; a transaction that loses a conflict is rolled back
-  and run again. Writes that carry the same order key (``write_order``: a meeting's) are committed
+- Postgres takes writers in parallel, from several threads and several processes, so every
+  check-then-write rule (an idempotency key, a dot budget) must hold as it does under SQLite's
+  single writer. Writes that carry the same order key (``write_order``: a meeting's) are committed
   together by one writer, each in its own savepoint, and queue behind that key's writers in other
-  processes instead of colliding with them. Reads see one REPEATABLE READ snapshot.
+  processes: holding the key from before BEGIN, such a batch runs alone among its meeting's
+  writers and sees all they committed, so REPEATABLE READ is enough. Other writes run SERIALIZABLE.
+  A transaction that loses a conflict is rolled back and run again. Reads see one REPEATABLE READ
+  snapshot.
 
 What differs in SQL between the two stays in this module: ``serialize_on`` (commit order where
 ids must follow it), ``replace`` (SQLite's INSERT OR REPLACE), ``contains`` (substring search) and
@@ -428,22 +430,29 @@ class PostgresDatabase(Database):
             return
 
     def _commit_jobs(self, batch: list[Job]) -> list[tuple[bool, Any]]:
-        """One SERIALIZABLE transaction; a job's own failure is its caller's, a conflict or a lost
-        connection fails the whole attempt.
+        """One transaction; a job's own failure is its caller's, a conflict or a lost connection
+        fails the whole attempt.
+
+        A batch that holds its meeting's turn runs at REPEATABLE READ: the turn already orders it
+        after every writer of the meeting. SERIALIZABLE would add nothing for the meeting but
+        predicate locks, and those (grown from rows to whole tables in a batch that reads many rows)
+        had two meetings' batches cancel each other until a submission failed as busy
+        (``python -m bench.submits --meetings 2``).
 
         Every statement is a round trip made while the batch holds its meeting's lock, so the
         savepoints cost one each: a lone job needs none (its failure rolls back the transaction),
         and a job in a batch gets a SAVEPOINT but no RELEASE (COMMIT releases them all)."""
+        isolation = "REPEATABLE READ" if batch[0][2] else "SERIALIZABLE"
         if len(batch) == 1:
             try:
-                with self.peewee.atomic(isolation_level="SERIALIZABLE"):
+                with self.peewee.atomic(isolation_level=isolation):
                     return [(True, batch[0][0]())]
             except Exception as exc:
                 if _attempt_failed(exc):
                     raise
                 return [(False, exc)]
         outcomes: list[tuple[bool, Any]] = []
-        with self.peewee.atomic(isolation_level="SERIALIZABLE"):
+        with self.peewee.atomic(isolation_level=isolation):
             for n, (fn, _, _) in enumerate(batch):
                 self.peewee.execute_sql(f"SAVEPOINT job{n}")
                 try:

@@ -1,8 +1,8 @@
 """One-time submission keys (SPEC §4.8, §5.3): a retried create returns the first result.
 
 The check and the insert run in the caller's write transaction, and write transactions are
-serializable (SQLite's single writer; Postgres's SERIALIZABLE, run again on a conflict), so a
-concurrent duplicate simply finds the first one's record.
+serializable (SQLite's single writer; on Postgres a meeting's writes take turns, the others run
+SERIALIZABLE and again on a conflict), so a concurrent duplicate simply finds the first one's record.
 """
 
 from __future__ import annotations

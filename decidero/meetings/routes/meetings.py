@@ -48,6 +48,7 @@ from .. import lifecycle as meetings
 from ..access import Access, access_for
 from ..activity_types import TYPES, default_type
 from ..models import MeetingEvent
+from ..write_order import meeting_order
 
 # -- plumbing -----------------------------------------------------------------------------------
 
@@ -531,9 +532,10 @@ async def meeting_owner_post(request: Request) -> Response:
 
 async def _join(request: Request, user: User, code: str) -> str | Response:
     """The meeting id joined, or the join page with the refusal."""
-    capacity = _capacity(request)
+    capacity, db = _capacity(request), services(request).db
     try:
-        meeting_id, event = await services(request).db.write(lambda: roster.join(code, user, capacity))
+        with meeting_order(await db.read(lambda: roster.meeting_id_for(code))):
+            meeting_id, event = await db.write(lambda: roster.join(code, user, capacity))
     except Refused as exc:
         return _join_page(request, code, error=exc.message, status=exc.status)
     await _announce(request, [event])
@@ -585,7 +587,8 @@ async def _join_as_guest(request: Request, code: str, fixed: bool) -> Response:
         return meeting_id, create_session(guest, ip, agent), event
 
     try:
-        meeting_id, raw_id, event = await svc.db.write(write)
+        with meeting_order(await svc.db.read(lambda: roster.meeting_id_for(code))):
+            meeting_id, raw_id, event = await svc.db.write(write)
     except FormErrors as exc:
         return _join_page(request, code, fixed=fixed, guest=kept, errors=exc.errors, status=422)
     except Refused as exc:
