@@ -435,9 +435,9 @@ class PostgresDatabase(Database):
 
         A batch that holds its meeting's turn runs at REPEATABLE READ: the turn already orders it
         after every writer of the meeting. SERIALIZABLE would add nothing for the meeting but
-        predicate locks, and those (grown from rows to whole tables in a batch that reads many rows)
-        had two meetings' batches cancel each other until a submission failed as busy
-        (``python -m bench.submits --meetings 2``).
+        predicate locks, and those cover whole index pages (whole tables, in a batch that reads many
+        rows): two meetings' batches, reading and adding rows of the same tables, cancelled each
+        other until a submission failed as busy (``python -m bench.submits --meetings 2``).
 
         Every statement is a round trip made while the batch holds its meeting's lock, so the
         savepoints cost one each: a lone job needs none (its failure rolls back the transaction),
