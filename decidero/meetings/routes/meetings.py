@@ -7,6 +7,7 @@ import asyncio
 import io
 import re
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
@@ -530,11 +531,17 @@ async def meeting_owner_post(request: Request) -> Response:
 # -- joining, invite panel, QR ------------------------------------------------------------------
 
 
+async def _join_turn(db: Database, code: str) -> AbstractContextManager[None]:
+    """The turn of the meeting a join by ``code`` writes to (Postgres; SQLite's single writer
+    orders every write already, so the lookup is skipped there)."""
+    return meeting_order(await db.read(lambda: roster.meeting_id_for(code)) if db.backend == "postgres" else None)
+
+
 async def _join(request: Request, user: User, code: str) -> str | Response:
     """The meeting id joined, or the join page with the refusal."""
     capacity, db = _capacity(request), services(request).db
     try:
-        with meeting_order(await db.read(lambda: roster.meeting_id_for(code))):
+        with await _join_turn(db, code):
             meeting_id, event = await db.write(lambda: roster.join(code, user, capacity))
     except Refused as exc:
         return _join_page(request, code, error=exc.message, status=exc.status)
@@ -587,7 +594,7 @@ async def _join_as_guest(request: Request, code: str, fixed: bool) -> Response:
         return meeting_id, create_session(guest, ip, agent), event
 
     try:
-        with meeting_order(await svc.db.read(lambda: roster.meeting_id_for(code))):
+        with await _join_turn(svc.db, code):
             meeting_id, raw_id, event = await svc.db.write(write)
     except FormErrors as exc:
         return _join_page(request, code, fixed=fixed, guest=kept, errors=exc.errors, status=422)
