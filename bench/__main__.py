@@ -114,7 +114,7 @@ def run_once(
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-bench-")))
         own = fresh_servers(stack, root, workers, backend, redis) if not url else None
-        servers, broker, database = own or ([], None, (db if db is not None else root / "decidero.db").resolve())
+        servers, broker, database, helpers = own or ([], None, (db if db is not None else root / "decidero.db").resolve(), {})
         plan = setup.prepare_database(database, options.people)
         check_before = cpu_check_ms()
         for server in servers:
@@ -123,7 +123,8 @@ def run_once(
             watched = [(server.process.pid, server.port) for server in servers if server.process]
         else:
             watched = [(server_pid, urlsplit(url).port or 80)] if server_pid and url else []
-        samplers = [Sampler(pid, port) for pid, port in watched] + [Sampler(os.getpid())]
+        helper_samplers = {name: Sampler(pid, tree=True) for name, pid in helpers.items()}
+        samplers = [Sampler(pid, port) for pid, port in watched] + [*helper_samplers.values(), Sampler(os.getpid())]
         for sampler in samplers:
             sampler.start()
         cpu_before, wall_before, ticks_before = cpu_seconds(os.getpid()), time.monotonic(), machine_ticks()
@@ -147,8 +148,9 @@ def run_once(
             "samples": samplers[-1].samples,
         }
         log = setup.event_log(plan.database, plan.meeting_id)
-        server_samples = merge_samples([s.samples for s in samplers[:-1]]) if watched else []
-        result = metrics.summarize(run, log, server_samples, driver)
+        server_samples = merge_samples([s.samples for s in samplers[: len(watched)]]) if watched else []
+        helper_samples = {name: sampler.samples for name, sampler in helper_samplers.items()}
+        result = metrics.summarize(run, log, server_samples, driver, helper_samples)
         result["backend"] = backend
         result["machine"] = machine
         result["server"]["workers"] = max(1, len(servers))
@@ -162,7 +164,7 @@ def run_once(
 
 def knee_figure(result: dict[str, Any]) -> float:
     """The p95 the knee is judged on: the worst of submit latency, fan-out and event delivery."""
-    submits = [f.get("p95", 0.0) for kind, f in result["requests"].items() if kind in ("idea", "comment", "vote", "control")]
+    submits = [f.get("p95", 0.0) for f in metrics.submissions(result).values()]
     return float(max([*submits, result["fanout_ms"].get("p95", 0.0), result["delivery_ms"].get("p95", 0.0)]))
 
 

@@ -162,7 +162,9 @@ def summarize(
     log: list[tuple[int, str, str | None, str]],
     server_samples: list[dict[str, float]],
     driver: dict[str, Any],
+    helpers: dict[str, list[dict[str, float]]] | None = None,
 ) -> dict[str, Any]:
+    """``helpers``: CPU samples of the processes the servers use (Postgres, Redis) by name."""
     rec, phases = run.rec, run.rec.phases
     requests, errors, total, failed = _requests(run)
     cutoff = int(phases.get("cutoff_event_id", log[-1][0] if log else 0))
@@ -210,8 +212,11 @@ def summarize(
     cpu = [s["cpu_percent"] for s in server_samples]
     rss = [s["rss_mb"] for s in server_samples]
     waiting = [s["accept_queue"] for s in server_samples if "accept_queue" in s]
-    measured_cpu = [s["cpu_percent"] for s in server_samples if start <= s.get("at", 0) <= end]
-    driver_cpu = [s["cpu_percent"] for s in driver.get("samples", []) if start <= s.get("at", 0) <= end]
+
+    def measured_mean(samples: list[dict[str, float]]) -> float | None:
+        inside = [s["cpu_percent"] for s in samples if start <= s.get("at", 0) <= end]
+        return round(sum(inside) / len(inside), 1) if inside else None
+
     opts = run.options
     return {
         "profile": opts.profile,
@@ -262,13 +267,14 @@ def summarize(
         "server": {
             "cpu_percent_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
             "cpu_percent_max": max(cpu) if cpu else None,
-            "cpu_percent_mean_measured": round(sum(measured_cpu) / len(measured_cpu), 1) if measured_cpu else None,
+            "cpu_percent_mean_measured": measured_mean(server_samples),
             "rss_mb_max": max(rss) if rss else None,
             "rss_mb_last": rss[-1] if rss else None,
             "accept_queue_max": max(waiting) if waiting else None,
             "samples": server_samples,
         },
-        "driver": {**driver, "cpu_percent_mean_measured": round(sum(driver_cpu) / len(driver_cpu), 1) if driver_cpu else None},
+        "driver": {**driver, "cpu_percent_mean_measured": measured_mean(driver.get("samples", []))},
+        "helpers": {name: {"cpu_percent_mean_measured": measured_mean(samples)} for name, samples in (helpers or {}).items()},
         "stream_failures": stream_failures,
         "notes": rec.notes,
     }
@@ -279,6 +285,26 @@ def _count(items: Any) -> dict[str, int]:
     for item in items:
         counts[item] += 1
     return counts
+
+
+def submissions(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures of the requests that change the meeting (ideas, comments, votes, controls)."""
+    return {kind: f for kind, f in result["requests"].items() if kind in EVENT_OF}
+
+
+def _cpu_budget(r: dict[str, Any]) -> str:
+    """CPU of every process in the measured window, and what that is per submission: with Postgres
+    and Redis the servers' own CPU is not the whole cost of a submission."""
+    shares = {"server": r["server"]["cpu_percent_mean_measured"]}
+    shares.update({name: h["cpu_percent_mean_measured"] for name, h in sorted(r.get("helpers", {}).items())})
+    shares["driver"] = r["driver"].get("cpu_percent_mean_measured")
+    known = {name: share for name, share in shares.items() if share is not None}
+    rate = sum(f.get("count", 0) for f in submissions(r).values()) / max(r["measured_s"], 1e-6)
+    each = " / ".join(f"{10 * share / rate:.1f}" for share in known.values()) if rate else "–"
+    return (
+        f"| CPU while measuring ({' / '.join(known)}), in % of a core and in ms per submission "
+        f"({rate:.0f} a second) | {' / '.join(f'{share} %' for share in known.values())}; {each} ms |"
+    )
 
 
 def _slowest(slow: dict[str, Any]) -> str:
@@ -331,7 +357,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"receivers with loss: {ev['receivers_with_loss']}) |",
         f"| Slowest receiver | {_slowest(slow)} |",
         f"| Server CPU mean / max (whole run, ramp included) | {srv['cpu_percent_mean']} % / {srv['cpu_percent_max']} % |",
-        f"| Server CPU mean while measuring | {srv['cpu_percent_mean_measured']} % |",
+        _cpu_budget(r),
         f"| Server RSS max | {srv['rss_mb_max']} MB |",
         f"| Accept queue max (connections waiting for the server to take them, sampled each second) | {srv.get('accept_queue_max')} |",
         f"| Driver CPU (whole run; while measuring) | {drv.get('cpu_percent')} % ({drv.get('cpu_seconds')} s); "

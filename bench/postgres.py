@@ -51,6 +51,11 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's: every connection's backend is a child of it."""
+        return int((self.directory / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+
     def sql(self, statement: str, database: str = "postgres") -> str:
         """Run one statement as the cluster's superuser; returns psql's unaligned output."""
         done = subprocess.run(

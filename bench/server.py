@@ -71,11 +71,38 @@ def raise_open_file_limit() -> int:
     return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
-def cpu_seconds(pid: int | str) -> float:
-    """utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat)."""
+def cpu_seconds(pid: int | str, tree: bool = False) -> float:
+    """utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat); with ``tree``, also what
+    its children used, those that ended (cutime + cstime) and those still running (a Postgres
+    server is a process per connection under one postmaster)."""
+    fields = _stat(pid)
+    used = int(fields[11]) + int(fields[12])
+    if tree:
+        used += int(fields[13]) + int(fields[14])
+        for child in _children(int(pid)):
+            try:
+                used += round(cpu_seconds(child, tree=True) * CLOCK_TICKS)
+            except (OSError, ValueError, IndexError):
+                continue  # ended meanwhile: its time is in ours once it is reaped
+    return used / CLOCK_TICKS
+
+
+def _stat(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (field 3 onwards)."""
     raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(entry.name)[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # ended meanwhile
+    return found
 
 
 def rss_mb(pid: int | str) -> float:
@@ -141,6 +168,7 @@ class Sampler:
 
     pid: int | str
     port: int | None = None
+    tree: bool = False  # the process and its children (``cpu_seconds``)
     interval: float = 1.0
     limit: int = 7200
     samples: list[dict[str, float]] = field(default_factory=list)
@@ -158,10 +186,10 @@ class Sampler:
 
     def _run(self) -> None:
         start = time.time()
-        last_t, last_cpu = time.monotonic(), cpu_seconds(self.pid)
+        last_t, last_cpu = time.monotonic(), cpu_seconds(self.pid, self.tree)
         while len(self.samples) < self.limit and not self._stop.wait(self.interval):
             try:
-                now, cpu, rss = time.monotonic(), cpu_seconds(self.pid), rss_mb(self.pid)
+                now, cpu, rss = time.monotonic(), cpu_seconds(self.pid, self.tree), rss_mb(self.pid)
             except (OSError, ValueError, IndexError):
                 return  # the process is gone
             percent = 100.0 * (cpu - last_cpu) / max(now - last_t, 1e-6)

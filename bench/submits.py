@@ -82,7 +82,7 @@ async def _submit_times(urls: list[str], plans: list[setup.Plan], count: int, at
 def measure(backend: str, count: int, at_once: int = 1, workers: int = 1, meetings: int = 1) -> dict[str, Any]:
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="decidero-submits-")))
-        servers, _, database = fresh_servers(stack, root, workers, backend)
+        servers, _, database, _ = fresh_servers(stack, root, workers, backend)
         plan = setup.prepare_database(database, max(PEOPLE, at_once))
         plans = [plan, *(setup.another_meeting(plan) for _ in range(meetings - 1))]
         try:

@@ -61,6 +61,13 @@ def test_bench_driver_runs_five_people_without_errors_or_lost_events(tmp_path: P
     assert "| Request |" in md_path.read_text()
     assert saved["backend"] == backend
     assert saved["server"]["workers"] == workers and saved["server"]["redis"] == (workers > 1)
+    # What a submission costs in every process it passes through, not only in the servers.
+    helpers = saved["helpers"]
+    assert set(helpers) == {name for name, used in (("Postgres", backend == "postgres"), ("Redis", workers > 1)) if used}
+    if "Postgres" in helpers:  # its backends, one process per connection, are counted with it
+        assert helpers["Postgres"]["cpu_percent_mean_measured"] > 0
+    named = " / ".join(["server", *sorted(helpers), "driver"])
+    assert f"| CPU while measuring ({named}), in % of a core and in ms per submission" in md_path.read_text()
 
 
 @pytest.mark.parametrize(
