@@ -73,17 +73,21 @@ def raise_open_file_limit() -> int:
 
 def cpu_seconds(pid: int | str, tree: bool = False) -> float:
     """utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat); with ``tree``, also what
-    its children used, those that ended (cutime + cstime) and those still running (a Postgres
+    its descendants used, those that ended (cutime + cstime) and those still running (a Postgres
     server is a process per connection under one postmaster)."""
     fields = _stat(pid)
-    used = int(fields[11]) + int(fields[12])
-    if tree:
-        used += int(fields[13]) + int(fields[14])
-        for child in _children(int(pid)):
-            try:
-                used += round(cpu_seconds(child, tree=True) * CLOCK_TICKS)
-            except (OSError, ValueError, IndexError):
-                continue  # ended meanwhile: its time is in ours once it is reaped
+    if not tree:
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    processes = _processes()  # one pass over /proc: pid → (parent, its ticks and its ended children's)
+    processes[int(pid)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    below: dict[int, list[int]] = {}
+    for child, (parent, _) in processes.items():
+        below.setdefault(parent, []).append(child)
+    used, todo = 0, [int(pid)]
+    while todo:
+        current = todo.pop()
+        used += processes[current][1]
+        todo += below.get(current, [])
     return used / CLOCK_TICKS
 
 
@@ -93,15 +97,15 @@ def _stat(pid: int | str) -> list[str]:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _processes() -> dict[int, tuple[int, int]]:
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int(_stat(entry.name)[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue  # ended meanwhile
+                fields = _stat(entry.name)
+            except OSError:
+                continue  # ended meanwhile: its time is in its parent's once it is reaped
+            found[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
     return found
 
 
