@@ -172,7 +172,7 @@ class Sampler:
 
     pid: int | str
     port: int | None = None
-    tree: bool = False  # the process and its children (``cpu_seconds``)
+    tree: bool = False  # the process and its descendants (``cpu_seconds``)
     interval: float = 1.0
     limit: int = 7200
     samples: list[dict[str, float]] = field(default_factory=list)
