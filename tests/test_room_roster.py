@@ -1,5 +1,5 @@
 """The room's roster is cached between changes: whatever changes it, the next read shows the change;
-and a crowd is listed by name only up to a limit.
+a crowd is listed by name only up to a limit; and a viewer's own page lists them as present.
 
 The cache is refreshed by database triggers (SQLite's and Postgres's), so these tests change the roster
 with plain writes, the way a script, an import or another code path would, and read it the way pages
@@ -169,3 +169,24 @@ def test_the_meeting_page_lists_a_crowd_by_name_up_to_the_limit(client: TestClie
     assert region is not None
     assert "and 6 more" in text_of(region)
     assert "Not connected" not in text_of(region)  # only facilitators see who is away
+
+
+def test_the_viewer_is_present_on_their_own_page_before_their_stream_opens(client: TestClient) -> None:
+    """The first person in a room saw "Present (0)" until their own presence event arrived; their
+    page now lists them, while everyone else's still lists only people with a stream open."""
+    db: Database = client.app.state.services.db  # type: ignore[attr-defined]
+    people = add_people(db, {"owner": "facilitator", "pat": "participant", "quinn": "participant"})
+    meeting = seed_meeting(db, "owner", participants=["pat", "quinn"])
+
+    pat = TestClient(client.app, cookies=people["pat"].cookies)
+    region = soup(pat.get(meeting.url)).select_one("#presence")
+    assert region is not None
+    assert text_of(region.select_one("strong")) == "Present (1)"
+    assert [li["data-user"] for li in region.select("ul.people li[data-user]")] == [people["pat"].user_id]
+
+    owner = TestClient(client.app, cookies=people["owner"].cookies)
+    region = soup(owner.get(meeting.url)).select_one("#presence")
+    assert region is not None
+    assert text_of(region.select_one("strong")) == "Present (1)"
+    assert [li["data-user"] for li in region.select("ul.people li[data-user]")] == [people["owner"].user_id]
+    assert "Not connected (2)" in text_of(region)  # pat's page did not make pat present for others

@@ -63,7 +63,9 @@ async def _room_values(
     """The room as the viewer sees it; the panels of only the ``panels`` activities when given;
     ``params``, the page's query, may choose a view of a panel (a page of a long board)."""
     svc = services(request)
-    present = await live.engine(svc).presence.present(access.meeting.id)
+    # The viewer counts as present on their own page: its stream opens as it loads, and listing them
+    # only once their presence event arrives showed "Present (0)" to the first person in a room.
+    present = await live.engine(svc).presence.present(access.meeting.id) | {access.user.id}
     meeting_id = access.meeting.id
 
     def load() -> dict[str, Any]:
