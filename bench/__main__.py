@@ -123,8 +123,10 @@ def run_once(
             watched = [(server.process.pid, server.port) for server in servers if server.process]
         else:
             watched = [(server_pid, urlsplit(url).port or 80)] if server_pid and url else []
+        server_samplers = [Sampler(pid, port) for pid, port in watched]
         helper_samplers = {name: Sampler(pid, tree=True) for name, pid in helpers.items()}
-        samplers = [Sampler(pid, port) for pid, port in watched] + [*helper_samplers.values(), Sampler(os.getpid())]
+        driver_sampler = Sampler(os.getpid())
+        samplers = [*server_samplers, *helper_samplers.values(), driver_sampler]
         for sampler in samplers:
             sampler.start()
         cpu_before, wall_before, ticks_before = cpu_seconds(os.getpid()), time.monotonic(), machine_ticks()
@@ -145,10 +147,10 @@ def run_once(
             "cpu_seconds": round(used, 1),
             "cpu_percent": round(100 * used / max(wall, 1e-6), 1),
             "rss_mb": round(rss_mb(os.getpid()), 1),
-            "samples": samplers[-1].samples,
+            "samples": driver_sampler.samples,
         }
         log = setup.event_log(plan.database, plan.meeting_id)
-        server_samples = merge_samples([s.samples for s in samplers[: len(watched)]]) if watched else []
+        server_samples = merge_samples([s.samples for s in server_samplers]) if server_samplers else []
         helper_samples = {name: sampler.samples for name, sampler in helper_samplers.items()}
         result = metrics.summarize(run, log, server_samples, driver, helper_samples)
         result["backend"] = backend
